@@ -1,0 +1,1 @@
+"""The ``lwm2m`` command."""

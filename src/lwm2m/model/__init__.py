@@ -1,0 +1,41 @@
+"""Paths, nodes, typed values and object/resource models (sans-I/O)."""
+
+from lwm2m.model.nodes import (
+    MultipleResource,
+    Node,
+    ObjectInstance,
+    ObjectNode,
+    Resource,
+    ResourceInstance,
+    SingleResource,
+    TimestampedValues,
+    node_to_values,
+    values_to_node,
+)
+from lwm2m.model.objects import ModelRegistry, ObjectModel, Operations, ResourceModel
+from lwm2m.model.path import ROOT, Path, PathError
+from lwm2m.model.values import ObjectLink, ResourceType, Value, value_problem
+
+__all__ = [
+    "ROOT",
+    "ModelRegistry",
+    "MultipleResource",
+    "Node",
+    "ObjectInstance",
+    "ObjectLink",
+    "ObjectModel",
+    "ObjectNode",
+    "Operations",
+    "Path",
+    "PathError",
+    "Resource",
+    "ResourceInstance",
+    "ResourceModel",
+    "ResourceType",
+    "SingleResource",
+    "TimestampedValues",
+    "Value",
+    "node_to_values",
+    "value_problem",
+    "values_to_node",
+]

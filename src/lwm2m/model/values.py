@@ -1,0 +1,96 @@
+"""Typed resource values as device code and codecs see them.
+
+Each LwM2M data type maps to one Python type, so a value never needs a content format to be
+understood: string and corelnk are ``str``, integer, unsigned integer and time (seconds since the
+Unix epoch) are ``int``, float is ``float``, boolean is ``bool``, opaque is ``bytes`` and objlnk
+is :class:`ObjectLink`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from lwm2m.model.path import MAX_ID
+
+
+class ResourceType(Enum):
+    STRING = "string"
+    INTEGER = "integer"
+    UNSIGNED_INTEGER = "unsigned integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    OPAQUE = "opaque"
+    TIME = "time"
+    OBJLNK = "objlnk"
+    CORELNK = "corelnk"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectLink:
+    """An objlnk value: ``object_id:instance_id``; ``65535:65535`` is the null link."""
+
+    object_id: int
+    instance_id: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.object_id <= MAX_ID and 0 <= self.instance_id <= MAX_ID):
+            raise ValueError(f"object link {self.object_id}:{self.instance_id} out of range")
+
+    def __str__(self) -> str:
+        return f"{self.object_id}:{self.instance_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> ObjectLink:
+        match = _OBJLNK.fullmatch(text)
+        if match is None:
+            raise ValueError(f"{text!r} is not an object link 'o:i'")
+        return cls(int(match[1]), int(match[2]))
+
+    @property
+    def is_null(self) -> bool:
+        return self.object_id == MAX_ID and self.instance_id == MAX_ID
+
+
+_OBJLNK = re.compile(r"([0-9]{1,5}):([0-9]{1,5})")
+
+Value = str | int | float | bool | bytes | ObjectLink
+"""A resource (instance) value; see the module docstring for the type mapping."""
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+
+PYTHON_TYPES: dict[ResourceType, tuple[type, ...]] = {
+    ResourceType.STRING: (str,),
+    ResourceType.CORELNK: (str,),
+    ResourceType.INTEGER: (int,),
+    ResourceType.UNSIGNED_INTEGER: (int,),
+    ResourceType.TIME: (int,),
+    ResourceType.FLOAT: (float, int),
+    ResourceType.BOOLEAN: (bool,),
+    ResourceType.OPAQUE: (bytes,),
+    ResourceType.OBJLNK: (ObjectLink,),
+    ResourceType.NONE: (),
+}
+
+
+def value_problem(resource_type: ResourceType, value: object) -> str | None:
+    """Why ``value`` cannot be a value of ``resource_type``, or None when it can."""
+    allowed = PYTHON_TYPES[resource_type]
+    # bool is an int subclass: keep the two apart in both directions.
+    if isinstance(value, bool) != (resource_type is ResourceType.BOOLEAN) or not isinstance(
+        value, allowed
+    ):
+        return f"expected {resource_type.value}, got {type(value).__name__} {value!r:.60}"
+    if resource_type in (ResourceType.INTEGER, ResourceType.TIME):
+        assert isinstance(value, int)
+        if not INT64_MIN <= value <= INT64_MAX:
+            return f"integer {value} does not fit in 64 bits"
+    elif resource_type is ResourceType.UNSIGNED_INTEGER:
+        assert isinstance(value, int)
+        if not 0 <= value <= UINT64_MAX:
+            return f"unsigned integer {value} is outside 0..2^64-1"
+    return None
