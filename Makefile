@@ -27,8 +27,8 @@ run: $(STAMP)
 	$(VENV)/bin/lwm2m server
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

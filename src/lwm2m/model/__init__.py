@@ -1,5 +1,7 @@
 """Paths, nodes, typed values and object/resource models (sans-I/O)."""
 
+from lwm2m.model.builtin import builtin_models
+from lwm2m.model.ddf import DdfError, load_ddf
 from lwm2m.model.nodes import (
     MultipleResource,
     Node,
@@ -18,6 +20,7 @@ from lwm2m.model.values import ObjectLink, ResourceType, Value, value_problem
 
 __all__ = [
     "ROOT",
+    "DdfError",
     "ModelRegistry",
     "MultipleResource",
     "Node",
@@ -35,6 +38,8 @@ __all__ = [
     "SingleResource",
     "TimestampedValues",
     "Value",
+    "builtin_models",
+    "load_ddf",
     "node_to_values",
     "value_problem",
     "values_to_node",

@@ -2,7 +2,9 @@
 
 Codecs convert between bytes and these nodes; device code and the server API use them too.
 A flat mapping from leaf path to value (what composite operations and SenML carry) converts
-to and from a node with :func:`node_to_values` and :func:`values_to_node`.
+to and from a node with :func:`node_to_values` and :func:`values_to_node`.  A flat mapping has
+no place for an empty multiple resource or an empty instance inside a larger node, so those
+do not survive the trip (an empty node at the requested path itself does).
 """
 
 from __future__ import annotations
@@ -91,8 +93,8 @@ def values_to_node(
     resource addressed with a resource-instance ID is multiple regardless.  Raises
     :class:`PathError` for a leaf outside ``path`` or one that clashes with another.
     """
-    if path.is_root or path.depth > 4:
-        raise PathError(f"no single node at {path}")
+    if path.is_root:
+        raise PathError("the root is not a single node")
     builder = _TreeBuilder(is_multiple)
     for leaf, value in values.items():
         if not leaf.startswith(path) or leaf.depth < 3:
@@ -144,12 +146,12 @@ class _TreeBuilder:
             if path.is_resource and multiple:
                 return MultipleResource(rid, {})
             raise PathError(f"no value for {path}")
-        resource = self._resource(rid, resources[rid])
+        entry = resources[rid]
         if path.is_resource:
-            return resource
-        if not isinstance(resource, MultipleResource) or path.ids[3] not in resource.instances:
-            raise PathError(f"no value for {path}")
-        return ResourceInstance(path.ids[3], resource.instances[path.ids[3]])
+            return self._resource(rid, entry)
+        # A leaf under a resource-instance path is that path itself, so entry holds it.
+        assert isinstance(entry, dict)
+        return ResourceInstance(path.ids[3], entry[path.ids[3]])
 
     def _instance(self, iid: int, resources: dict[int, Value | dict[int, Value]]) -> ObjectInstance:
         return ObjectInstance(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -51,7 +51,7 @@ class ObjectModel:
     name: str
     multiple: bool
     mandatory: bool
-    resources: dict[int, ResourceModel] = field(default_factory=dict)
+    resources: Mapping[int, ResourceModel] = field(default_factory=dict)
     version: str = "1.0"
     lwm2m_version: str = "1.0"
     urn: str = ""

@@ -33,13 +33,12 @@ class Path:
 
     @classmethod
     def parse(cls, text: str) -> Path:
-        """Parse ``/3/0/1``; the root is ``/``; a trailing slash is tolerated."""
+        """Parse ``/3/0/1``; the root is ``/``; empty segments are refused."""
         if not text.startswith("/"):
             raise PathError(f"path {text!r} does not start with '/'")
-        body = text[1:].rstrip("/") if text != "/" else ""
-        if not body:
+        if text == "/":
             return ROOT
-        parts = body.split("/")
+        parts = text[1:].split("/")
         ids: list[int] = []
         for part in parts:
             if not part.isdigit() or not part.isascii() or (len(part) > 1 and part[0] == "0"):
@@ -49,8 +48,8 @@ class Path:
 
     @classmethod
     def from_segments(cls, segments: tuple[str, ...] | list[str]) -> Path:
-        """Build a path from CoAP Uri-Path segments."""
-        return cls.parse("/" + "/".join(segments))
+        """Build a path from CoAP Uri-Path segments (none: the root)."""
+        return cls.parse("/" + "/".join(segments)) if segments else ROOT
 
     def __str__(self) -> str:
         return "/" + "/".join(str(i) for i in self.ids)
