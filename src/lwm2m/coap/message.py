@@ -1,0 +1,139 @@
+"""The CoAP message and its RFC 7252 §3 datagram encoding."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from lwm2m.coap.codes import CODES, Code, Type
+from lwm2m.coap.errors import InvalidMessageError, MessageFormatError
+from lwm2m.coap.options import EMPTY_OPTIONS, Options, decode_options
+
+MAX_TOKEN_LENGTH = 8
+
+_HEADER = struct.Struct("!BBH")
+_TYPES = tuple(Type)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One CoAP message; ``type`` and ``message_id`` mean nothing over RFC 8323 transports."""
+
+    type: Type
+    code: Code
+    message_id: int = 0
+    token: bytes = b""
+    options: Options = EMPTY_OPTIONS
+    payload: bytes = b""
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "type", Type(self.type))
+            object.__setattr__(self, "code", Code(self.code))
+        except ValueError as error:
+            raise InvalidMessageError(str(error)) from None
+        if not isinstance(self.message_id, int) or not 0 <= self.message_id <= 0xFFFF:
+            raise InvalidMessageError(f"message ID {self.message_id!r} is not 0..65535")
+        if not isinstance(self.token, bytes) or len(self.token) > MAX_TOKEN_LENGTH:
+            raise InvalidMessageError(f"token {self.token!r} is not 0..8 bytes")
+        if not isinstance(self.options, Options):
+            raise InvalidMessageError(f"options {self.options!r} are not an Options")
+        if not isinstance(self.payload, bytes):
+            raise InvalidMessageError(f"payload {self.payload!r} is not bytes")
+        if self.code == Code.EMPTY and (self.token or self.options or self.payload):
+            raise InvalidMessageError("an Empty message has no token, options or payload")
+
+    def encode(self) -> bytes:
+        """The datagram (RFC 7252 §3)."""
+        token = self.token
+        head = _HEADER.pack(0x40 | self.type << 4 | len(token), self.code, self.message_id)
+        if self.payload:
+            return b"".join((head, token, self.options.encode(), b"\xff", self.payload))
+        return head + token + self.options.encode()
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview) -> Message:
+        """Parse a datagram; anything malformed raises :class:`MessageFormatError`.
+
+        Known options are checked as :func:`~lwm2m.coap.options.decode_options` describes;
+        unknown ones are kept, and :meth:`Options.unknown_critical` lists the critical ones.
+        """
+        if type(data) is not bytes:
+            data = bytes(data)
+        if len(data) < 4:
+            raise MessageFormatError("shorter than the 4-byte header", offset=len(data))
+        first, code_value, message_id = _HEADER.unpack_from(data)
+        if first >> 6 != 1:
+            # RFC 7252 §3: silently ignored, so no header fields to answer with.
+            raise MessageFormatError(f"CoAP version {first >> 6}", offset=0)
+        type_ = _TYPES[first >> 4 & 0x03]
+        code = CODES[code_value]
+        token_length = first & 0x0F
+        if token_length > MAX_TOKEN_LENGTH:
+            raise MessageFormatError(
+                f"token length {token_length} is reserved",
+                offset=0,
+                message_id=message_id,
+                type=type_,
+                code=code,
+            )
+        pos = 4 + token_length
+        if len(data) < pos:
+            raise MessageFormatError(
+                "token runs past the end",
+                offset=len(data),
+                message_id=message_id,
+                type=type_,
+                code=code,
+            )
+        token = data[4:pos]
+        if code_value == 0 and len(data) > 4:
+            raise MessageFormatError(
+                "Empty message with bytes after the header",
+                offset=4,
+                message_id=message_id,
+                type=type_,
+                code=code,
+                token=token,
+            )
+        return decode_body(
+            data, pos, type_=type_, code=code, message_id=message_id, token=token, check=True
+        )
+
+
+def decode_body(
+    data: bytes,
+    pos: int,
+    *,
+    type_: Type,
+    code: Code,
+    message_id: int,
+    token: bytes,
+    check: bool,
+) -> Message:
+    """Options and payload from ``data[pos:]`` into a Message; shared by both framings.
+
+    Errors carry the header fields given here. The result skips ``__post_init__``: everything
+    in it is valid by construction, and that check would cost as much as the parse.
+    """
+    try:
+        options, pos = decode_options(data, pos, check=check)
+    except MessageFormatError as error:
+        error.message_id, error.type, error.code, error.token = message_id, type_, code, token
+        raise
+    message = _new(Message)
+    _set_type(message, type_)
+    _set_code(message, code)
+    _set_message_id(message, message_id)
+    _set_token(message, token)
+    _set_options(message, options)
+    _set_payload(message, data[pos + 1 :] if pos < len(data) else b"")
+    return message
+
+
+# Slot setters: they skip the frozen __setattr__ and cost half of object.__setattr__.
+_new = object.__new__
+_set_type, _set_code, _set_message_id, _set_token, _set_options, _set_payload = (
+    Message.__dict__[name].__set__
+    for name in ("type", "code", "message_id", "token", "options", "payload")
+)
