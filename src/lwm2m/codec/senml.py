@@ -1,0 +1,671 @@
+"""SenML (RFC 8428) as LwM2M uses it (Core 1.1 §7.4.4-7.4.5): what JSON and CBOR share.
+
+The representations carry the same records and differ only in how fields are labelled and how
+opaque data travels, which :class:`Labels` captures.  Everything else lives here once: base name
+and base time resolution (RFC 8428 §4.5), typing values against the object model, building nodes,
+and the compact ``bn`` layout encoders emit.  The legacy LwM2M 1.0 JSON format (11543) is the
+same record model under other labels and reuses all of it.
+
+Decoding is the hot path (a server decodes every notification), so it works on the raw
+dicts a parser returns and builds nodes directly; ``values_to_node`` alone would take longer
+than the whole decode is allowed to.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lwm2m.codec.base import Codec
+from lwm2m.codec.errors import DecodeError, EncodeError
+from lwm2m.codec.values import checked_type
+from lwm2m.model import (
+    ModelRegistry,
+    MultipleResource,
+    Node,
+    ObjectInstance,
+    ObjectLink,
+    ObjectModel,
+    ObjectNode,
+    Path,
+    PathError,
+    ResourceInstance,
+    ResourceModel,
+    ResourceType,
+    SingleResource,
+    TimestampedValues,
+    Value,
+    node_to_values,
+)
+from lwm2m.model.values import INT64_MAX, INT64_MIN, UINT64_MAX
+
+RELATIVE_TIME_LIMIT = 2**28
+"""Resolved times below this are relative to now (RFC 8428 §4.5.3); encoders refuse them."""
+
+Clock = Callable[[], float]
+Label = str | int
+Leaf = tuple[Path, float | None, Value]
+"""A resolved record: full path, absolute time (None: "now", no time given) and typed value."""
+Plan = tuple[ResourceModel, int, Label | None, Callable[[object], Value]]
+_PLANS_MAX = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """How one representation spells each record field.
+
+    ``bn``/``bt`` are None where records never carry them (LwM2M 1.0 JSON keeps them outside
+    the record array).  ``vd`` may equal ``vs``: 1.0 JSON sends opaque as base64 in ``sv`` and
+    only the model tells the two apart.
+    """
+
+    format: str
+    bn: Label | None
+    bt: Label | None
+    n: Label
+    t: Label
+    v: Label
+    vs: Label
+    vb: Label
+    vd: Label
+    vlo: Label
+    opaque_in: Callable[[object], bytes]
+    opaque_out: Callable[[bytes], object]
+    by_type: dict[ResourceType, Label] = field(init=False, repr=False, compare=False)
+    value_labels: frozenset[Label] = field(init=False, repr=False, compare=False)
+    plans: dict[int, tuple[ObjectModel, dict[int, Plan]]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        by_type: dict[ResourceType, Label] = {
+            ResourceType.STRING: self.vs,
+            ResourceType.CORELNK: self.vs,
+            ResourceType.INTEGER: self.v,
+            ResourceType.UNSIGNED_INTEGER: self.v,
+            ResourceType.FLOAT: self.v,
+            ResourceType.TIME: self.v,
+            ResourceType.BOOLEAN: self.vb,
+            ResourceType.OPAQUE: self.vd,
+            ResourceType.OBJLNK: self.vlo,
+        }
+        object.__setattr__(self, "by_type", by_type)
+        values = frozenset((self.v, self.vs, self.vb, self.vd, self.vlo))
+        object.__setattr__(self, "value_labels", values)
+        object.__setattr__(self, "plans", {})
+
+    def plans_for(self, model: ObjectModel) -> dict[int, Plan]:
+        """How to read each resource's records: resource ID -> (model, depth, label, converter).
+
+        Memoised per object model by identity (the entry holds the model, so its id stays
+        unique): hashing the ResourceType enum per record costs more than reading the record.
+        Object models are treated as immutable once registered.
+        """
+        entry = self.plans.get(id(model))
+        if entry is not None and entry[0] is model:
+            return entry[1]
+        if len(self.plans) >= _PLANS_MAX:
+            self.plans.clear()
+        plans = {
+            rid: (
+                resource,
+                4 if resource.multiple else 3,
+                self.by_type.get(resource.type),
+                self.opaque_in
+                if resource.type is ResourceType.OPAQUE
+                else CONVERTERS[resource.type],
+            )
+            for rid, resource in model.resources.items()
+        }
+        self.plans[id(model)] = (model, plans)
+        return plans
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record as an encoder lays it out; None fields are left out of the output."""
+
+    bn: str | None = None
+    bt: float | None = None
+    n: str | None = None
+    t: float | None = None
+    value: Value | None = None
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+def _kind(raw: object) -> str:
+    return type(raw).__name__
+
+
+def _as_str(raw: object) -> Value:
+    if type(raw) is str:
+        return raw
+    raise TypeError(f"expected a string, got {_kind(raw)}")
+
+
+def _integral(raw: object) -> int:
+    if type(raw) is int:
+        return raw
+    if type(raw) is float and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, datetime):  # CBOR tag 0/1 (RFC 8949 §3.4.1), for time resources
+        return _integral(raw.timestamp())
+    raise TypeError(f"expected an integer, got {_kind(raw)} {raw!r:.40}")
+
+
+def _as_int(raw: object) -> Value:
+    if type(raw) is int and INT64_MIN <= raw <= INT64_MAX:
+        return raw
+    value = _integral(raw)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"integer {value} does not fit in 64 bits")
+    return value
+
+
+def _as_uint(raw: object) -> Value:
+    value = _integral(raw)
+    if not 0 <= value <= UINT64_MAX:
+        raise ValueError(f"unsigned integer {value} is outside 0..2^64-1")
+    return value
+
+
+def _as_float(raw: object) -> Value:
+    if type(raw) is float:
+        return raw
+    if type(raw) is int:
+        return float(raw)  # OverflowError past 1.8e308: the caller reports it
+    raise TypeError(f"expected a number, got {_kind(raw)}")
+
+
+def _as_bool(raw: object) -> Value:
+    if type(raw) is bool:
+        return raw
+    raise TypeError(f"expected a boolean, got {_kind(raw)}")
+
+
+def _as_objlnk(raw: object) -> Value:
+    if type(raw) is str:
+        return ObjectLink.parse(raw)
+    raise TypeError(f"expected an object link 'o:i', got {_kind(raw)}")
+
+
+def _as_nothing(raw: object) -> Value:
+    raise TypeError("an executable resource carries no value")
+
+
+CONVERTERS: dict[ResourceType, Callable[[object], Value]] = {
+    ResourceType.STRING: _as_str,
+    ResourceType.CORELNK: _as_str,
+    ResourceType.INTEGER: _as_int,
+    ResourceType.TIME: _as_int,
+    ResourceType.UNSIGNED_INTEGER: _as_uint,
+    ResourceType.FLOAT: _as_float,
+    ResourceType.BOOLEAN: _as_bool,
+    ResourceType.OBJLNK: _as_objlnk,
+    ResourceType.NONE: _as_nothing,
+}
+"""Raw parsed value -> typed value per resource type (opaque is per format); raise on mismatch."""
+
+CONVERSION_ERRORS = (TypeError, ValueError, OverflowError)
+
+
+def typed_value(
+    raw: object, resource: ResourceModel, opaque_in: Callable[[object], bytes]
+) -> Value:
+    """The model's value for ``raw``; raises one of CONVERSION_ERRORS when it does not fit."""
+    if resource.type is ResourceType.OPAQUE:
+        return opaque_in(raw)
+    return CONVERTERS[resource.type](raw)
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+_PATHS: dict[str, Path] = {}
+_PATHS_MAX = 4096
+
+
+def name_to_path(name: str, index: int) -> Path:
+    """Record ``index``'s resolved name as an LwM2M path (names are absolute paths, Core 7.4.4).
+
+    Parsed paths are memoised: a server sees the same few hundred names over and over.
+    """
+    path = _PATHS.get(name)
+    if path is None:
+        try:
+            path = Path.parse(name)
+        except PathError as exc:
+            raise DecodeError(
+                f"record {index}: name {name!r:.80} is not an LwM2M path ({exc})"
+            ) from None
+        if len(_PATHS) >= _PATHS_MAX:
+            _PATHS.clear()
+        _PATHS[name] = path
+    return path
+
+
+def finite_number(raw: object, what: str) -> float:
+    if type(raw) is int or type(raw) is float:
+        number = float(raw)
+        if math.isfinite(number):
+            return number
+    raise DecodeError(f"{what} is not a finite number: {raw!r:.40}")
+
+
+def _untyped(item: Mapping[object, object], labels: Labels) -> tuple[Label, Value]:
+    """The value of a record whose resource has no model: the SenML field says the type."""
+    found = [label for label in labels.value_labels if label in item]
+    if len(found) != 1:
+        raise ValueError("no value" if not found else f"several values {sorted(map(str, found))}")
+    label = found[0]
+    raw = item[label]
+    if label == labels.v:
+        return label, _as_int(raw) if type(raw) is int else _as_float(raw)
+    if label == labels.vs:  # before vd: 1.0 JSON's "sv" is text unless the model says opaque
+        return label, _as_str(raw)
+    if label == labels.vd:
+        return label, labels.opaque_in(raw)
+    if label == labels.vlo:
+        return label, _as_objlnk(raw)
+    return label, _as_bool(raw)
+
+
+def _check_fields(item: Mapping[object, object], labels: Labels, expected: Label) -> None:
+    """Reject what the fast path skipped: a second value or a must-understand field."""
+    for key in item:
+        if key in labels.value_labels and key != expected:
+            raise ValueError(f"unexpected value field {key!r}")
+        if type(key) is str and key.endswith("_"):
+            raise ValueError(f"field {key!r} must be understood (RFC 8428 §4.4)")
+
+
+def resolve(
+    items: object,
+    labels: Labels,
+    models: ModelRegistry,
+    clock: Clock,
+    *,
+    base_name: str = "",
+    base_time: float = 0.0,
+) -> list[Leaf]:
+    """Resolve a pack's records to typed leaves (RFC 8428 §4.5, Core 7.4.4).
+
+    ``base_name``/``base_time`` seed the resolution for formats that carry them outside the
+    records.  Every record must name a resource or resource instance and carry one value of
+    the type the model gives it (any SenML type where there is no model).
+    """
+    if type(items) is not list:
+        raise DecodeError(f"a {labels.format} pack is an array of records, got {_kind(items)}")
+    bn_label, bt_label, n_label, t_label = labels.bn, labels.bt, labels.n, labels.t
+    plans_for = labels.plans_for
+    base, base_t = base_name, base_time
+    last_object = -1
+    plans: dict[int, Plan] = {}
+    leaves: list[Leaf] = []
+    for index, item in enumerate(items):
+        if type(item) is not dict:
+            raise DecodeError(f"record {index} is not a map but {_kind(item)}")
+        raw = item.get(n_label)
+        if len(item) == 2 and type(raw) is str:
+            # The usual {name, value} record: no base fields or time to look for.
+            known = 2
+            path = _PATHS.get(base + raw) or name_to_path(base + raw, index)
+            resolved = base_t
+        else:
+            known = 1  # the value
+            name = item.get(bn_label)
+            if name is not None:
+                if type(name) is not str:
+                    raise DecodeError(f"record {index}: base name is not a string")
+                base = name
+                known += 1
+            if raw is None:
+                name = base
+            elif type(raw) is str:
+                name = base + raw
+                known += 1
+            else:
+                raise DecodeError(f"record {index}: name is not a string")
+            path = _PATHS.get(name) or name_to_path(name, index)
+            raw = item.get(bt_label)
+            if raw is not None:
+                base_t = finite_number(raw, f"record {index}: base time")
+                known += 1
+            raw = item.get(t_label)
+            if raw is None:
+                resolved = base_t
+            else:
+                resolved = base_t + finite_number(raw, f"record {index}: time")
+                known += 1
+        ids = path.ids
+        if len(ids) < 3:
+            raise DecodeError(f"record {index} names no resource", path=path)
+        if ids[0] != last_object:
+            last_object = ids[0]
+            model = models.get(last_object)
+            plans = plans_for(model) if model is not None else {}
+        plan = plans.get(ids[2])
+        try:
+            if plan is None:
+                label, value = _untyped(item, labels)
+            else:
+                resource, depth, expected, convert = plan
+                if len(ids) != depth:
+                    raise ValueError(multiplicity_problem(depth == 4, len(ids)))
+                if expected is None:
+                    raise ValueError("an executable resource carries no value")
+                raw = item.get(expected)
+                if raw is None:
+                    raise ValueError(f"no {expected!r} for a {resource.type.value} resource")
+                label, value = expected, convert(raw)
+            if len(item) != known:
+                _check_fields(item, labels, label)
+        except CONVERSION_ERRORS as exc:
+            raise DecodeError(f"record {index}: {exc}", path=path) from None
+        if resolved == 0.0:
+            leaves.append((path, None, value))
+        elif resolved < RELATIVE_TIME_LIMIT:
+            leaves.append((path, clock() + resolved, value))
+        else:
+            leaves.append((path, resolved, value))
+    return leaves
+
+
+def resolve_names(items: object, labels: Labels) -> list[Path]:
+    """Paths of a Read-/Observe-Composite body: records with names and no values (Core 6.3.x)."""
+    if type(items) is not list:
+        raise DecodeError(f"a {labels.format} pack is an array of records, got {_kind(items)}")
+    base = ""
+    paths: list[Path] = []
+    for index, item in enumerate(items):
+        if type(item) is not dict:
+            raise DecodeError(f"record {index} is not a map but {_kind(item)}")
+        raw_base = item.get(labels.bn)
+        if raw_base is not None:
+            if type(raw_base) is not str:
+                raise DecodeError(f"record {index}: base name is not a string")
+            base = raw_base
+        raw = item.get(labels.n, "")
+        if type(raw) is not str:
+            raise DecodeError(f"record {index}: name is not a string")
+        if any(label in item for label in labels.value_labels):
+            raise DecodeError(f"record {index}: a path list carries no values")
+        paths.append(name_to_path(base + raw, index))
+    return paths
+
+
+def leaves_to_values(leaves: Iterable[Leaf]) -> dict[Path, Value]:
+    """Composite values; a path given twice is an error, not a silent overwrite."""
+    values: dict[Path, Value] = {}
+    for path, _, value in leaves:
+        if path in values:
+            raise DecodeError("value given twice", path=path)
+        values[path] = value
+    return values
+
+
+def leaves_to_batches(leaves: Iterable[Leaf]) -> list[TimestampedValues]:
+    """Consecutive records with the same resolved time make one batch (Send, Core 6.4.x)."""
+    batches: list[TimestampedValues] = []
+    current: dict[Path, Value] = {}
+    current_time: float | None = None
+    for path, when, value in leaves:
+        if not current or when != current_time:
+            current = {}
+            current_time = when
+            batches.append(TimestampedValues(when, current))
+        if path in current:
+            raise DecodeError("value given twice for one time", path=path)
+        current[path] = value
+    return batches
+
+
+def build_node(path: Path, leaves: Iterable[Leaf], models: ModelRegistry) -> Node:
+    """The node at ``path`` from resolved leaves under it (times are dropped)."""
+    prefix = path.ids
+    depth = len(prefix)
+    if not 1 <= depth <= 4:
+        raise DecodeError("no single node at the root", path=path)
+    # object -> instance -> resource -> value, or {resource instance: value}
+    objects: dict[int, dict[int, dict[int, Value | dict[int, Value]]]] = {}
+    last_object = last_instance = -1
+    resources: dict[int, Value | dict[int, Value]] = {}
+    for leaf, _, value in leaves:
+        ids = leaf.ids
+        if ids[1] != last_instance or ids[0] != last_object or depth > 2:
+            if ids[:depth] != prefix:
+                raise DecodeError(f"record for {leaf} is outside the target", path=path)
+            last_object, last_instance = ids[0], ids[1]
+            resources = objects.setdefault(last_object, {}).setdefault(last_instance, {})
+        rid = ids[2]
+        entry = resources.get(rid)
+        if len(ids) == 3:
+            if entry is not None:
+                raise DecodeError("value given twice", path=leaf)
+            resources[rid] = value
+        elif entry is None:
+            resources[rid] = {ids[3]: value}
+        elif type(entry) is not dict:
+            raise DecodeError("resource given both as single and multiple", path=leaf)
+        elif ids[3] in entry:
+            raise DecodeError("value given twice", path=leaf)
+        else:
+            entry[ids[3]] = value
+    if depth == 1:
+        return ObjectNode(
+            prefix[0],
+            {iid: _instance(iid, res) for iid, res in objects.get(prefix[0], {}).items()},
+        )
+    found = objects.get(prefix[0], {}).get(prefix[1], {})
+    if depth == 2:
+        return _instance(prefix[1], found)
+    entry = found.get(prefix[2])
+    if depth == 3:
+        if entry is not None:
+            return _resource(prefix[2], entry)
+        if models.is_multiple(prefix[0], prefix[2]):
+            return MultipleResource(prefix[2], {})
+    elif type(entry) is dict and prefix[3] in entry:
+        return ResourceInstance(prefix[3], entry[prefix[3]])
+    raise DecodeError("no value for the target", path=path)
+
+
+def _instance(iid: int, resources: dict[int, Value | dict[int, Value]]) -> ObjectInstance:
+    return ObjectInstance(
+        iid,
+        {
+            rid: MultipleResource(rid, entry) if type(entry) is dict else SingleResource(rid, entry)  # type: ignore[arg-type]  # dicts are never Values
+            for rid, entry in resources.items()
+        },
+    )
+
+
+def _resource(rid: int, entry: Value | dict[int, Value]) -> SingleResource | MultipleResource:
+    if type(entry) is dict:
+        return MultipleResource(rid, entry)
+    return SingleResource(rid, entry)  # type: ignore[arg-type]  # dicts are never Values
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def multiplicity_problem(multiple: bool, depth: int) -> str | None:
+    """Why a value at ``depth`` does not fit a (non-)multiple resource, or None if it does."""
+    if multiple and depth != 4:
+        return "a multiple resource needs instance IDs"
+    if not multiple and depth == 4:
+        return "a single resource has no instances"
+    return None
+
+
+def check_value(path: Path, value: Value, models: ModelRegistry) -> None:
+    """EncodeError when the model gives ``path`` a type ``value`` does not have."""
+    resource = models.resource(path)
+    try:
+        problem = resource and multiplicity_problem(resource.multiple, path.depth)
+        if problem:
+            raise ValueError(problem)
+        checked_type(resource, value)
+    except ValueError as exc:
+        raise EncodeError(str(exc), path=path) from None
+
+
+def check_timestamp(timestamp: float | None) -> None:
+    if timestamp is not None and not (
+        math.isfinite(timestamp) and timestamp >= RELATIVE_TIME_LIMIT
+    ):
+        raise EncodeError(
+            f"timestamp {timestamp} is not an absolute time (>= 2^28 s, RFC 8428 §4.5.3)"
+        )
+
+
+def node_records(path: Path, node: Node, models: ModelRegistry) -> list[Record]:
+    """Records for a node: one base name (the target path) and short relative names.
+
+    A leaf target is the base name itself, with no name, as in the Core 7.4.4 examples.
+    """
+    values = node_to_values(path, node)
+    base = str(path) if path in values else f"{path}/"
+    return layout_records(((leaf, value) for leaf, value in values.items()), lambda _: base, models)
+
+
+def _instance_base(path: Path) -> str:
+    return f"/{path.ids[0]}/{path.ids[1]}/"
+
+
+def value_records(values: Mapping[Path, Value], models: ModelRegistry) -> list[Record]:
+    """Records for composite values: a new base name per object instance."""
+    return layout_records(values.items(), _instance_base, models)
+
+
+def batch_records(batches: Sequence[TimestampedValues], models: ModelRegistry) -> list[Record]:
+    """Records for timestamped batches: each batch opens with its time as the base time.
+
+    A batch without a time after a timed one resets the base time to 0 ("now").
+    """
+    records: list[Record] = []
+    base_time: float | None = None
+    for batch in batches:
+        check_timestamp(batch.timestamp)
+        if not batch.values:
+            raise EncodeError("a timestamped batch needs at least one value")
+        added = layout_records(batch.values.items(), _instance_base, models, records)
+        if batch.timestamp != base_time and (batch.timestamp is not None or base_time):
+            base_time = batch.timestamp
+            first = added[0]
+            added[0] = Record(first.bn, base_time or 0.0, first.n, None, first.value)
+        records.extend(added)
+    return records
+
+
+def layout_records(
+    values: Iterable[tuple[Path, Value]],
+    base_of: Callable[[Path], str],
+    models: ModelRegistry,
+    before: Sequence[Record] = (),
+) -> list[Record]:
+    """Checked records with a base name wherever ``base_of`` changes (after ``before``)."""
+    records: list[Record] = []
+    current = next((r.bn for r in reversed(before) if r.bn is not None), None)
+    for path, value in values:
+        if path.depth < 3:
+            raise EncodeError("only resources and resource instances carry values", path=path)
+        check_value(path, value, models)
+        base = base_of(path)
+        name = str(path)[len(base) :] or None
+        records.append(Record(bn=base if base != current else None, n=name, value=value))
+        current = base
+    return records
+
+
+def number(value: float) -> int | float:
+    """Integral times print without a fraction, as in the spec examples."""
+    return int(value) if isinstance(value, int) or value.is_integer() else value
+
+
+def to_items(records: Iterable[Record], labels: Labels) -> list[dict[Label, object]]:
+    """Records as the dicts a JSON or CBOR writer serialises, in spec field order."""
+    items: list[dict[Label, object]] = []
+    for record in records:
+        item: dict[Label, object] = {}
+        if record.bn is not None and labels.bn is not None:
+            item[labels.bn] = record.bn
+        if record.bt is not None and labels.bt is not None:
+            item[labels.bt] = number(record.bt)
+        if record.n is not None:
+            item[labels.n] = record.n
+        if record.t is not None:
+            item[labels.t] = number(record.t)
+        value = record.value
+        if value is not None:
+            label, raw = wire_value(value, labels)
+            item[label] = raw
+        items.append(item)
+    return items
+
+
+def wire_value(value: Value, labels: Labels) -> tuple[Label, object]:
+    """The field and raw value a typed value travels as; the Python type decides."""
+    if isinstance(value, bool):
+        return labels.vb, value
+    if isinstance(value, (int, float)):
+        return labels.v, value
+    if isinstance(value, str):
+        return labels.vs, value
+    if isinstance(value, bytes):
+        return labels.vd, labels.opaque_out(value)
+    return labels.vlo, str(value)
+
+
+# --- the codec ------------------------------------------------------------------------------
+
+
+class SenmlCodec(Codec):
+    """SenML JSON or CBOR: every operation, over a format's ``_load``/``_dump`` and labels.
+
+    ``clock`` resolves relative times (RFC 8428 §4.5.3) to absolute ones when decoding.
+    """
+
+    labels: Labels
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def _load(self, payload: bytes) -> object:
+        raise NotImplementedError
+
+    def _dump(self, items: list[dict[Label, object]]) -> bytes:
+        raise NotImplementedError
+
+    def _leaves(self, payload: bytes, models: ModelRegistry) -> list[Leaf]:
+        return resolve(self._load(payload), self.labels, models, self._clock)
+
+    def encode(self, path: Path, node: Node, models: ModelRegistry) -> bytes:
+        return self._dump(to_items(node_records(path, node, models), self.labels))
+
+    def decode(self, payload: bytes, path: Path, models: ModelRegistry) -> Node:
+        return build_node(path, self._leaves(payload, models), models)
+
+    def encode_values(self, values: Mapping[Path, Value], models: ModelRegistry) -> bytes:
+        return self._dump(to_items(value_records(values, models), self.labels))
+
+    def decode_values(self, payload: bytes, models: ModelRegistry) -> dict[Path, Value]:
+        return leaves_to_values(self._leaves(payload, models))
+
+    def encode_timestamped(
+        self, batches: Sequence[TimestampedValues], models: ModelRegistry
+    ) -> bytes:
+        return self._dump(to_items(batch_records(batches, models), self.labels))
+
+    def decode_timestamped(self, payload: bytes, models: ModelRegistry) -> list[TimestampedValues]:
+        return leaves_to_batches(self._leaves(payload, models))
+
+    def encode_paths(self, paths: Sequence[Path]) -> bytes:
+        return self._dump(to_items((Record(n=str(path)) for path in paths), self.labels))
+
+    def decode_paths(self, payload: bytes) -> list[Path]:
+        return resolve_names(self._load(payload), self.labels)

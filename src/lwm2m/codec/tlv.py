@@ -1,0 +1,494 @@
+"""OMA TLV (content format 11542, LwM2M Core 1.1 §7.4.3), legacy but still what many devices speak.
+
+Layout choices, all from the spec text and its examples:
+
+- Read of ``/o`` answers Object Instance TLVs, one per instance (the spec makes them mandatory
+  when no instance ID is in the request).  Read of ``/o/i`` answers the resource TLVs bare, as in
+  the "Single Object Instance Request Example"; decoding ``/o/i`` also accepts them wrapped in
+  one Object Instance TLV with that ID ("the Object Instance TLV is optional").
+- A multiple resource is always a Multiple Resource TLV holding Resource Instance TLVs, even
+  with zero or one instance.  Decoding ``/o/i/r`` of a multiple resource also accepts bare
+  Resource Instance TLVs, which some clients send.
+- Integers (and time) take the fewest of 1, 2, 4 or 8 bytes, two's complement; unsigned
+  integers the fewest of 1, 2, 4 or 8 bytes.  A float is 4 bytes when binary32 holds it
+  exactly, else 8 (the spec allows both; the short form saves radio time).  Decoding accepts
+  exactly those lengths.
+- Unknown resources decode as opaque bytes (see :mod:`lwm2m.codec.values` for the policy).
+
+Decoding never allocates more than the payload: each length is checked against the bytes left
+in its container before anything is sliced.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from typing import cast
+
+from lwm2m.codec.base import Codec, ContentFormat
+from lwm2m.codec.errors import DecodeError, EncodeError
+from lwm2m.codec.values import checked_type
+from lwm2m.model import (
+    ModelRegistry,
+    MultipleResource,
+    Node,
+    ObjectInstance,
+    ObjectLink,
+    ObjectNode,
+    Path,
+    Resource,
+    ResourceInstance,
+    ResourceModel,
+    ResourceType,
+    SingleResource,
+    Value,
+)
+
+OBJECT_INSTANCE = 0
+RESOURCE_INSTANCE = 1
+MULTIPLE_RESOURCE = 2
+RESOURCE = 3
+
+MAX_VALUE_LENGTH = 0xFFFFFF
+"""The 24-bit length field's limit (the spec's "16.7 MB")."""
+
+_KIND_NAMES = ("object instance", "resource instance", "multiple resource", "resource")
+
+# -- framing ------------------------------------------------------------------------------
+
+
+def _header(kind: int, ident: int, length: int) -> bytes:
+    type_byte = kind << 6
+    if ident > 0xFF:
+        type_byte |= 0x20
+        id_bytes = ident.to_bytes(2, "big")
+    else:
+        id_bytes = bytes((ident,))
+    if length < 8:
+        return bytes((type_byte | length,)) + id_bytes
+    if length <= 0xFF:
+        return bytes((type_byte | 0x08,)) + id_bytes + bytes((length,))
+    if length <= 0xFFFF:
+        return bytes((type_byte | 0x10,)) + id_bytes + length.to_bytes(2, "big")
+    return bytes((type_byte | 0x18,)) + id_bytes + length.to_bytes(3, "big")
+
+
+# -- values -------------------------------------------------------------------------------
+
+_FLOAT32 = struct.Struct(">f")
+_FLOAT64 = struct.Struct(">d")
+_OBJLNK = struct.Struct(">HH")
+
+Decoder = Callable[[bytes, int, int], Value]
+"""Decodes ``data[start:end]``; ValueError when the bytes do not fit the type."""
+
+
+_UnpackFrom = Callable[[bytes, int], tuple[int]]
+_SIGNED: dict[int, _UnpackFrom] = {
+    size: struct.Struct(">" + code).unpack_from
+    for size, code in ((1, "b"), (2, "h"), (4, "i"), (8, "q"))
+}
+_UNSIGNED: dict[int, _UnpackFrom] = {
+    size: struct.Struct(">" + code).unpack_from
+    for size, code in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))
+}
+
+
+def _decode_integer(data: bytes, start: int, end: int) -> Value:
+    unpack = _SIGNED.get(end - start)
+    if unpack is None:
+        raise ValueError(f"integer of {end - start} bytes (1, 2, 4 or 8 allowed)")
+    return unpack(data, start)[0]
+
+
+def _decode_unsigned(data: bytes, start: int, end: int) -> Value:
+    unpack = _UNSIGNED.get(end - start)
+    if unpack is None:
+        raise ValueError(f"unsigned integer of {end - start} bytes (1, 2, 4 or 8 allowed)")
+    return unpack(data, start)[0]
+
+
+def _decode_float(data: bytes, start: int, end: int) -> Value:
+    if end - start == 8:
+        return float(_FLOAT64.unpack_from(data, start)[0])
+    if end - start == 4:
+        return float(_FLOAT32.unpack_from(data, start)[0])
+    raise ValueError(f"float of {end - start} bytes (4 or 8 allowed)")
+
+
+def _decode_boolean(data: bytes, start: int, end: int) -> Value:
+    if end - start != 1 or data[start] > 1:
+        raise ValueError(f"boolean must be one byte 0 or 1, got {data[start:end].hex()!r:.40}")
+    return data[start] == 1
+
+
+def _decode_opaque(data: bytes, start: int, end: int) -> Value:
+    return data[start:end]
+
+
+def _decode_objlnk(data: bytes, start: int, end: int) -> Value:
+    if end - start != 4:
+        raise ValueError(f"object link of {end - start} bytes (4 required)")
+    return ObjectLink(*_OBJLNK.unpack_from(data, start))
+
+
+def _decode_none(data: bytes, start: int, end: int) -> Value:
+    raise ValueError("executable resource carries no value")
+
+
+_DECODERS: dict[ResourceType, Decoder | None] = {
+    ResourceType.STRING: None,
+    ResourceType.CORELNK: None,
+    ResourceType.INTEGER: _decode_integer,
+    ResourceType.TIME: _decode_integer,
+    ResourceType.UNSIGNED_INTEGER: _decode_unsigned,
+    ResourceType.FLOAT: _decode_float,
+    ResourceType.BOOLEAN: _decode_boolean,
+    ResourceType.OPAQUE: _decode_opaque,
+    ResourceType.OBJLNK: _decode_objlnk,
+    ResourceType.NONE: _decode_none,
+}
+
+
+def _encode_integer(value: int) -> bytes:
+    if -0x80 <= value <= 0x7F:
+        size = 1
+    elif -0x8000 <= value <= 0x7FFF:
+        size = 2
+    elif -0x8000_0000 <= value <= 0x7FFF_FFFF:
+        size = 4
+    else:
+        size = 8
+    return value.to_bytes(size, "big", signed=True)
+
+
+def _encode_unsigned(value: int) -> bytes:
+    size = 1 if value <= 0xFF else 2 if value <= 0xFFFF else 4 if value <= 0xFFFF_FFFF else 8
+    return value.to_bytes(size, "big")
+
+
+def _encode_float(value: float) -> bytes:
+    try:
+        short = _FLOAT32.pack(value)
+    except OverflowError:
+        return _FLOAT64.pack(value)
+    return short if _FLOAT32.unpack(short)[0] == value else _FLOAT64.pack(value)
+
+
+def _encode_value(resource_type: ResourceType, value: Value) -> bytes:
+    """The TLV value bytes of a value already checked against ``resource_type``."""
+    if resource_type in (ResourceType.STRING, ResourceType.CORELNK):
+        assert isinstance(value, str)
+        return value.encode("utf-8")
+    if resource_type in (ResourceType.INTEGER, ResourceType.TIME):
+        assert isinstance(value, int)
+        return _encode_integer(value)
+    if resource_type is ResourceType.UNSIGNED_INTEGER:
+        assert isinstance(value, int)
+        return _encode_unsigned(value)
+    if resource_type is ResourceType.FLOAT:
+        assert isinstance(value, (int, float))
+        return _encode_float(float(value))
+    if resource_type is ResourceType.BOOLEAN:
+        return b"\x01" if value else b"\x00"
+    if resource_type is ResourceType.OBJLNK:
+        assert isinstance(value, ObjectLink)
+        return _OBJLNK.pack(value.object_id, value.instance_id)
+    assert isinstance(value, bytes)
+    return value
+
+
+# -- the codec ----------------------------------------------------------------------------
+
+
+class TlvCodec(Codec):
+    """Single nodes at any depth below the root; no composite or timestamped values."""
+
+    content_format = ContentFormat.TLV
+
+    def decode(self, payload: bytes, path: Path, models: ModelRegistry) -> Node:
+        data = payload if type(payload) is bytes else bytes(payload)
+        ids = path.ids
+        depth = len(ids)
+        if depth == 0:
+            raise DecodeError("TLV carries an object or a node below one, not the root", path=path)
+        table = _table(models, ids[0])
+        spec = table.get(ids[2]) if depth >= 3 else None
+        # The first TLV's kind says what the payload holds; the walk holds the rest to it.
+        first = data[0] >> 6 if data else None
+        if first not in _KINDS_AT_DEPTH[depth]:
+            found = "nothing" if first is None else f"a {_KIND_NAMES[first]} TLV"
+            raise DecodeError(f"found {found} where the path needs a node", path=path, offset=0)
+        if first == RESOURCE_INSTANCE and spec is not None and not spec[0]:
+            raise DecodeError("a single resource has no instances", path=path)
+        top = _walk(data, ids, table, _decode_opaque if spec is None else spec[1])
+        if depth == 1:
+            return ObjectNode(ids[0], cast("dict[int, ObjectInstance]", top))
+        if first == OBJECT_INSTANCE:
+            return cast(ObjectInstance, _the_one(top, ids[1], path))
+        if depth == 2:
+            return ObjectInstance(ids[1], cast("dict[int, Resource]", top))
+        if depth == 4:
+            return ResourceInstance(ids[3], cast(Value, _the_one(top, ids[3], path)))
+        if first == RESOURCE_INSTANCE:
+            return MultipleResource(ids[2], cast("dict[int, Value]", top))
+        return cast(Resource, _the_one(top, ids[2], path))
+
+    def encode(self, path: Path, node: Node, models: ModelRegistry) -> bytes:
+        if path.is_root or node.id != path.ids[-1]:
+            raise EncodeError(f"{type(node).__name__} {node.id} cannot be encoded at", path=path)
+        obj = models.get(path.ids[0])
+        resource_models: Mapping[int, ResourceModel] = obj.resources if obj is not None else {}
+        ids = path.ids
+        if path.is_object and isinstance(node, ObjectNode):
+            return b"".join(
+                _framed(
+                    OBJECT_INSTANCE, iid, _encode_resources((ids[0], iid), inst, resource_models)
+                )
+                for iid, inst in _checked_items(node.instances, path)
+            )
+        if path.is_instance and isinstance(node, ObjectInstance):
+            return _encode_resources(ids, node, resource_models)
+        if path.is_resource and isinstance(node, (SingleResource, MultipleResource)):
+            return _encode_resource(ids[:2], node, resource_models.get(ids[2]))
+        if path.is_resource_instance and isinstance(node, ResourceInstance):
+            model = resource_models.get(ids[2])
+            if model is not None and not model.multiple:
+                raise EncodeError("single resource has no instances", path=path)
+            return _framed(RESOURCE_INSTANCE, node.id, _value_bytes(model, node.value, ids))
+        raise EncodeError(f"{type(node).__name__} does not belong at this depth", path=path)
+
+
+# -- decoding helpers ---------------------------------------------------------------------
+
+ResourceSpec = tuple[bool, Decoder | None]
+"""What decoding needs of a resource model: whether it is multiple, and its value decoder
+(None: a UTF-8 string, which the walk decodes inline)."""
+
+_tables: dict[int, tuple[Mapping[int, ResourceModel], dict[int, ResourceSpec]]] = {}
+_MAX_TABLES = 1024
+
+
+def _table(models: ModelRegistry, oid: int) -> dict[int, ResourceSpec]:
+    """The object's resource specs, cached per object model (models are immutable once used)."""
+    obj = models.get(oid)
+    if obj is None:
+        return {}
+    resources = obj.resources
+    cached = _tables.get(id(resources))
+    if cached is not None and cached[0] is resources:
+        return cached[1]
+    table = {rid: (model.multiple, _DECODERS[model.type]) for rid, model in resources.items()}
+    if len(_tables) >= _MAX_TABLES:
+        _tables.clear()
+    _tables[id(resources)] = (resources, table)
+    return table
+
+
+_Item = ObjectInstance | SingleResource | MultipleResource | Value
+"""A decoded TLV: object instance, resource, or (bare) resource instance value."""
+_Frame = tuple[dict[int, _Item], int, int, int, int, Decoder | None]
+"""An open container: (parent's items, kind, ID, parent's end, parent's allowed kinds, parent's
+resource-instance decoder)."""
+
+_IN_INSTANCE = (1 << RESOURCE) | (1 << MULTIPLE_RESOURCE)
+_IN_MULTIPLE = 1 << RESOURCE_INSTANCE
+_SIBLINGS = (1 << OBJECT_INSTANCE, _IN_MULTIPLE, _IN_INSTANCE, _IN_INSTANCE)
+"""By a TLV's kind: the kinds that may stand beside it."""
+_KINDS_AT_DEPTH: tuple[frozenset[int | None], ...] = (
+    frozenset(),
+    frozenset((None, OBJECT_INSTANCE)),  # /o: instances (or none)
+    frozenset((None, OBJECT_INSTANCE, RESOURCE, MULTIPLE_RESOURCE)),  # /o/i: bare or wrapped
+    frozenset((RESOURCE, MULTIPLE_RESOURCE, RESOURCE_INSTANCE)),  # /o/i/r: bare instances too
+    frozenset((RESOURCE_INSTANCE,)),  # /o/i/r/ri
+)
+"""By path depth: the kinds the payload's first TLV may have."""
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
+    setter: Callable[[object, object], None] = getattr(cls, name).__set__
+    return setter
+
+
+# Building decoded nodes through their slots skips the frozen dataclass __init__, a third of the
+# decode time.  Equivalent while the node classes validate nothing (tests/unit/test_codec_tlv.py
+# checks they have no __post_init__).
+_new = object.__new__
+_set_single_id = _slot_setter(SingleResource, "id")
+_set_single_value = _slot_setter(SingleResource, "value")
+_set_multiple_id = _slot_setter(MultipleResource, "id")
+_set_multiple_instances = _slot_setter(MultipleResource, "instances")
+_set_instance_id = _slot_setter(ObjectInstance, "id")
+_set_instance_resources = _slot_setter(ObjectInstance, "resources")
+
+
+def _walk(
+    data: bytes, ids: tuple[int, ...], table: dict[int, ResourceSpec], decode_top: Decoder | None
+) -> dict[int, _Item]:
+    """Every TLV of the payload, nesting checked, as the top level's items by ID.
+
+    One loop over the whole payload (no call per TLV beyond the value decoder): this is the
+    hot path of reading a device.  ``decode_top`` decodes bare resource-instance TLVs.
+    """
+    top: dict[int, _Item] = {}
+    items = top
+    stack: list[_Frame] = []
+    allowed = _SIBLINGS[data[0] >> 6] if data else 0
+    decode_ri = decode_top
+    pos = 0
+    limit = len(data)
+    while True:
+        if pos == limit:
+            if not stack:
+                return top
+            parent, kind, ident, limit, allowed, decode_ri = stack.pop()
+            if kind == OBJECT_INSTANCE:
+                instance = _new(ObjectInstance)
+                _set_instance_id(instance, ident)
+                _set_instance_resources(instance, items)
+                parent[ident] = instance
+            else:
+                multiple = _new(MultipleResource)
+                _set_multiple_id(multiple, ident)
+                _set_multiple_instances(multiple, items)
+                parent[ident] = multiple
+            items = parent
+            continue
+        t = data[pos]
+        length_size = (t >> 3) & 3
+        start = pos + 2 + ((t >> 5) & 1) + length_size
+        if start > limit:
+            raise _error("truncated TLV header", ids, stack, pos)
+        ident = (data[pos + 1] << 8) | data[pos + 2] if t & 0x20 else data[pos + 1]
+        if length_size == 0:
+            end = start + (t & 7)
+        elif length_size == 1:
+            end = start + data[start - 1]
+        else:
+            end = start + int.from_bytes(data[start - length_size : start], "big")
+        kind = t >> 6
+        if end > limit:
+            message = f"TLV claims {end - start} bytes, {limit - start} left"
+            raise _error(message, ids, stack, pos, (kind, ident))
+        if not (allowed >> kind) & 1 or ident in items:
+            problem = "given twice" if ident in items else "not allowed here"
+            raise _error(f"{_KIND_NAMES[kind]} TLV {problem}", ids, stack, pos, (kind, ident))
+        if kind & 1:  # a value: resource or resource instance
+            decode = decode_ri
+            if kind == RESOURCE:
+                spec = table.get(ident)
+                if spec is None:
+                    decode = _decode_opaque
+                elif spec[0]:
+                    message = "multiple resource sent as a single one"
+                    raise _error(message, ids, stack, pos, (kind, ident))
+                else:
+                    decode = spec[1]
+            try:
+                # Strings are most of a read; decoding them here saves a call each.
+                value = data[start:end].decode() if decode is None else decode(data, start, end)
+            except ValueError as exc:  # UnicodeDecodeError too
+                raise _error(str(exc), ids, stack, pos, (kind, ident)) from None
+            if kind == RESOURCE:
+                single = _new(SingleResource)
+                _set_single_id(single, ident)
+                _set_single_value(single, value)
+                items[ident] = single
+            else:
+                items[ident] = value
+            pos = end
+        else:
+            if kind == MULTIPLE_RESOURCE:
+                spec = table.get(ident)
+                if spec is not None and not spec[0]:
+                    message = "single resource sent as a multiple one"
+                    raise _error(message, ids, stack, pos, (kind, ident))
+                inner_decode = _decode_opaque if spec is None else spec[1]
+                inner_allowed = _IN_MULTIPLE
+            else:
+                inner_decode, inner_allowed = None, _IN_INSTANCE
+            stack.append((items, kind, ident, limit, allowed, decode_ri))
+            items = {}
+            limit, allowed, decode_ri = end, inner_allowed, inner_decode
+            pos = start
+
+
+_DEPTH_OF_KIND = (2, 4, 3, 3)
+
+
+def _error(
+    message: str,
+    ids: tuple[int, ...],
+    stack: list[_Frame],
+    offset: int,
+    tlv: tuple[int, int] | None = None,
+) -> DecodeError:
+    """A DecodeError at the path of ``tlv`` (kind, ID), or of its container when unparsed."""
+    nested = [frame[2] for frame in stack] + ([tlv[1]] if tlv is not None else [])
+    outer_kind = stack[0][1] if stack else tlv[0] if tlv is not None else None
+    if outer_kind is None:
+        return DecodeError(message, path=Path(ids), offset=offset)
+    prefix = ids[: _DEPTH_OF_KIND[outer_kind] - 1]
+    return DecodeError(message, path=Path((*prefix, *nested)[:4]), offset=offset)
+
+
+def _the_one(found: dict[int, _Item], ident: int, path: Path) -> _Item:
+    """The item of a payload addressed to ``path``, which must hold ``ident`` and nothing else."""
+    if len(found) != 1 or ident not in found:
+        raise DecodeError(
+            f"expected one TLV with ID {ident}, found IDs {list(found)[:8]}", path=path
+        )
+    return found[ident]
+
+
+# -- encoding helpers ---------------------------------------------------------------------
+
+
+def _framed(kind: int, ident: int, value: bytes) -> bytes:
+    if len(value) > MAX_VALUE_LENGTH:
+        raise EncodeError(f"TLV value of {len(value)} bytes exceeds {MAX_VALUE_LENGTH}")
+    return _header(kind, ident, len(value)) + value
+
+
+def _checked_items(
+    mapping: Mapping[int, ObjectInstance], path: Path
+) -> list[tuple[int, ObjectInstance]]:
+    for key, child in mapping.items():
+        if child.id != key:
+            raise EncodeError(f"instance keyed {key} has ID {child.id}", path=path)
+    return list(mapping.items())
+
+
+def _encode_resources(
+    ids: tuple[int, ...], instance: ObjectInstance, resource_models: Mapping[int, ResourceModel]
+) -> bytes:
+    parts = []
+    for rid, resource in instance.resources.items():
+        if resource.id != rid:
+            raise EncodeError(f"resource keyed {rid} has ID {resource.id}", path=Path(ids))
+        parts.append(_encode_resource(ids, resource, resource_models.get(rid)))
+    return b"".join(parts)
+
+
+def _encode_resource(
+    instance_ids: tuple[int, ...], resource: Resource, model: ResourceModel | None
+) -> bytes:
+    ids = (*instance_ids, resource.id)
+    if isinstance(resource, SingleResource):
+        if model is not None and model.multiple:
+            raise EncodeError("multiple resource given a single value", path=Path(ids))
+        return _framed(RESOURCE, resource.id, _value_bytes(model, resource.value, ids))
+    if model is not None and not model.multiple:
+        raise EncodeError("single resource given instances", path=Path(ids))
+    inner = b"".join(
+        _framed(RESOURCE_INSTANCE, riid, _value_bytes(model, value, (*ids, riid)))
+        for riid, value in resource.instances.items()
+    )
+    return _framed(MULTIPLE_RESOURCE, resource.id, inner)
+
+
+def _value_bytes(model: ResourceModel | None, value: Value, ids: tuple[int, ...]) -> bytes:
+    try:
+        return _encode_value(checked_type(model, value), value)
+    except (ValueError, OverflowError) as exc:  # UnicodeEncodeError is a ValueError
+        raise EncodeError(str(exc), path=Path(ids)) from None
