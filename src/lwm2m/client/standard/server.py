@@ -1,0 +1,125 @@
+"""Server object (/1): one instance per LwM2M server account; its executes become events.
+
+The registration engine subscribes to the tree and acts on :class:`RegistrationUpdateTrigger`,
+:class:`BootstrapRequestTrigger` and :class:`DisableServer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lwm2m.client.objects import (
+    BadRequestError,
+    DeviceEvent,
+    ResourceValue,
+    SimpleObject,
+    parse_execute_args,
+)
+from lwm2m.model import ObjectModel
+
+SHORT_SERVER_ID = 0
+LIFETIME = 1
+DEFAULT_PMIN = 2
+DEFAULT_PMAX = 3
+DISABLE = 4
+DISABLE_TIMEOUT = 5
+NOTIFICATION_STORING = 6
+BINDING = 7
+REGISTRATION_UPDATE_TRIGGER = 8
+BOOTSTRAP_REQUEST_TRIGGER = 9
+APN_LINK = 10
+LAST_BOOTSTRAPPED = 12
+REGISTRATION_PRIORITY_ORDER = 13
+PREFERRED_TRANSPORT = 22
+
+DEFAULT_DISABLE_TIMEOUT = 86400
+"""Seconds a Disable lasts when Disable Timeout is absent (Core §E.2)."""
+TRANSPORTS = frozenset("UTSN")
+"""UDP, TCP, SMS, Non-IP (Core 1.1 §6.2.1.1); ``Q`` (queue mode) may join them in a binding."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationUpdateTrigger(DeviceEvent):
+    """Send an Update to this server, over ``transport`` (``"U"``, ...) when one was given."""
+
+    short_server_id: int
+    transport: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapRequestTrigger(DeviceEvent):
+    """Start a client-initiated bootstrap (executed by this server)."""
+
+    short_server_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DisableServer(DeviceEvent):
+    """De-register from this server and stay silent towards it for ``timeout`` seconds."""
+
+    short_server_id: int
+    timeout: int
+
+
+class ServerObject(SimpleObject):
+    def __init__(
+        self, model: ObjectModel, instances: Mapping[int, Mapping[int, ResourceValue]]
+    ) -> None:
+        executors = {
+            DISABLE: self._disable,
+            REGISTRATION_UPDATE_TRIGGER: self._update,
+            BOOTSTRAP_REQUEST_TRIGGER: self._bootstrap,
+        }
+        super().__init__(
+            model,
+            instances,
+            executors={rid: fn for rid, fn in executors.items() if rid in model.resources},
+            writers={BINDING: _check_binding, PREFERRED_TRANSPORT: _check_transport},
+        )
+
+    def short_server_id(self, instance_id: int) -> int:
+        ssid = self.get(instance_id, SHORT_SERVER_ID)
+        assert isinstance(ssid, int)
+        return ssid
+
+    def instance_of(self, short_server_id: int) -> int | None:
+        """The instance holding the account of ``short_server_id``."""
+        for iid in self.list_instances():
+            if self.short_server_id(iid) == short_server_id:
+                return iid
+        return None
+
+    def _update(self, instance_id: int, args: str) -> None:
+        transport = parse_execute_args(args).get(0)
+        if transport is not None and transport not in TRANSPORTS:
+            raise BadRequestError(
+                f"unknown transport {transport!r}",
+                path=self.path(instance_id, REGISTRATION_UPDATE_TRIGGER),
+            )
+        self.emit(RegistrationUpdateTrigger(self.short_server_id(instance_id), transport))
+
+    def _bootstrap(self, instance_id: int, args: str) -> None:
+        self.emit(BootstrapRequestTrigger(self.short_server_id(instance_id)))
+
+    def _disable(self, instance_id: int, args: str) -> None:
+        resources = self.list_resources(instance_id)
+        timeout = (
+            self.get(instance_id, DISABLE_TIMEOUT)
+            if DISABLE_TIMEOUT in resources
+            else DEFAULT_DISABLE_TIMEOUT
+        )
+        assert isinstance(timeout, int)
+        self.emit(DisableServer(self.short_server_id(instance_id), timeout))
+
+
+def _check_binding(instance_id: int, value: ResourceValue) -> None:
+    assert isinstance(value, str)
+    transports = value.replace("Q", "", 1)
+    if not transports or set(transports) - TRANSPORTS or len(set(transports)) != len(transports):
+        raise BadRequestError(f"binding {value!r} is not a set of U, T, S, N with optional Q")
+
+
+def _check_transport(instance_id: int, value: ResourceValue) -> None:
+    if value not in TRANSPORTS:
+        raise BadRequestError(f"preferred transport {value!r} is not one of U, T, S, N")
