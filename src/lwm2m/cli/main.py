@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lwm2m import __version__
+from lwm2m.cli import payload
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lwm2m", description=__doc__)
-    parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="lwm2m", description="OMA LwM2M 1.1 device management for cellular IoT"
+    )
+    parser.add_argument("--version", action="version", version=f"lwm2m {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    payload.add_commands(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    parser.parse_args(argv)
-    return 0
+    args = build_parser().parse_args(argv)
+    return payload.run(args)
 
 
 if __name__ == "__main__":
