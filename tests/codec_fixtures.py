@@ -1,11 +1,13 @@
 """Hand-built object models and the LwM2M Core example client's nodes, for codec tests.
 
 The Device object (3) follows the OMA registry's 3.xml (v1.2): every resource ID, type and
-multiplicity is the registry's.  ``DEVICE_INSTANCE`` is the example client's /3/0 as the Core
-spec's data format examples show it (TLV "Single Object Instance Request Example", LwM2M CBOR
-"Single Object Instance Example", SenML examples).  The Server (1) and Access Control (2)
-models carry the resources the spec examples use; objects 65 and 66 are the spec's object-link
-illustration.
+multiplicity is the registry's.  ``DEVICE_INSTANCE`` is the example client's /3/0 shared by the
+Core data format examples: TLV "Single Object Instance Request Example" (Core 1.1 §7.4.3),
+SenML JSON Table 7.4.4-2, SenML CBOR (Core 1.1.1 §7.4.5) and LwM2M JSON (1.0 §6.4.4); see the
+vector modules under ``tests/vectors`` for where each was checked.  The Server (1) and Access
+Control (2) models carry the resources the TLV examples use; objects 65 and 66 are the spec's
+object-link illustration, with the values of its TLV example (the SenML Table 7.4.4-4 version
+spells some differently: "myService1", /65/0/2 = 1).
 """
 
 from __future__ import annotations
@@ -190,7 +192,7 @@ DEVICE_INSTANCE = ObjectInstance(
         16: SingleResource(16, "U"),
     },
 )
-"""The example client's Device instance /3/0 (Core §7.4 data format examples)."""
+"""The example client's Device instance /3/0 (Core 1.1 §7.4 data format examples)."""
 
 DEVICE_OBJECT = ObjectNode(3, {0: DEVICE_INSTANCE})
 
@@ -208,7 +210,7 @@ SERVER_OBJECT_ONE_INSTANCE = ObjectNode(
         )
     },
 )
-"""/1 of the TLV example "Request on Multiple-Instance Object having 1 instance only"."""
+"""/1 of the TLV example C) (one Server instance)."""
 
 ACCESS_CONTROL_OBJECT = ObjectNode(
     2,
@@ -233,7 +235,7 @@ ACCESS_CONTROL_OBJECT = ObjectNode(
         ),
     },
 )
-"""/2 of the TLV example "Request on Multiple-Instance Object having 2 instances"."""
+"""/2 of the TLV example B) (Access Control instances 0 and 2)."""
 
 OBJECT_65_INSTANCE = ObjectInstance(
     0,

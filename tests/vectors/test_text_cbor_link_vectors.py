@@ -1,4 +1,11 @@
-"""Plain text, CBOR and link-format examples from LwM2M Core 1.1, RFC 8949 and RFC 6690."""
+"""Plain text, CBOR and link-format examples from LwM2M Core 1.1, RFC 8949 and RFC 6690.
+
+Verified: the plain-text example (Core 1.1 §7.4.1; the same "Req: GET /3/0/0, Res: 2.05 Content,
+Open Mobile Alliance" text is in the LwM2M 1.0 data-formats chapter, read in a public
+transcription).  Not re-verified in this pass: the RFC 8949 Appendix A and RFC 6690 §5 items,
+and the LwM2M link payloads in ``LWM2M_EXAMPLES``, which are illustrative (values ours), not
+quotations of the Core Register/Discover examples.
+"""
 
 from __future__ import annotations
 
@@ -88,7 +95,7 @@ RFC6690_EXAMPLES = [
     '</firmware/v2.1>;rt="firmware";sz=262144',
 ]
 
-# LwM2M Core 1.1 Register (§6.2.1) and Discover (§6.3.3) payloads.
+# Register- and Discover-shaped LwM2M payloads (values ours; see the module docstring).
 LWM2M_EXAMPLES = [
     '</>;rt="oma.lwm2m";ct="60 110 112 11542 11543",</1>;ver=1.1,</1/0>,</2>,</3>;ver=1.1,'
     "</3/0>,</3442/0>",
