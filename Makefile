@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the test suite's independent peers come from.
 DEBIAN_PEERS := libcoap3-bin
+# npm packages of the test suite's independent peers (package.json and lockfile there).
+NODE_PEERS := tests/peers/node
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck pytest bench peers clean
@@ -16,11 +18,21 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Independent peers for interoperability tests. Installed, never assumed.
-peers: $(VENV)/.peers
+peers: $(VENV)/.peers $(NODE_PEERS)/node_modules/.installed
 $(VENV)/.peers: $(STAMP)
 	@if ! command -v coap-client-openssl >/dev/null 2>&1; then \
 		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBIAN_PEERS); \
 	fi
+	touch $@
+
+# lwm2m-node-lib (npm, AGPL-3.0: a test peer only, never shipped), pinned by the committed
+# lockfile; the stamp lives in node_modules so that deleting node_modules reinstalls it.
+# npm comes from Debian when missing; still no npm is an error, never a skip.
+$(NODE_PEERS)/node_modules/.installed: $(NODE_PEERS)/package.json $(NODE_PEERS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: the lwm2m-node-lib test peer needs it" >&2; exit 1; }
+	cd $(NODE_PEERS) && npm ci --no-audit --no-fund
 	touch $@
 
 run: $(STAMP)

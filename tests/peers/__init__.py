@@ -1,0 +1,1 @@
+"""Wrappers around independent LwM2M implementations that tests drive as subprocesses."""
