@@ -1,0 +1,58 @@
+"""The LwM2M server: a sans-I/O core (:class:`ServerCore`) and its asyncio façade
+(:class:`LwM2MServer`, the API ``docs/server-api.md`` describes)."""
+
+from lwm2m.server.config import ServerConfig
+from lwm2m.server.core import ServerCore
+from lwm2m.server.errors import (
+    QueueFullError,
+    RequestFailedError,
+    RequestTimeoutError,
+    ServerError,
+    UnknownEndpointError,
+)
+from lwm2m.server.events import (
+    CoreEvent,
+    Deregistered,
+    Expired,
+    NotificationReceived,
+    ObservationCancelled,
+    QueueDrained,
+    Registered,
+    RequestAborted,
+    RequestCompleted,
+    RequestQueued,
+    SendReceived,
+    ServerEvent,
+    Target,
+    Updated,
+)
+from lwm2m.server.registration import MemoryRegistrationStore, Registration, RegistrationStore
+from lwm2m.server.server import LwM2MServer
+
+__all__ = [
+    "CoreEvent",
+    "Deregistered",
+    "Expired",
+    "LwM2MServer",
+    "MemoryRegistrationStore",
+    "NotificationReceived",
+    "ObservationCancelled",
+    "QueueDrained",
+    "QueueFullError",
+    "Registered",
+    "Registration",
+    "RegistrationStore",
+    "RequestAborted",
+    "RequestCompleted",
+    "RequestFailedError",
+    "RequestQueued",
+    "RequestTimeoutError",
+    "SendReceived",
+    "ServerConfig",
+    "ServerCore",
+    "ServerError",
+    "ServerEvent",
+    "Target",
+    "UnknownEndpointError",
+    "Updated",
+]

@@ -1,0 +1,40 @@
+"""Server settings: where to listen, and the registration and queue-mode policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lwm2m.coap.config import DEFAULT, EndpointConfig
+from lwm2m.coap.events import Peer
+
+Authorize = Callable[[str, Peer], bool]
+"""``(endpoint name, address) -> allowed``: a refused Register is answered 4.03 Forbidden."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    coap_port: int = 5683
+    coap: EndpointConfig = field(default=DEFAULT)
+    #: Seconds a queue-mode client counts as listening after its last message. The default is
+    #: CoAP's MAX_TRANSMIT_WAIT, the minimum Core 6.5 asks the client to stay awake.
+    awake_window: float = 93.0
+    #: Requests waiting per queue-mode client; one more is refused with QueueFullError.
+    queue_size: int = 16
+    #: Seconds a request may wait for a queue-mode client to wake up before it times out.
+    queue_ttl: float = 3600.0
+    #: Seconds past the lifetime before a registration expires: an Update sent just in time
+    #: may be retransmitted for a while on a cellular link.
+    expiry_grace: float = 30.0
+    #: Registrations held at most; Register beyond it gets 5.03 (memory is the limit).
+    max_registrations: int = 1_000_000
+    authorize: Authorize | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.coap_port <= 0xFFFF:
+            raise ValueError(f"coap_port {self.coap_port} is not a UDP port")
+        if self.awake_window < 0 or self.queue_ttl <= 0 or self.expiry_grace < 0:
+            raise ValueError("awake_window and expiry_grace must be >= 0, queue_ttl > 0")
+        if self.queue_size < 1 or self.max_registrations < 1:
+            raise ValueError("queue_size and max_registrations must be positive")
