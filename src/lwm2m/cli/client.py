@@ -1,0 +1,183 @@
+"""``lwm2m client``: a simulated Telekom-profile device that registers and serves its servers.
+
+Runs until Ctrl-C or SIGTERM, then de-registers.  ``--send PATH...`` registers, sends those
+values once (``POST /dp``), de-registers and exits.  ``--state FILE`` keeps the server accounts
+as the servers left them (lifetime, binding, periods, ...) and the simulator seed across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path as FilePath
+from typing import BinaryIO
+
+from lwm2m.cli.payload import InputError
+from lwm2m.client.device import LwM2MClient
+from lwm2m.client.engine import ClientConfig, ClientError, ClientEvent
+from lwm2m.client.profile import ServerAccount, telekom_device
+from lwm2m.client.simulator import DeviceSimulator
+from lwm2m.client.standard import security as sec
+from lwm2m.client.standard import server as srv
+from lwm2m.client.tree import SECURITY, SERVER, ObjectTree
+from lwm2m.model import Path, PathError
+
+STATE_VERSION = 1
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    helptext = "run a simulated Telekom-profile device that registers with LwM2M servers"
+    cmd = subparsers.add_parser("client", help=helptext, description=helptext)
+    cmd.add_argument("--endpoint", "-e", help="endpoint client name, e.g. urn:imei:...")
+    cmd.add_argument(
+        "--server",
+        "-s",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="coap://HOST:PORT of a server (repeat for several; Short Server IDs 1, 2, ...)",
+    )
+    cmd.add_argument("--lifetime", type=int, default=86400, help="registration lifetime (s)")
+    cmd.add_argument("--queue", action="store_true", help="queue mode (binding UQ)")
+    cmd.add_argument("--state", metavar="FILE", help="keep server accounts across restarts")
+    cmd.add_argument("--lwm2m", choices=("1.0", "1.1"), default="1.1", help="version to speak")
+    cmd.add_argument("--port", type=int, default=0, help="local UDP port (default: any)")
+    cmd.add_argument("--seed", type=int, help="simulator seed (default: random, then kept)")
+    cmd.add_argument("--tick", type=float, default=10.0, help="simulator step (s)")
+    cmd.add_argument("--send", nargs="+", metavar="PATH", help="send these values once and exit")
+    cmd.set_defaults(handler=run_client)
+
+
+def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    state = _load_state(args.state) if args.state else {}
+    saved_endpoint, saved_seed = state.get("endpoint"), state.get("seed")
+    endpoint: str = args.endpoint or (saved_endpoint if isinstance(saved_endpoint, str) else "")
+    if not endpoint:
+        raise InputError("--endpoint is required (or a --state file that names one)")
+    seed: int = (
+        args.seed
+        if args.seed is not None
+        else (saved_seed if isinstance(saved_seed, int) else int(time.time()))
+    )
+    accounts = _accounts(args, state)
+    try:
+        paths = [Path.parse(p) for p in args.send or []]
+    except PathError as exc:
+        raise InputError(str(exc)) from None
+    now = time.time()
+    tree = telekom_device(endpoint, seed=seed, now=now, servers=accounts)
+    client = LwM2MClient(
+        tree,
+        endpoint,
+        local_address=("0.0.0.0", args.port),
+        config=ClientConfig(lwm2m_version=args.lwm2m),
+        simulator=DeviceSimulator(tree, seed=seed, now=now),
+        tick_interval=args.tick,
+        seed=seed,
+        on_event=lambda event: _report(event, args, tree, endpoint, seed),
+    )
+    try:
+        asyncio.run(_run(client, paths, stdout))
+    except ClientError as exc:
+        raise InputError(str(exc)) from None
+
+
+async def _run(client: LwM2MClient, paths: list[Path], stdout: BinaryIO) -> None:
+    await client.start()
+    try:
+        if paths:
+            await _wait_registered(client)
+            codes = await client.send(paths)
+            stdout.write(
+                ("\n".join("no answer" if c is None else c.dotted for c in codes) + "\n").encode()
+            )
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await client.stop()
+
+
+async def _wait_registered(client: LwM2MClient, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(reg.online for reg in client.engine.registrations.values()):
+        if time.monotonic() > deadline:
+            raise ClientError(f"not registered within {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+def _report(
+    event: ClientEvent, args: argparse.Namespace, tree: ObjectTree, endpoint: str, seed: int
+) -> None:
+    print(f"lwm2m client: {event}", file=sys.stderr)
+    if args.state:
+        _save_state(args.state, tree, endpoint, seed)
+
+
+def _accounts(args: argparse.Namespace, state: dict[str, object]) -> list[ServerAccount]:
+    saved = state.get("servers")
+    if isinstance(saved, list) and saved and not args.server:
+        try:
+            return [ServerAccount(**account) for account in saved]
+        except TypeError as exc:
+            raise InputError(f"{args.state}: bad server account: {exc}") from None
+    if not args.server:
+        raise InputError("--server is required (or a --state file with server accounts)")
+    if args.lifetime <= 0:
+        raise InputError("--lifetime must be positive")
+    binding = "UQ" if args.queue else "U"
+    return [
+        ServerAccount(ssid, uri, lifetime=args.lifetime, binding=binding)
+        for ssid, uri in enumerate(args.server, start=1)
+    ]
+
+
+def _load_state(file: str) -> dict[str, object]:
+    try:
+        data = json.loads(FilePath(file).read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {file}: {exc}") from None
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        raise InputError(f"{file} is not a client state file (version {STATE_VERSION})")
+    return data
+
+
+def _save_state(file: str, tree: ObjectTree, endpoint: str, seed: int) -> None:
+    """Write the accounts as the servers configured them; atomically, so a crash keeps the
+    previous file."""
+    servers = tree.object(SERVER)
+    assert isinstance(servers, srv.ServerObject)
+    security = tree.object(SECURITY)
+    uris = {
+        security.read(iid, sec.SHORT_SERVER_ID): security.read(iid, sec.SERVER_URI)
+        for iid in security.list_instances()
+        if sec.SHORT_SERVER_ID in security.list_resources(iid)
+    }
+    accounts = []
+    for iid in servers.list_instances():
+        ssid = servers.short_server_id(iid)
+        accounts.append(
+            {
+                "short_server_id": ssid,
+                "uri": uris.get(ssid),
+                "lifetime": servers.get(iid, srv.LIFETIME),
+                "default_pmin": servers.get(iid, srv.DEFAULT_PMIN),
+                "default_pmax": servers.get(iid, srv.DEFAULT_PMAX),
+                "binding": servers.get(iid, srv.BINDING),
+            }
+        )
+    data = {"version": STATE_VERSION, "endpoint": endpoint, "seed": seed, "servers": accounts}
+    temporary = f"{file}.tmp"
+    with open(temporary, "w") as out:
+        json.dump(data, out, indent=2)
+    os.replace(temporary, file)
