@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from lwm2m import __version__
-from lwm2m.cli import payload
+from lwm2m.cli import client, payload, server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lwm2m {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     payload.add_commands(subparsers)
+    server.add_commands(subparsers)
+    client.add_commands(subparsers)
     return parser
 
 

@@ -1,0 +1,71 @@
+"""``lwm2m server``: the LwM2M server (CoAP/UDP) and its REST API in one event loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from typing import BinaryIO
+
+from lwm2m.cli.payload import InputError
+from lwm2m.server import LwM2MServer, ServerConfig
+from lwm2m.web.serving import WebServer
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    helptext = "run the LwM2M server with its REST API until SIGINT or SIGTERM"
+    cmd = subparsers.add_parser("server", help=helptext, description=helptext)
+    cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP and HTTP (0.0.0.0)")
+    cmd.add_argument("--coap-port", type=int, default=5683, help="UDP port, 0: any (5683)")
+    cmd.add_argument("--http-port", type=int, default=8080, help="TCP port, 0: any (8080)")
+    cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    cmd.set_defaults(handler=run_server)
+
+
+def run_server(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_serve(args, stdout))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (a dependency everywhere but Windows)."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server = LwM2MServer(ServerConfig(host=args.host, coap_port=args.coap_port))
+    web = WebServer(server, host=args.host, port=args.http_port, log_level=args.log_level)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise InputError(f"cannot listen on udp {args.host}:{args.coap_port}: {exc}") from None
+    try:
+        try:
+            await web.start()
+        except OSError as exc:
+            raise InputError(f"cannot listen on tcp {args.host}:{args.http_port}: {exc}") from None
+        coap_host, coap_port = server.coap_address[:2]
+        stdout.write(
+            f"LwM2M server on coap://{coap_host}:{coap_port}\n"
+            f"REST API on {web.url}/api/clients, events on {web.url}/api/events\n".encode()
+        )
+        stdout.flush()
+        await stop.wait()
+    finally:
+        await web.stop()
+        await server.stop()

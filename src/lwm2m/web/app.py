@@ -1,0 +1,279 @@
+"""The REST API: routes, and the mapping of device answers and server errors to HTTP.
+
+A device's answer, success or CoAP error, is HTTP 200 with the CoAP code in ``"status"``; HTTP
+error codes are for what happened before or instead of an answer: bad input (400), an unknown
+endpoint (404), a full queue-mode queue (503), no answer in time (504), an answer that is no
+usable response (502).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from lwm2m.coap.codes import Code
+from lwm2m.codec.errors import CodecError
+from lwm2m.codec.flat_json import values_to_json
+from lwm2m.model import Path, node_to_values
+from lwm2m.operations import (
+    CreatedResponse,
+    EmptyResponse,
+    ErrorResponse,
+    LinksResponse,
+    NodeResponse,
+    ValuesResponse,
+)
+from lwm2m.operations import Response as DeviceAnswer
+from lwm2m.server import LwM2MServer
+from lwm2m.server.errors import (
+    QueueFullError,
+    RequestFailedError,
+    RequestTimeoutError,
+    UnknownEndpointError,
+)
+from lwm2m.web import inputs
+from lwm2m.web.events import EventHub
+
+_ENDPOINT = "/api/clients/{endpoint}"
+_NODE = _ENDPOINT + "/{path:path}"
+
+
+def create_app(server: LwM2MServer, *, events: EventHub | None = None) -> Starlette:
+    """The API over ``server``; incoming values are typed by the server's own models.
+
+    Pass ``events`` to close the event streams yourself before an HTTP shutdown.
+    """
+    api = _Api(server, events if events is not None else EventHub(server))
+    routes = [
+        Route("/api/clients", api.list_clients, methods=["GET"]),
+        Route("/api/events", api.events, methods=["GET"]),
+        Route(_ENDPOINT, api.get_client, methods=["GET"]),
+        Route(_ENDPOINT + "/composite/read", api.read_composite, methods=["POST"]),
+        Route(_ENDPOINT + "/composite/write", api.write_composite, methods=["POST"]),
+        Route(_ENDPOINT + "/composite/observe", api.observe_composite, methods=["POST"]),
+        Route(_ENDPOINT + "/composite/observe", api.cancel_composite, methods=["DELETE"]),
+        Route(_NODE + "/discover", api.discover, methods=["GET"]),
+        Route(_NODE + "/attributes", api.write_attributes, methods=["PUT"]),
+        Route(_NODE + "/execute", api.execute, methods=["POST"]),
+        Route(_NODE + "/observe", api.observe, methods=["POST"]),
+        Route(_NODE + "/observe", api.cancel_observation, methods=["DELETE"]),
+        Route(_ENDPOINT + "/{object_id}", api.create, methods=["POST"]),
+        Route(_NODE, api.read, methods=["GET"]),
+        Route(_NODE, api.write, methods=["PUT", "PATCH"]),
+        Route(_NODE, api.delete, methods=["DELETE"]),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            HTTPException: _http_error,
+            UnknownEndpointError: _status(404),
+            QueueFullError: _status(503),
+            RequestTimeoutError: _status(504),
+            # The device answered with something unusable (RST, undecodable payload).
+            RequestFailedError: _status(502),
+            # What the server refuses as bad input: OperationUsageError and PathError are
+            # ValueErrors too.
+            ValueError: _status(400),
+            CodecError: _status(400),
+            Exception: _internal_error,
+        },
+    )
+
+
+class _Api:
+    """One handler per route; each parses its input fully before it asks the server."""
+
+    def __init__(self, server: LwM2MServer, hub: EventHub) -> None:
+        self._server = server
+        self._models = server.models
+        self._hub = hub
+
+    async def list_clients(self, request: Request) -> Response:
+        inputs.Query(request, ())
+        return JSONResponse([reg.to_json() for reg in self._server.registrations.all()])
+
+    async def get_client(self, request: Request) -> Response:
+        inputs.Query(request, ())
+        endpoint = request.path_params["endpoint"]
+        registration = self._server.registrations.get(endpoint)
+        if registration is None:
+            raise HTTPException(404, f"no registration for endpoint {endpoint!r:.80}")
+        return JSONResponse(registration.to_json())
+
+    async def events(self, request: Request) -> Response:
+        inputs.Query(request, ())
+        return StreamingResponse(
+            self._hub.open(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    async def read(self, request: Request) -> Response:
+        endpoint, path = _target(request)
+        query = inputs.Query(request, ("format", "timeout"))
+        answer = await self._server.read(endpoint, path, fmt=query.format, timeout=query.timeout)
+        return _answer(answer, path)
+
+    async def write(self, request: Request) -> Response:
+        endpoint, path = _target(request)
+        query = inputs.Query(request, ("format", "timeout"))
+        values = await inputs.values_body(request, self._models)
+        answer = await self._server.write(
+            endpoint,
+            path,
+            values,
+            partial=request.method == "PATCH",
+            fmt=query.format,
+            timeout=query.timeout,
+        )
+        return _answer(answer, path)
+
+    async def delete(self, request: Request) -> Response:
+        endpoint, path = _target(request)
+        query = inputs.Query(request, ("timeout",))
+        answer = await self._server.delete(endpoint, path, timeout=query.timeout)
+        return _answer(answer, path, success=Code.DELETED)
+
+    async def execute(self, request: Request) -> Response:
+        endpoint, path = _target(request)
+        query = inputs.Query(request, ("timeout",))
+        args = await inputs.execute_args(request)
+        answer = await self._server.execute(endpoint, path, args, timeout=query.timeout)
+        return _answer(answer, path)
+
+    async def create(self, request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        object_id = inputs.object_id(request.path_params["object_id"])
+        query = inputs.Query(request, ("format", "timeout"))
+        values = await inputs.values_body(request, self._models)
+        answer = await self._server.create(
+            endpoint, object_id, values, fmt=query.format, timeout=query.timeout
+        )
+        return _answer(answer, Path.of(object_id))
+
+    async def discover(self, request: Request) -> Response:
+        endpoint, path = _target(request)
+        query = inputs.Query(request, ("depth", "timeout"))
+        answer = await self._server.discover(
+            endpoint, path, depth=query.depth, timeout=query.timeout
+        )
+        return _answer(answer, path)
+
+    async def write_attributes(self, request: Request) -> Response:
+        endpoint, path = _target(request)
+        timeout = inputs.Query(request, ("timeout", *inputs.ATTRIBUTE_NAMES)).timeout
+        attributes = inputs.attributes(request)
+        answer = await self._server.write_attributes(endpoint, path, attributes, timeout=timeout)
+        return _answer(answer, path)
+
+    async def observe(self, request: Request) -> Response:
+        endpoint, path = _target(request)
+        query = inputs.Query(request, ("format", "timeout"))
+        answer = await self._server.observe(endpoint, path, fmt=query.format, timeout=query.timeout)
+        return _answer(answer, path)
+
+    async def cancel_observation(self, request: Request) -> Response:
+        endpoint, path = _target(request)
+        query = inputs.Query(request, ("active", "timeout"))
+        answer = await self._server.cancel_observation(
+            endpoint, path, active=query.active, timeout=query.timeout
+        )
+        return _answer(answer, path)
+
+    async def read_composite(self, request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        query = inputs.Query(request, ("format", "timeout"))
+        paths = await inputs.paths_body(request)
+        answer = await self._server.read_composite(
+            endpoint, paths, fmt=query.format, timeout=query.timeout
+        )
+        return _answer(answer)
+
+    async def write_composite(self, request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        query = inputs.Query(request, ("format", "timeout"))
+        values = await inputs.values_body(request, self._models)
+        answer = await self._server.write_composite(
+            endpoint, values, fmt=query.format, timeout=query.timeout
+        )
+        return _answer(answer)
+
+    async def observe_composite(self, request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        query = inputs.Query(request, ("format", "timeout"))
+        paths = await inputs.paths_body(request)
+        answer = await self._server.observe_composite(
+            endpoint, paths, fmt=query.format, timeout=query.timeout
+        )
+        return _answer(answer)
+
+    async def cancel_composite(self, request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        query = inputs.Query(request, ("active", "timeout"))
+        paths = await inputs.paths_body(request)
+        answer = await self._server.cancel_observation(
+            endpoint, paths, active=query.active, timeout=query.timeout
+        )
+        return _answer(answer)
+
+
+def _target(request: Request) -> tuple[str, Path]:
+    return request.path_params["endpoint"], inputs.node_path(request.path_params["path"])
+
+
+def _answer(
+    answer: DeviceAnswer, path: Path | None = None, *, success: Code = Code.CHANGED
+) -> Response:
+    """The device's answer as HTTP 200; ``success`` is the code an empty success stands for."""
+    body: dict[str, object]
+    match answer:
+        case ErrorResponse(code=code, message=message):
+            body = {"status": code.dotted, "message": message}
+        case NodeResponse(node=node, content_format=content_format) if path is not None:
+            values = node_to_values(path, node)
+            body = _content(content_format, values_to_json(values))
+        case ValuesResponse(values=values, content_format=content_format):
+            body = _content(content_format, values_to_json(values))
+        case LinksResponse(links=links):
+            body = {
+                "status": Code.CONTENT.dotted,
+                "links": [
+                    {"target": link.target, "attributes": dict(link.attributes)} for link in links
+                ],
+            }
+        case CreatedResponse(location=location):
+            body = {
+                "status": Code.CREATED.dotted,
+                "location": None if location is None else str(location),
+            }
+        case EmptyResponse():
+            body = {"status": success.dotted}
+        case _:
+            raise TypeError(f"unexpected answer {type(answer).__name__}")
+    return JSONResponse(body)
+
+
+def _content(content_format: int | None, values: object) -> dict[str, object]:
+    return {"status": Code.CONTENT.dotted, "contentFormat": content_format, "values": values}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"message": exc.detail}, exc.status_code, headers=exc.headers)
+
+
+def _status(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"message": str(exc)}, status)
+
+    return handler
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """No traceback leaves the process; Starlette re-raises so the server log has it."""
+    return JSONResponse({"message": "internal error"}, 500)

@@ -1,0 +1,77 @@
+"""uvicorn in the running event loop, next to the CoAP server it exposes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+
+from lwm2m.server import LwM2MServer
+from lwm2m.web.app import create_app
+from lwm2m.web.events import EventHub
+
+GRACEFUL_SHUTDOWN = 5
+"""Seconds stop() lets requests in flight (a Read of a slow device) finish."""
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The owner of the loop handles SIGINT/SIGTERM and stops CoAP and HTTP together;
+        # uvicorn's own handlers would re-raise the signal after its shutdown and kill us.
+        yield
+
+
+class WebServer:
+    """The REST API of ``server`` on ``host:port``; the socket is bound here, so port 0 works."""
+
+    def __init__(
+        self,
+        server: LwM2MServer,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        log_level: str = "warning",
+        events: EventHub | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._events = events if events is not None else EventHub(server)
+        app = create_app(server, events=self._events)
+        self._uvicorn = _Uvicorn(
+            uvicorn.Config(
+                app,
+                log_level=log_level,
+                lifespan="off",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+            )
+        )
+        self._socket: socket.socket | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) bound; only after start()."""
+        assert self._socket is not None, "start() first"
+        host, port = self._socket.getsockname()[:2]
+        return host, port
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    async def start(self) -> None:
+        """Bind and listen (OSError if the port is taken); requests are served from now on."""
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        self._socket = socket.create_server((self._host, self._port), family=family)
+        self._task = asyncio.create_task(self._uvicorn.serve(sockets=[self._socket]))
+
+    async def stop(self) -> None:
+        self._events.close()
+        if self._task is not None:
+            self._uvicorn.should_exit = True
+            await self._task
