@@ -1,4 +1,9 @@
-"""CoAP message layer throughput: the typical LwM2M Read request through both framings."""
+"""CoAP message layer throughput: the typical LwM2M Read request through both framings.
+
+The headline is the honest server cycle: decode a Read, then build and encode a fresh
+2.05 Content ACK (new Options, new Message).  A decoded message keeps its options' wire
+bytes, so re-encoding it unchanged only copies them: that figure is labelled as such.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ NOTIFY = Message(
     Options.build(observe=42, content_format=11543),
     bytes(120),
 )
+CONTENT = bytes(30)
+"""A typical single-resource TLV/CBOR answer."""
 
 
 def run() -> list[BenchResult]:
@@ -29,12 +36,20 @@ def run() -> list[BenchResult]:
     stream = frame * 100
     framer = TcpFramer()
 
+    def serve() -> bytes:
+        request = Message.decode(wire)
+        options = Options.build(content_format=11542)
+        response = Message(
+            Type.ACK, Code.CONTENT, request.message_id, request.token, options, CONTENT
+        )
+        return response.encode()
+
     def fresh_encode() -> bytes:
         # A new Options each time, so the per-instance wire cache never helps.
         options = Options.build(uri_path=["3", "0", "0"], accept=11542)
         return Message(Type.CON, Code.GET, 0x1234, b"\xde\xad\xbe\xef", options).encode()
 
-    def decode_encode() -> bytes:
+    def decode_reencode() -> bytes:
         return Message.decode(wire).encode()
 
     def decode() -> Message:
@@ -48,13 +63,21 @@ def run() -> list[BenchResult]:
 
     return [
         BenchResult(
-            "coap udp decode+encode, LwM2M Read", ops_per_second(decode_encode), "msg/s", 300_000
+            "coap udp decode request + encode response (2.05 ACK)",
+            ops_per_second(serve),
+            "msg/s",
+            300_000,
         ),
         BenchResult("coap udp decode, LwM2M Read", ops_per_second(decode), "msg/s"),
         BenchResult(
             "coap udp decode, Notify 120 B payload", ops_per_second(decode_notify), "msg/s"
         ),
         BenchResult("coap udp build+encode, LwM2M Read", ops_per_second(fresh_encode), "msg/s"),
+        BenchResult(
+            "coap udp decode+re-encode, Read (wire cache)",
+            ops_per_second(decode_reencode),
+            "msg/s",
+        ),
         BenchResult(
             "coap tcp framer, 100 Reads per feed", ops_per_second(tcp_stream) * 100, "msg/s"
         ),

@@ -21,7 +21,7 @@ from lwm2m.model import (
     node_to_values,
     values_to_node,
 )
-from lwm2m.model.nodes import MultipleLookup
+from lwm2m.model.nodes import MultipleLookup, leaves_to_node
 from lwm2m.model.path import MAX_ID
 from lwm2m.model.values import INT64_MAX, INT64_MIN
 
@@ -185,3 +185,32 @@ def test_values_to_node_sorts_and_fills_from_the_model() -> None:
 def test_values_to_node_refuses(path: Path, leaves: dict[Path, Value], problem: str) -> None:
     with pytest.raises(PathError, match=problem):
         values_to_node(path, leaves, lookup(3, frozenset({11})))
+
+
+def test_leaves_to_node_keeps_leaf_order_and_refuses_repeats() -> None:
+    leaves = [
+        (Path.of(3, 0, 9), 1.0e9, 5),
+        (Path.of(3, 0, 7, 1), None, 2),
+        (Path.of(3, 0, 0), None, "x"),
+    ]
+    node = leaves_to_node(Path.of(3, 0), leaves)
+    assert node == ObjectInstance(
+        0, {0: SingleResource(0, "x"), 7: MultipleResource(7, {1: 2}), 9: SingleResource(9, 5)}
+    )
+    assert isinstance(node, ObjectInstance) and list(node.resources) == [9, 7, 0]
+    with pytest.raises(PathError, match="given twice"):
+        leaves_to_node(Path.of(3, 0), [*leaves, (Path.of(3, 0, 9), None, 6)])
+    with pytest.raises(PathError, match="given twice"):
+        leaves_to_node(Path.of(3, 0), [*leaves, (Path.of(3, 0, 7, 1), None, 6)])
+
+
+def test_values_to_node_orders_every_level_by_id() -> None:
+    values: dict[Path, Value] = {
+        Path.of(3, 1, 7, 2): 1,
+        Path.of(3, 0, 9): 2,
+        Path.of(3, 1, 7, 0): 3,
+    }
+    node = values_to_node(Path.of(3), values)
+    assert isinstance(node, ObjectNode) and list(node.instances) == [0, 1]
+    multiple = node.instances[1].resources[7]
+    assert isinstance(multiple, MultipleResource) and list(multiple.instances) == [0, 2]

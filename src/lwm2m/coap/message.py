@@ -15,33 +15,47 @@ _HEADER = struct.Struct("!BBH")
 _TYPES = tuple(Type)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Message:
-    """One CoAP message; ``type`` and ``message_id`` mean nothing over RFC 8323 transports."""
+    """One CoAP message; ``type`` and ``message_id`` mean nothing over RFC 8323 transports.
+
+    Construction checks every field (ints become ``Type``/``Code``) and fills the slots
+    directly: every response is built here, so the checks are ordered to cost little when
+    the fields are already the right types.
+    """
 
     type: Type
     code: Code
-    message_id: int = 0
-    token: bytes = b""
-    options: Options = EMPTY_OPTIONS
-    payload: bytes = b""
+    message_id: int
+    token: bytes
+    options: Options
+    payload: bytes
 
-    def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "type", Type(self.type))
-            object.__setattr__(self, "code", Code(self.code))
-        except ValueError as error:
-            raise InvalidMessageError(str(error)) from None
-        if not isinstance(self.message_id, int) or not 0 <= self.message_id <= 0xFFFF:
-            raise InvalidMessageError(f"message ID {self.message_id!r} is not 0..65535")
-        if not isinstance(self.token, bytes) or len(self.token) > MAX_TOKEN_LENGTH:
-            raise InvalidMessageError(f"token {self.token!r} is not 0..8 bytes")
-        if not isinstance(self.options, Options):
-            raise InvalidMessageError(f"options {self.options!r} are not an Options")
-        if not isinstance(self.payload, bytes):
-            raise InvalidMessageError(f"payload {self.payload!r} is not bytes")
-        if self.code == Code.EMPTY and (self.token or self.options or self.payload):
+    def __init__(  # noqa: PLR0917  # the six fields, positional as the dataclass had them
+        self,
+        type: Type,  # the field's name, for keywords and dataclasses.replace
+        code: Code,
+        message_id: int = 0,
+        token: bytes = b"",
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+    ) -> None:
+        if type.__class__ is not Type or code.__class__ is not Code:
+            try:
+                type, code = Type(type), Code(code)
+            except ValueError as error:
+                raise InvalidMessageError(str(error)) from None
+        if not isinstance(message_id, int) or not 0 <= message_id <= 0xFFFF:
+            raise InvalidMessageError(f"message ID {message_id!r} is not 0..65535")
+        if not isinstance(token, bytes) or len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidMessageError(f"token {token!r} is not 0..8 bytes")
+        if not isinstance(options, Options):
+            raise InvalidMessageError(f"options {options!r} are not an Options")
+        if not isinstance(payload, bytes):
+            raise InvalidMessageError(f"payload {payload!r} is not bytes")
+        if not code and (token or options or payload):
             raise InvalidMessageError("an Empty message has no token, options or payload")
+        _fill(self, type, code, message_id, token, options, payload)
 
     def encode(self) -> bytes:
         """The datagram (RFC 7252 §3)."""
@@ -122,16 +136,36 @@ def decode_body(
         error.message_id, error.type, error.code, error.token = message_id, type_, code, token
         raise
     message = _new(Message)
+    _fill(
+        message,
+        type_,
+        code,
+        message_id,
+        token,
+        options,
+        data[pos + 1 :] if pos < len(data) else b"",
+    )
+    return message
+
+
+def _fill(  # noqa: PLR0917  # one argument per slot
+    message: Message,
+    type_: Type,
+    code: Code,
+    message_id: int,
+    token: bytes,
+    options: Options,
+    payload: bytes,
+) -> None:
+    """Set every slot through its descriptor: half the cost of the frozen ``__setattr__``."""
     _set_type(message, type_)
     _set_code(message, code)
     _set_message_id(message, message_id)
     _set_token(message, token)
     _set_options(message, options)
-    _set_payload(message, data[pos + 1 :] if pos < len(data) else b"")
-    return message
+    _set_payload(message, payload)
 
 
-# Slot setters: they skip the frozen __setattr__ and cost half of object.__setattr__.
 _new = object.__new__
 _set_type, _set_code, _set_message_id, _set_token, _set_options, _set_payload = (
     Message.__dict__[name].__set__

@@ -205,8 +205,14 @@ class Options:
 
     @classmethod
     def build(cls, **fields: Unpack[OptionFields]) -> Options:
-        """Options from typed values; ``None``, ``()`` and ``False`` leave an option out."""
-        return cls(_fields_to_items(fields)[1])
+        """Options from typed values; ``None``, ``()`` and ``False`` leave an option out.
+
+        The keywords' items are checked as they are made, so they skip ``__init__``'s checks.
+        """
+        items = _fields_to_items(fields)[1]
+        if len(items) > 1:
+            items.sort(key=_number)  # stable, so repeats keep their order
+        return _made(tuple(items))
 
     def replace(self, **fields: Unpack[OptionFields]) -> Options:
         """A copy where each given option's values (all of them) become the given ones."""
@@ -394,9 +400,11 @@ def _string(value: str) -> list[bytes]:
 
 
 def _uint(value: int) -> list[bytes]:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if value.__class__ is not int and (not isinstance(value, int) or isinstance(value, bool)):
         raise InvalidMessageError(f"{value!r} is not an unsigned integer")
-    return [uint_bytes(value)]
+    if value < 0:
+        raise InvalidMessageError(f"{value!r} is not an unsigned integer")
+    return [value.to_bytes((value.bit_length() + 7) >> 3, "big")]  # uint_bytes, one call less
 
 
 def _block(value: Block) -> list[bytes]:
@@ -417,7 +425,7 @@ def _flag(value: bool) -> list[bytes]:
     return [b""] if value else []
 
 
-_FIELDS: dict[str, tuple[int, Callable[[Any], list[bytes]]]] = {
+_CONVERTERS: dict[str, tuple[int, Callable[[Any], list[bytes]]]] = {
     "uri_path": (_N.URI_PATH, _strings),
     "uri_query": (_N.URI_QUERY, _strings),
     "location_path": (_N.LOCATION_PATH, _strings),
@@ -442,6 +450,11 @@ _FIELDS: dict[str, tuple[int, Callable[[Any], list[bytes]]]] = {
     "request_tag": (_N.REQUEST_TAG, _opaque),
     "no_response": (_N.NO_RESPONSE, _uint),
 }
+_FIELDS: dict[str, tuple[int, Callable[[Any], list[bytes]], int, int]] = {
+    name: (number, convert, OPTION_SPECS[number].min_length, OPTION_SPECS[number].max_length)
+    for name, (number, convert) in _CONVERTERS.items()
+}
+"""Keyword -> option number, converter and the value's length limits."""
 
 
 def _fields_to_items(fields: OptionFields) -> tuple[set[int], list[tuple[int, bytes]]]:
@@ -449,24 +462,22 @@ def _fields_to_items(fields: OptionFields) -> tuple[set[int], list[tuple[int, by
     numbers: set[int] = set()
     items: list[tuple[int, bytes]] = []
     for name, value in fields.items():
-        if name == "extra":
+        try:
+            number, convert, low, high = _FIELDS[name]
+        except KeyError:
+            if name != "extra":
+                raise TypeError(f"unknown option keyword {name!r}") from None
             extra = [_checked_item(number, raw) for number, raw in value]  # type: ignore[attr-defined]
             numbers.update(number for number, _ in extra)
             items += extra
             continue
-        try:
-            number, convert = _FIELDS[name]
-        except KeyError:
-            raise TypeError(f"unknown option keyword {name!r}") from None
         numbers.add(number)
         if value is None:
             continue
         for raw in convert(value):
-            spec = OPTION_SPECS[number]
-            if not spec.min_length <= len(raw) <= spec.max_length:
+            if not low <= len(raw) <= high:
                 raise InvalidMessageError(
-                    f"{name}={value!r} needs {len(raw)} bytes, outside "
-                    f"{spec.min_length}..{spec.max_length}"
+                    f"{name}={value!r} needs {len(raw)} bytes, outside {low}..{high}"
                 )
             items.append((number, raw))
     return numbers, items
@@ -511,6 +522,14 @@ _TABLE = tuple(
 _new = object.__new__
 _set_items = Options.__dict__["_items"].__set__
 _set_wire = Options.__dict__["_wire"].__set__
+
+
+def _made(items: tuple[tuple[int, bytes], ...], wire: bytes | None = None) -> Options:
+    """Options from items known to be valid and sorted (and their wire form, if known)."""
+    options = _new(Options)
+    _set_items(options, items)
+    _set_wire(options, wire)
+    return options
 
 
 def decode_options(data: bytes, pos: int, *, check: bool = True) -> tuple[Options, int]:
@@ -569,10 +588,7 @@ def decode_options(data: bytes, pos: int, *, check: bool = True) -> tuple[Option
         raise MessageFormatError(f"option number {number} out of range", offset=pos)
     if not items:
         return EMPTY_OPTIONS, pos
-    options = _new(Options)
-    _set_items(options, tuple(items))
-    _set_wire(options, None if dropped else data[start:pos])
-    return options, pos
+    return _made(tuple(items), None if dropped else data[start:pos]), pos
 
 
 def _extended_header(data: bytes, pos: int, delta: int, length: int) -> tuple[int, int, int]:

@@ -7,8 +7,7 @@ and the compact ``bn`` layout encoders emit.  The legacy LwM2M 1.0 JSON format (
 same record model under other labels and reuses all of it.
 
 Decoding is the hot path (a server decodes every notification), so it works on the raw
-dicts a parser returns and builds nodes directly; ``values_to_node`` alone would take longer
-than the whole decode is allowed to.
+dicts a parser returns, typing each value once against a per-object plan.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeAlias
 
 from lwm2m.codec.base import Codec
 from lwm2m.codec.errors import DecodeError, EncodeError
@@ -25,19 +25,16 @@ from lwm2m.model import (
     ModelRegistry,
     MultipleResource,
     Node,
-    ObjectInstance,
     ObjectLink,
     ObjectModel,
-    ObjectNode,
     Path,
     PathError,
-    ResourceInstance,
     ResourceModel,
     ResourceType,
-    SingleResource,
     TimestampedValues,
     Value,
     node_to_values,
+    nodes,
 )
 from lwm2m.model.values import INT64_MAX, INT64_MIN, UINT64_MAX
 
@@ -46,9 +43,12 @@ RELATIVE_TIME_LIMIT = 2**28
 
 Clock = Callable[[], float]
 Label = str | int
-Leaf = tuple[Path, float | None, Value]
+Leaf: TypeAlias = nodes.Leaf
 """A resolved record: full path, absolute time (None: "now", no time given) and typed value."""
-Plan = tuple[ResourceModel, int, Label | None, Callable[[object], Value]]
+Plan = tuple[int, Label, type | None, Callable[[object], Value], ResourceModel]
+"""How to read a resource's records: depth its paths must have (0 for an executable resource,
+which no record fits), value label, the raw type that already is the typed value (no call
+needed), converter, and the model for messages."""
 _PLANS_MAX = 1024
 
 
@@ -97,7 +97,7 @@ class Labels:
         object.__setattr__(self, "plans", {})
 
     def plans_for(self, model: ObjectModel) -> dict[int, Plan]:
-        """How to read each resource's records: resource ID -> (model, depth, label, converter).
+        """How to read each resource's records: resource ID -> :data:`Plan`.
 
         Memoised per object model by identity (the entry holds the model, so its id stays
         unique): hashing the ResourceType enum per record costs more than reading the record.
@@ -110,12 +110,13 @@ class Labels:
             self.plans.clear()
         plans = {
             rid: (
-                resource,
-                4 if resource.multiple else 3,
-                self.by_type.get(resource.type),
+                0 if resource.type is ResourceType.NONE else 4 if resource.multiple else 3,
+                self.by_type.get(resource.type, self.v),  # never read for NONE
+                _SAME.get(resource.type),
                 self.opaque_in
                 if resource.type is ResourceType.OPAQUE
                 else CONVERTERS[resource.type],
+                resource,
             )
             for rid, resource in model.resources.items()
         }
@@ -209,6 +210,14 @@ CONVERTERS: dict[ResourceType, Callable[[object], Value]] = {
     ResourceType.NONE: _as_nothing,
 }
 """Raw parsed value -> typed value per resource type (opaque is per format); raise on mismatch."""
+
+_SAME: dict[ResourceType, type] = {
+    ResourceType.STRING: str,
+    ResourceType.CORELNK: str,
+    ResourceType.FLOAT: float,
+    ResourceType.BOOLEAN: bool,
+}
+"""Types whose raw values need no conversion (integers do: their range is checked)."""
 
 CONVERSION_ERRORS = (TypeError, ValueError, OverflowError)
 
@@ -353,15 +362,15 @@ def resolve(
             if plan is None:
                 label, value = _untyped(item, labels)
             else:
-                resource, depth, expected, convert = plan
+                depth, label, same, convert, resource = plan
                 if len(ids) != depth:
-                    raise ValueError(multiplicity_problem(depth == 4, len(ids)))
-                if expected is None:
-                    raise ValueError("an executable resource carries no value")
-                raw = item.get(expected)
+                    problem = multiplicity_problem(resource.multiple, len(ids))
+                    raise ValueError(problem or "an executable resource carries no value")
+                raw = item.get(label)
                 if raw is None:
-                    raise ValueError(f"no {expected!r} for a {resource.type.value} resource")
-                label, value = expected, convert(raw)
+                    raise ValueError(f"no {label!r} for a {resource.type.value} resource")
+                # A raw value of type ``same`` is its typed value already.
+                value = raw if type(raw) is same else convert(raw)  # type: ignore[assignment]
             if len(item) != known:
                 _check_fields(item, labels, label)
         except CONVERSION_ERRORS as exc:
@@ -424,70 +433,22 @@ def leaves_to_batches(leaves: Iterable[Leaf]) -> list[TimestampedValues]:
     return batches
 
 
-def build_node(path: Path, leaves: Iterable[Leaf], models: ModelRegistry) -> Node:
-    """The node at ``path`` from resolved leaves under it (times are dropped)."""
-    prefix = path.ids
-    depth = len(prefix)
-    if not 1 <= depth <= 4:
-        raise DecodeError("no single node at the root", path=path)
-    # object -> instance -> resource -> value, or {resource instance: value}
-    objects: dict[int, dict[int, dict[int, Value | dict[int, Value]]]] = {}
-    last_object = last_instance = -1
-    resources: dict[int, Value | dict[int, Value]] = {}
-    for leaf, _, value in leaves:
-        ids = leaf.ids
-        if ids[1] != last_instance or ids[0] != last_object or depth > 2:
-            if ids[:depth] != prefix:
-                raise DecodeError(f"record for {leaf} is outside the target", path=path)
-            last_object, last_instance = ids[0], ids[1]
-            resources = objects.setdefault(last_object, {}).setdefault(last_instance, {})
-        rid = ids[2]
-        entry = resources.get(rid)
-        if len(ids) == 3:
-            if entry is not None:
-                raise DecodeError("value given twice", path=leaf)
-            resources[rid] = value
-        elif entry is None:
-            resources[rid] = {ids[3]: value}
-        elif type(entry) is not dict:
-            raise DecodeError("resource given both as single and multiple", path=leaf)
-        elif ids[3] in entry:
-            raise DecodeError("value given twice", path=leaf)
-        else:
-            entry[ids[3]] = value
-    if depth == 1:
-        return ObjectNode(
-            prefix[0],
-            {iid: _instance(iid, res) for iid, res in objects.get(prefix[0], {}).items()},
-        )
-    found = objects.get(prefix[0], {}).get(prefix[1], {})
-    if depth == 2:
-        return _instance(prefix[1], found)
-    entry = found.get(prefix[2])
-    if depth == 3:
-        if entry is not None:
-            return _resource(prefix[2], entry)
-        if models.is_multiple(prefix[0], prefix[2]):
-            return MultipleResource(prefix[2], {})
-    elif type(entry) is dict and prefix[3] in entry:
-        return ResourceInstance(prefix[3], entry[prefix[3]])
-    raise DecodeError("no value for the target", path=path)
+def build_node(path: Path, leaves: Sequence[Leaf], models: ModelRegistry) -> Node:
+    """The node at ``path`` from resolved leaves under it (times are dropped).
 
-
-def _instance(iid: int, resources: dict[int, Value | dict[int, Value]]) -> ObjectInstance:
-    return ObjectInstance(
-        iid,
-        {
-            rid: MultipleResource(rid, entry) if type(entry) is dict else SingleResource(rid, entry)  # type: ignore[arg-type]  # dicts are never Values
-            for rid, entry in resources.items()
-        },
-    )
-
-
-def _resource(rid: int, entry: Value | dict[int, Value]) -> SingleResource | MultipleResource:
-    if type(entry) is dict:
-        return MultipleResource(rid, entry)
-    return SingleResource(rid, entry)  # type: ignore[arg-type]  # dicts are never Values
+    :func:`resolve` has held every leaf to the model, so the tree is built unchecked.
+    """
+    ids = path.ids
+    if not leaves and len(ids) >= 3:
+        if len(ids) == 3 and models.is_multiple(ids[0], ids[2]):
+            return MultipleResource(ids[2], {})
+        raise DecodeError("no value for the target", path=path)
+    try:
+        return nodes.leaves_to_node(path, leaves)
+    except PathError as exc:
+        outside = next((leaf for leaf, _, _ in leaves if not leaf.startswith(path)), None)
+        message = str(exc) if outside is None else f"record for {outside} is outside the target"
+        raise DecodeError(message, path=path) from None
 
 
 # --- encoding -------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 
 import cbor2
 
@@ -40,8 +39,9 @@ LABELS = Labels(
 
 # Only additional information 26/27 (4- and 8-byte arguments) lets a string, array or map header
 # claim more than 65535 entries.  Payloads without such an initial byte cannot make any cbor2
-# version allocate much, so only they skip the pre-scan.
-_LONG_HEADER = re.compile(rb"[\x5a\x5b\x7a\x7b\x9a\x9b\xba\xbb]")
+# version allocate much, so only they skip the pre-scan (found by deleting them: a third of the
+# time a regular expression takes).
+_LONG_HEADERS = b"\x5a\x5b\x7a\x7b\x9a\x9b\xba\xbb"
 _DECODE_ERRORS = (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError)
 
 
@@ -51,7 +51,7 @@ def load_cbor(payload: bytes) -> object:
     Lengths are checked against the bytes that remain before cbor2 sees them (older cbor2 C
     decoders preallocate what a header claims), and trailing bytes are an error.
     """
-    if _LONG_HEADER.search(payload) is not None:
+    if len(payload.translate(None, _LONG_HEADERS)) != len(payload):
         check_lengths(payload)
     stream = io.BytesIO(payload)
     try:

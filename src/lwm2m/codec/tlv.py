@@ -136,17 +136,24 @@ def _decode_none(data: bytes, start: int, end: int) -> Value:
     raise ValueError("executable resource carries no value")
 
 
-_DECODERS: dict[ResourceType, Decoder | None] = {
-    ResourceType.STRING: None,
-    ResourceType.CORELNK: None,
-    ResourceType.INTEGER: _decode_integer,
-    ResourceType.TIME: _decode_integer,
-    ResourceType.UNSIGNED_INTEGER: _decode_unsigned,
-    ResourceType.FLOAT: _decode_float,
-    ResourceType.BOOLEAN: _decode_boolean,
-    ResourceType.OPAQUE: _decode_opaque,
-    ResourceType.OBJLNK: _decode_objlnk,
-    ResourceType.NONE: _decode_none,
+Reader = tuple[dict[int, _UnpackFrom] | None, Decoder]
+"""How the walk reads a value: unpackers by value length that read it whole (None: a UTF-8
+string, decoded inline), else the decoder, which also explains a length that does not fit."""
+
+_NO_UNPACKERS: dict[int, _UnpackFrom] = {}
+_FLOATS: dict[int, _UnpackFrom] = {4: _FLOAT32.unpack_from, 8: _FLOAT64.unpack_from}
+_OPAQUE: Reader = (_NO_UNPACKERS, _decode_opaque)
+_READERS: dict[ResourceType, Reader] = {
+    ResourceType.STRING: (None, _decode_opaque),
+    ResourceType.CORELNK: (None, _decode_opaque),
+    ResourceType.INTEGER: (_SIGNED, _decode_integer),
+    ResourceType.TIME: (_SIGNED, _decode_integer),
+    ResourceType.UNSIGNED_INTEGER: (_UNSIGNED, _decode_unsigned),
+    ResourceType.FLOAT: (_FLOATS, _decode_float),
+    ResourceType.BOOLEAN: (_NO_UNPACKERS, _decode_boolean),
+    ResourceType.OPAQUE: _OPAQUE,
+    ResourceType.OBJLNK: (_NO_UNPACKERS, _decode_objlnk),
+    ResourceType.NONE: (_NO_UNPACKERS, _decode_none),
 }
 
 
@@ -212,22 +219,22 @@ class TlvCodec(Codec):
         depth = len(ids)
         if depth == 0:
             raise DecodeError("TLV carries an object or a node below one, not the root", path=path)
-        table = _table(models, ids[0])
-        spec = table.get(ids[2]) if depth >= 3 else None
+        singles, multiples = _table(models, ids[0])
+        rid = ids[2] if depth >= 3 else -1
         # The first TLV's kind says what the payload holds; the walk holds the rest to it.
         first = data[0] >> 6 if data else None
         if first not in _KINDS_AT_DEPTH[depth]:
             found = "nothing" if first is None else f"a {_KIND_NAMES[first]} TLV"
             raise DecodeError(f"found {found} where the path needs a node", path=path, offset=0)
-        if first == RESOURCE_INSTANCE and spec is not None and not spec[0]:
+        if first == RESOURCE_INSTANCE and rid in singles:
             raise DecodeError("a single resource has no instances", path=path)
-        top = _walk(data, ids, table, _decode_opaque if spec is None else spec[1])
+        top = _walk(data, ids, singles, multiples, multiples.get(rid, _OPAQUE))
         if depth == 1:
             return ObjectNode(ids[0], cast("dict[int, ObjectInstance]", top))
         if first == OBJECT_INSTANCE:
             return cast(ObjectInstance, _the_one(top, ids[1], path))
         if depth == 2:
-            return ObjectInstance(ids[1], cast("dict[int, Resource]", top))
+            return ObjectInstance(ids[1], top)  # type: ignore[arg-type]  # resources, no cast call
         if depth == 4:
             return ResourceInstance(ids[3], cast(Value, _the_one(top, ids[3], path)))
         if first == RESOURCE_INSTANCE:
@@ -261,24 +268,26 @@ class TlvCodec(Codec):
 
 # -- decoding helpers ---------------------------------------------------------------------
 
-ResourceSpec = tuple[bool, Decoder | None]
-"""What decoding needs of a resource model: whether it is multiple, and its value decoder
-(None: a UTF-8 string, which the walk decodes inline)."""
+Table = tuple[dict[int, Reader], dict[int, Reader]]
+"""An object's value readers by resource ID: its single resources', its multiple ones'."""
 
-_tables: dict[int, tuple[Mapping[int, ResourceModel], dict[int, ResourceSpec]]] = {}
+_NO_TABLE: Table = ({}, {})
+_tables: dict[int, tuple[Mapping[int, ResourceModel], Table]] = {}
 _MAX_TABLES = 1024
 
 
-def _table(models: ModelRegistry, oid: int) -> dict[int, ResourceSpec]:
-    """The object's resource specs, cached per object model (models are immutable once used)."""
+def _table(models: ModelRegistry, oid: int) -> Table:
+    """The object's readers, cached per object model (models are immutable once used)."""
     obj = models.get(oid)
     if obj is None:
-        return {}
+        return _NO_TABLE
     resources = obj.resources
     cached = _tables.get(id(resources))
     if cached is not None and cached[0] is resources:
         return cached[1]
-    table = {rid: (model.multiple, _DECODERS[model.type]) for rid, model in resources.items()}
+    table: Table = ({}, {})
+    for rid, model in resources.items():
+        table[model.multiple][rid] = _READERS[model.type]
     if len(_tables) >= _MAX_TABLES:
         _tables.clear()
     _tables[id(resources)] = (resources, table)
@@ -287,9 +296,9 @@ def _table(models: ModelRegistry, oid: int) -> dict[int, ResourceSpec]:
 
 _Item = ObjectInstance | SingleResource | MultipleResource | Value
 """A decoded TLV: object instance, resource, or (bare) resource instance value."""
-_Frame = tuple[dict[int, _Item], int, int, int, int, Decoder | None]
+_Frame = tuple[dict[int, _Item], int, int, int, int, Reader]
 """An open container: (parent's items, kind, ID, parent's end, parent's allowed kinds, parent's
-resource-instance decoder)."""
+resource-instance reader)."""
 
 _IN_INSTANCE = (1 << RESOURCE) | (1 << MULTIPLE_RESOURCE)
 _IN_MULTIPLE = 1 << RESOURCE_INSTANCE
@@ -304,113 +313,115 @@ _KINDS_AT_DEPTH: tuple[frozenset[int | None], ...] = (
 )
 """By path depth: the kinds the payload's first TLV may have."""
 
-
-def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
-    setter: Callable[[object, object], None] = getattr(cls, name).__set__
-    return setter
-
-
-# Building decoded nodes through their slots skips the frozen dataclass __init__, a third of the
-# decode time.  Equivalent while the node classes validate nothing (tests/unit/test_codec_tlv.py
-# checks they have no __post_init__).
-_new = object.__new__
-_set_single_id = _slot_setter(SingleResource, "id")
-_set_single_value = _slot_setter(SingleResource, "value")
-_set_multiple_id = _slot_setter(MultipleResource, "id")
-_set_multiple_instances = _slot_setter(MultipleResource, "instances")
-_set_instance_id = _slot_setter(ObjectInstance, "id")
-_set_instance_resources = _slot_setter(ObjectInstance, "resources")
+_TYPE_BYTES = tuple(
+    (t >> 6, 1 << (t >> 6), t & 0x20, (t >> 3) & 3, 2 + (t >> 5 & 1) + (t >> 3 & 3), t & 7)
+    for t in range(256)
+)
+"""By type byte (§7.4.3.1): kind, its bit, wide-ID flag, length-field size, header size and
+the 3-bit length, unpacked at once instead of shifted out per TLV."""
 
 
 def _walk(
-    data: bytes, ids: tuple[int, ...], table: dict[int, ResourceSpec], decode_top: Decoder | None
+    data: bytes,
+    ids: tuple[int, ...],
+    singles: dict[int, Reader],
+    multiples: dict[int, Reader],
+    read_top: Reader,
 ) -> dict[int, _Item]:
     """Every TLV of the payload, nesting checked, as the top level's items by ID.
 
-    One loop over the whole payload (no call per TLV beyond the value decoder): this is the
-    hot path of reading a device.  ``decode_top`` decodes bare resource-instance TLVs.
+    One loop over the whole payload (no call per TLV where a struct unpacks the value): this
+    is the hot path of reading a device.  ``read_top`` reads bare resource-instance TLVs.
     """
     top: dict[int, _Item] = {}
     items = top
     stack: list[_Frame] = []
     allowed = _SIBLINGS[data[0] >> 6] if data else 0
-    decode_ri = decode_top
+    read_ri = read_top
     pos = 0
     limit = len(data)
-    while True:
-        if pos == limit:
-            if not stack:
-                return top
-            parent, kind, ident, limit, allowed, decode_ri = stack.pop()
-            if kind == OBJECT_INSTANCE:
-                instance = _new(ObjectInstance)
-                _set_instance_id(instance, ident)
-                _set_instance_resources(instance, items)
-                parent[ident] = instance
-            else:
-                multiple = _new(MultipleResource)
-                _set_multiple_id(multiple, ident)
-                _set_multiple_instances(multiple, items)
-                parent[ident] = multiple
-            items = parent
-            continue
-        t = data[pos]
-        length_size = (t >> 3) & 3
-        start = pos + 2 + ((t >> 5) & 1) + length_size
-        if start > limit:
-            raise _error("truncated TLV header", ids, stack, pos)
-        ident = (data[pos + 1] << 8) | data[pos + 2] if t & 0x20 else data[pos + 1]
-        if length_size == 0:
-            end = start + (t & 7)
-        elif length_size == 1:
-            end = start + data[start - 1]
-        else:
-            end = start + int.from_bytes(data[start - length_size : start], "big")
-        kind = t >> 6
-        if end > limit:
-            message = f"TLV claims {end - start} bytes, {limit - start} left"
-            raise _error(message, ids, stack, pos, (kind, ident))
-        if not (allowed >> kind) & 1 or ident in items:
-            problem = "given twice" if ident in items else "not allowed here"
-            raise _error(f"{_KIND_NAMES[kind]} TLV {problem}", ids, stack, pos, (kind, ident))
-        if kind & 1:  # a value: resource or resource instance
-            decode = decode_ri
-            if kind == RESOURCE:
-                spec = table.get(ident)
-                if spec is None:
-                    decode = _decode_opaque
-                elif spec[0]:
-                    message = "multiple resource sent as a single one"
-                    raise _error(message, ids, stack, pos, (kind, ident))
+    try:
+        while True:
+            if pos == limit:
+                if not stack:
+                    return top
+                parent, kind, ident, limit, allowed, read_ri = stack.pop()
+                if kind == OBJECT_INSTANCE:
+                    parent[ident] = ObjectInstance(ident, items)  # type: ignore[arg-type]
                 else:
-                    decode = spec[1]
+                    parent[ident] = MultipleResource(ident, items)  # type: ignore[arg-type]
+                items = parent
+                continue
+            kind, bit, wide, length_size, header, end = _TYPE_BYTES[data[pos]]
+            start = pos + header
+            # A header past the container reads its neighbour's bytes (or runs off the data:
+            # IndexError); either way it then fails the check on ``end``.
+            ident = (data[pos + 1] << 8) | data[pos + 2] if wide else data[pos + 1]
+            if not length_size:
+                end += start
+            elif length_size == 1:
+                end = start + data[start - 1]
+            else:
+                end = start + int.from_bytes(data[start - length_size : start], "big")
+            if end > limit:
+                if start > limit:
+                    raise _error("truncated TLV header", ids, stack, pos)
+                message = f"TLV claims {end - start} bytes, {limit - start} left"
+                raise _error(message, ids, stack, pos, (kind, ident))
+            if not allowed & bit or ident in items:
+                problem = "given twice" if ident in items else "not allowed here"
+                raise _error(f"{_KIND_NAMES[kind]} TLV {problem}", ids, stack, pos, (kind, ident))
+            if kind == RESOURCE:
+                reader = singles.get(ident) or _unlisted(multiples, ids, stack, pos, (kind, ident))
+            elif kind == RESOURCE_INSTANCE:
+                reader = read_ri
+            else:
+                if kind == MULTIPLE_RESOURCE:
+                    tlv = (kind, ident)
+                    inner_read = multiples.get(ident) or _unlisted(singles, ids, stack, pos, tlv)
+                    inner_allowed = _IN_MULTIPLE
+                else:
+                    inner_read, inner_allowed = _OPAQUE, _IN_INSTANCE
+                stack.append((items, kind, ident, limit, allowed, read_ri))
+                items = {}
+                limit, allowed, read_ri = end, inner_allowed, inner_read
+                pos = start
+                continue
+            unpackers, decode = reader
             try:
-                # Strings are most of a read; decoding them here saves a call each.
-                value = data[start:end].decode() if decode is None else decode(data, start, end)
+                # Strings and numbers are most of a read; reading them here saves a call each.
+                if unpackers is None:
+                    value: Value = data[start:end].decode()
+                elif (unpack := unpackers.get(end - start)) is not None:
+                    value = unpack(data, start)[0]
+                else:
+                    value = decode(data, start, end)
             except ValueError as exc:  # UnicodeDecodeError too
                 raise _error(str(exc), ids, stack, pos, (kind, ident)) from None
-            if kind == RESOURCE:
-                single = _new(SingleResource)
-                _set_single_id(single, ident)
-                _set_single_value(single, value)
-                items[ident] = single
-            else:
-                items[ident] = value
+            items[ident] = SingleResource(ident, value) if kind == RESOURCE else value
             pos = end
-        else:
-            if kind == MULTIPLE_RESOURCE:
-                spec = table.get(ident)
-                if spec is not None and not spec[0]:
-                    message = "single resource sent as a multiple one"
-                    raise _error(message, ids, stack, pos, (kind, ident))
-                inner_decode = _decode_opaque if spec is None else spec[1]
-                inner_allowed = _IN_MULTIPLE
-            else:
-                inner_decode, inner_allowed = None, _IN_INSTANCE
-            stack.append((items, kind, ident, limit, allowed, decode_ri))
-            items = {}
-            limit, allowed, decode_ri = end, inner_allowed, inner_decode
-            pos = start
+    except IndexError:
+        raise _error("truncated TLV header", ids, stack, pos) from None
+
+
+def _unlisted(
+    others: dict[int, Reader],
+    ids: tuple[int, ...],
+    stack: list[_Frame],
+    offset: int,
+    tlv: tuple[int, int],
+) -> Reader:
+    """The reader of a resource missing from its kind's table: opaque, unless the model lists
+    it in ``others``, the table of the other multiplicity."""
+    if tlv[1] in others:
+        raise _error(_CLASHES[tlv[0]], ids, stack, offset, tlv)
+    return _OPAQUE
+
+
+_CLASHES = {
+    RESOURCE: "multiple resource sent as a single one",
+    MULTIPLE_RESOURCE: "single resource sent as a multiple one",
+}
 
 
 _DEPTH_OF_KIND = (2, 4, 3, 3)
