@@ -109,16 +109,16 @@ NOTIFICATION_VALUES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LwM2M 1.0 JSON 'bt' is an absolute Time (Unix seconds), 't' is relative to it; "
-    "our codec applies the RFC 8428 §4.5.3 'below 2**28 is relative to now' rule and decodes "
-    "bt=25462634, t=-5 to now+25462629 instead of 25462629",
-)
 def test_lwm2m_json_base_time_is_an_absolute_time() -> None:
     batches = JSON.decode_timestamped(json.dumps(NOTIFICATION).encode(), MODELS)
     assert [b.timestamp for b in batches] == [25462634 - 5, 25462634 - 30, 25462634 - 50]
     assert [dict(b.values) for b in batches] == NOTIFICATION_VALUES
+
+
+def test_lwm2m_json_negative_time_without_base_is_relative_to_now() -> None:
+    document = {"bn": "/72/", "e": [{"n": "1/2", "v": 22.4, "t": -5}]}
+    batches = JSON.decode_timestamped(json.dumps(document).encode(), MODELS)
+    assert [b.timestamp for b in batches] == [NOW - 5]
 
 
 def test_lwm2m_json_base_time_plus_relative_t() -> None:

@@ -47,7 +47,8 @@ LABELS = Labels(
 
 
 class LwM2mJsonCodec(Codec):
-    """``clock`` resolves relative times (negative ``t``: seconds before now) when decoding."""
+    """``bt`` is an absolute time and ``t`` is added to it (LwM2M 1.0 §6.4.4); ``clock``
+    resolves a negative result, which the SenML draft of 1.0 made relative to now."""
 
     content_format = ContentFormat.LWM2M_JSON
 
@@ -95,4 +96,5 @@ class LwM2mJsonCodec(Codec):
             self._clock,
             base_name=base_name,
             base_time=base_time,
+            relative_below=0.0,
         )

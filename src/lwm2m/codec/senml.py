@@ -300,12 +300,16 @@ def resolve(
     *,
     base_name: str = "",
     base_time: float = 0.0,
+    relative_below: float = RELATIVE_TIME_LIMIT,
 ) -> list[Leaf]:
     """Resolve a pack's records to typed leaves (RFC 8428 §4.5, Core 7.4.4).
 
     ``base_name``/``base_time`` seed the resolution for formats that carry them outside the
-    records.  Every record must name a resource or resource instance and carry one value of
-    the type the model gives it (any SenML type where there is no model).
+    records.  A resolved time below ``relative_below`` (other than 0, which means no time) is
+    relative to ``clock()``: RFC 8428 says below 2**28; LwM2M 1.0 JSON, whose ``bt`` is an
+    absolute time, only counts negative results as relative.  Every record must name a
+    resource or resource instance and carry one value of the type the model gives it (any
+    SenML type where there is no model).
     """
     if type(items) is not list:
         raise DecodeError(f"a {labels.format} pack is an array of records, got {_kind(items)}")
@@ -377,7 +381,7 @@ def resolve(
             raise DecodeError(f"record {index}: {exc}", path=path) from None
         if resolved == 0.0:
             leaves.append((path, None, value))
-        elif resolved < RELATIVE_TIME_LIMIT:
+        elif resolved < relative_below:
             leaves.append((path, clock() + resolved, value))
         else:
             leaves.append((path, resolved, value))
