@@ -41,7 +41,7 @@ class OurServer:
 
     def __call__(self, event: Event) -> None:
         assert self.udp is not None
-        endpoint, now = self.udp.endpoint, asyncio.get_running_loop().time()
+        endpoint, now = self.udp.endpoint, self.udp.now()
         if isinstance(event, ObservationCancelled):
             self.cancelled.append(event)
             return
@@ -124,10 +124,9 @@ async def test_aiocoap_client_observes(
     (observer,) = app.observers
     received = []
     notifications = aiter(request.observation)
-    loop = asyncio.get_running_loop()
     for i in range(1, 4):
         app.udp.endpoint.notify(
-            observer, Code.CONTENT, payload=str(i).encode(), now=loop.time(), confirmable=i == 2
+            observer, Code.CONTENT, payload=str(i).encode(), now=app.udp.now(), confirmable=i == 2
         )
         app.udp.pump()
         received.append((await asyncio.wait_for(anext(notifications), 10)).payload)
@@ -136,7 +135,7 @@ async def test_aiocoap_client_observes(
     # aiocoap forgets the token; our next CON notification is rejected and ends the observation.
     for _ in range(3):
         app.udp.endpoint.notify(
-            observer, Code.CONTENT, payload=b"x", now=loop.time(), confirmable=True
+            observer, Code.CONTENT, payload=b"x", now=app.udp.now(), confirmable=True
         )
         app.udp.pump()
         await asyncio.sleep(0.1)
@@ -230,7 +229,7 @@ async def test_our_client_observes_aiocoap_server(
     payloads = [e.notification.payload for e in events if isinstance(e, NotificationReceived)]
     assert payloads == [b"1", b"2", b"3"]
     handle = next(e.handle for e in events if isinstance(e, NotificationReceived))
-    udp.endpoint.cancel_observation(handle, asyncio.get_running_loop().time())
+    udp.endpoint.cancel_observation(handle, udp.now())
     udp.pump()
     for _ in range(100):
         if any(isinstance(e, ObservationEnded) for e in events):

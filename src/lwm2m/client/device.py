@@ -1,9 +1,9 @@
 """The asyncio façade of the client: a UDP socket, the wall clock and the simulator's ticks.
 
-All protocol logic is in :class:`~lwm2m.client.engine.ClientEngine`; this module only moves
-datagrams, keeps one ``loop.call_at`` armed for the engine's next timer and turns the engine's
-events into awaitable results.  The wall clock is read once, at :meth:`LwM2MClient.start`, to
-anchor the loop's monotonic clock to Unix time (what the engine's ``now`` is).
+All protocol logic is in :class:`~lwm2m.client.engine.ClientEngine`; :mod:`lwm2m.transport.udp`
+moves its datagrams and keeps its timer, and this module turns the engine's events into
+awaitable results.  The wall clock is read once, at :meth:`LwM2MClient.start`, to anchor the
+loop's monotonic clock to Unix time (what the engine's ``now`` is).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import cast
 
 from lwm2m.client.engine import (
     DEFAULT_CONFIG,
@@ -25,11 +24,13 @@ from lwm2m.client.engine import (
     Stopped,
     udp_peer,
 )
+from lwm2m.client.objects import DeviceEvent
 from lwm2m.client.simulator import DeviceSimulator
 from lwm2m.client.tree import ObjectTree
 from lwm2m.coap.codes import Code
 from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.model import Path
+from lwm2m.transport.udp import UdpTransport, open_udp
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,12 @@ class LwM2MClient:
         )
         self._offset = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._transport: asyncio.DatagramTransport | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._udp: UdpTransport[ClientEngine] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._sends: dict[int, asyncio.Future[Code | None]] = {}
         self._stopped: asyncio.Event = asyncio.Event()
+        self._wake: asyncio.Handle | None = None
+        tree.subscribe(self._on_tree_event)
 
     def _resolve(self, short_server_id: int, uri: str) -> Peer:
         return self._servers.get(short_server_id) or udp_peer(short_server_id, uri)
@@ -93,17 +94,13 @@ class LwM2MClient:
 
     @property
     def local_address(self) -> Peer:
-        assert self._transport is not None
-        address: Peer = self._transport.get_extra_info("sockname")[:2]
-        return address
+        assert self._udp is not None
+        return self._udp.local_address
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self._offset = time.time() - loop.time()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Socket(self), local_addr=self._local_address
-        )
-        self._transport = transport
+        self._udp = await open_udp(self.engine, self._drain, self._local_address, lambda: self.now)
         self.engine.start(self.now)
         self._pump()
         if self._simulator is not None:
@@ -111,7 +108,7 @@ class LwM2MClient:
 
     async def stop(self, timeout: float = 10.0) -> None:
         """De-register from every server (waiting at most ``timeout``), then close."""
-        if self._transport is None:
+        if self._udp is None:
             return
         if self._ticker is not None:
             self._ticker.cancel()
@@ -143,13 +140,12 @@ class LwM2MClient:
     # -- driving -------------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        engine = self.engine
-        for data, peer in engine.datagrams_to_send():
-            if self._transport is not None:
-                self._transport.sendto(data, cast(Peer, peer))
-        while (event := engine.next_event()) is not None:
+        if self._udp is not None:
+            self._udp.pump()
+
+    def _drain(self) -> None:
+        while (event := self.engine.next_event()) is not None:
             self._dispatch(event)
-        self._arm(engine.get_timer())
 
     def _dispatch(self, event: ClientEvent) -> None:
         log.info("%s", event)
@@ -162,20 +158,16 @@ class LwM2MClient:
         if self._on_event is not None:
             self._on_event(event)
 
-    def _arm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at or self._loop is None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = deadline
-        self._timer = (
-            None if deadline is None else self._loop.call_at(deadline - self._offset, self._fire)
-        )
+    def _on_tree_event(self, event: DeviceEvent) -> None:
+        """Device code changed the tree: the engine acts on it at the loop's next turn."""
+        if self._loop is not None and self._udp is not None and self._wake is None:
+            self._wake = self._loop.call_soon(self._woken)
 
-    def _fire(self) -> None:
-        self._timer = self._timer_at = None
-        self.engine.handle_timer(self.now)
-        self._pump()
+    def _woken(self) -> None:
+        self._wake = None
+        if self._udp is not None:
+            self.engine.handle_timer(self.now)
+            self._pump()
 
     async def _tick(self) -> None:
         simulator = self._simulator
@@ -186,30 +178,15 @@ class LwM2MClient:
             self.engine.handle_timer(self.now)
             self._pump()
 
-    def _received(self, data: bytes, peer: Peer) -> None:
-        self.engine.receive(data, peer, self.now)
-        self._pump()
-
     def _close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._timer_at = None
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
         for future in self._sends.values():
             future.cancel()
-
-
-class _Socket(asyncio.DatagramProtocol):
-    def __init__(self, client: LwM2MClient) -> None:
-        self._client = client
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self._client._received(data, cast(Peer, addr[:2]))
-
-    def error_received(self, exc: Exception) -> None:
-        """ICMP errors say nothing reliable about the peer: CoAP's own timeouts decide."""
 
 
 __all__ = ["ClientError", "LwM2MClient"]

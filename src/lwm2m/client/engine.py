@@ -20,6 +20,7 @@ sleeps are kept (if the server's /1/x/6 Notification Storing says so) and sent o
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +29,13 @@ from functools import partial
 from typing import TypeAlias
 from urllib.parse import urlsplit
 
-from lwm2m.client.objects import Changed, DeviceEvent, NotFoundError, ObjectError
+from lwm2m.client.objects import (
+    Changed,
+    DeviceEvent,
+    NotFoundError,
+    ObjectError,
+    UnauthorizedError,
+)
 from lwm2m.client.observe import (
     Observation,
     Timing,
@@ -704,6 +711,12 @@ class ClientEngine:
     ) -> dict[Path, Value]:
         values: dict[Path, Value] = {}
         for path in paths:
+            if path.is_root:  # "/" in a composite: every object this server may read
+                for obj in self.tree:
+                    top = Path.of(obj.object_id)
+                    with contextlib.suppress(UnauthorizedError):
+                        values.update(node_to_values(top, self.tree.read(top, server_id=ssid)))
+                continue
             try:
                 values.update(node_to_values(path, self.tree.read(path, server_id=ssid)))
             except NotFoundError:

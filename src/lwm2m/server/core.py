@@ -3,9 +3,8 @@ interfaces on one CoAP :class:`~lwm2m.coap.endpoint.Endpoint`.
 
 Driven like the endpoint: :meth:`ServerCore.receive` datagrams, call
 :meth:`ServerCore.handle_timer` once :meth:`ServerCore.get_timer` has passed, then drain
-:meth:`ServerCore.datagrams_to_send` and :meth:`ServerCore.next_event`.  An adapter that drives
-``core.endpoint`` itself (the asyncio UDP adapter does) hands its events to
-:meth:`ServerCore.handle_coap_event` instead.  ``now`` is monotonic seconds; Unix times for the
+:meth:`ServerCore.datagrams_to_send` and :meth:`ServerCore.next_event` (the asyncio UDP adapter,
+:mod:`lwm2m.transport.udp`, does exactly that).  ``now`` is monotonic seconds; Unix times for the
 API come from the injected ``clock``, as the SenML codecs' relative times do.
 
 Requests go out with :meth:`ServerCore.send` (and :meth:`ServerCore.cancel_observation`), which
@@ -209,8 +208,8 @@ class ServerCore:
     def next_event(self) -> CoreEvent | None:
         return self._events.popleft() if self._events else None
 
-    def handle_coap_event(self, event: Event, now: float) -> None:
-        """Process one event of ``self.endpoint`` (for adapters that drive it themselves)."""
+    def _on_coap_event(self, event: Event, now: float) -> None:
+        """Process one event of ``self.endpoint``."""
         if isinstance(event, RequestReceived):
             self._on_request(event.exchange, event.request, now)
         elif isinstance(event, ResponseReceived):
@@ -224,7 +223,7 @@ class ServerCore:
 
     def _drain_endpoint(self, now: float) -> None:
         while (event := self.endpoint.next_event()) is not None:
-            self.handle_coap_event(event, now)
+            self._on_coap_event(event, now)
 
     # -- queries -----------------------------------------------------------------------------
 

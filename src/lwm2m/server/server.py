@@ -1,8 +1,8 @@
 """The asyncio façade over :class:`~lwm2m.server.core.ServerCore` (contract: docs/server-api.md).
 
-The core does the protocol; this class binds its endpoint to a UDP socket through
-:mod:`lwm2m.transport.udp`, keeps one ``loop.call_at`` for the core's timer, turns request IDs
-into awaitables, mirrors registrations into a :class:`RegistrationStore` and hands events to
+The core does the protocol; this class drives it over a UDP socket through
+:mod:`lwm2m.transport.udp` (which also keeps the core's timer), turns request IDs into
+awaitables, mirrors registrations into a :class:`RegistrationStore` and hands events to
 subscribers.  It is the only part of the server that reads the wall clock.
 """
 
@@ -14,7 +14,6 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from lwm2m.coap.events import Event
 from lwm2m.model import ModelRegistry, ObjectNode, Path, Value, values_to_node
 from lwm2m.operations import (
     Create,
@@ -49,7 +48,7 @@ from lwm2m.server.events import (
     Updated,
 )
 from lwm2m.server.registration import MemoryRegistrationStore, RegistrationStore
-from lwm2m.transport.udp import UdpEndpoint, open_udp_endpoint
+from lwm2m.transport.udp import UdpTransport, open_udp
 
 logger = logging.getLogger(__name__)
 
@@ -74,21 +73,15 @@ class LwM2MServer:
         self._store: RegistrationStore = store if store is not None else MemoryRegistrationStore()
         self._subscribers: list[Subscriber] = []
         self._futures: dict[int, asyncio.Future[Response]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._udp: UdpEndpoint | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._udp: UdpTransport[ServerCore] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self._udp is not None:
             raise RuntimeError("the server is already started")
-        self._loop = asyncio.get_running_loop()
-        self._udp = await open_udp_endpoint(
-            self._core.endpoint,
-            (self.config.host, self.config.coap_port),
-            on_event=self._on_coap_event,
+        self._udp = await open_udp(
+            self._core, self._drain, (self.config.host, self.config.coap_port)
         )
 
     async def stop(self) -> None:
@@ -97,9 +90,6 @@ class LwM2MServer:
             return
         self._udp.close()
         self._udp = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = self._timer_at = None
         futures, self._futures = self._futures, {}
         for future in futures.values():
             if not future.done():
@@ -256,9 +246,9 @@ class LwM2MServer:
         return await self._request(lambda now: self._core.send(ep, op, fmt=fmt, now=now), timeout)
 
     async def _request(self, submit: Callable[[float], int], timeout: float | None) -> Response:
-        loop = self._running()
-        request_id = submit(loop.time())
-        future: asyncio.Future[Response] = loop.create_future()
+        udp = self._running()
+        request_id = submit(udp.now())
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._futures[request_id] = future
         self._flush()
         try:
@@ -269,23 +259,19 @@ class LwM2MServer:
             raise RequestTimeoutError(f"no answer within {timeout} s") from None
         finally:
             if self._futures.pop(request_id, None) is not None:  # given up on, not answered
-                self._core.cancel(request_id, loop.time())
+                self._core.cancel(request_id, udp.now())
                 self._flush()
 
-    def _running(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None or self._udp is None:
+    def _running(self) -> UdpTransport[ServerCore]:
+        if self._udp is None:
             raise RuntimeError("the server is not started")
-        return self._loop
-
-    def _on_coap_event(self, event: Event) -> None:
-        assert self._loop is not None
-        self._core.handle_coap_event(event, self._loop.time())
-        self._drain()
+        return self._udp
 
     def _flush(self) -> None:
         if self._udp is not None:
             self._udp.pump()
-        self._drain()
+        else:
+            self._drain()
 
     def _drain(self) -> None:
         core = self._core
@@ -308,22 +294,6 @@ class LwM2MServer:
                     callback(event)
                 except Exception:
                     logger.exception("event subscriber %r failed", callback)
-        self._arm()
-
-    def _arm(self) -> None:
-        deadline = self._core.get_timer()
-        if deadline == self._timer_at or self._loop is None or self._udp is None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = deadline
-        self._timer = None if deadline is None else self._loop.call_at(deadline, self._fire)
-
-    def _fire(self) -> None:
-        assert self._loop is not None
-        self._timer = self._timer_at = None
-        self._core.handle_timer(self._loop.time())
-        self._flush()
 
 
 def _path(path: PathLike) -> Path:

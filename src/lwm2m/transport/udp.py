@@ -1,16 +1,20 @@
-"""Drive a :class:`~lwm2m.coap.endpoint.Endpoint` over an asyncio UDP socket.
+"""Drive a sans-I/O core over an asyncio UDP socket.
 
-The adapter owns no protocol logic: it feeds received datagrams to the endpoint, then pumps —
-sends what the endpoint queued, hands its events out, and keeps exactly one ``loop.call_at``
-armed for the endpoint's next timer. Call :meth:`UdpEndpoint.pump` after using the endpoint
-directly (``respond``, ``notify``...); :meth:`UdpEndpoint.request` does it for you.
+A core (:class:`DatagramCore`: the CoAP :class:`~lwm2m.coap.endpoint.Endpoint`, the server
+core, the client engine) is fed received datagrams with the clock's ``now``; the adapter then
+pumps: sends what the core queued, lets the owner drain the core's events, and keeps exactly
+one ``loop.call_at`` armed for the core's next timer.  The adapter owns no protocol logic.
+Call :meth:`UdpTransport.pump` after using the core directly (``respond``, ``send``...).
+
+:class:`UdpEndpoint` is the adapter for a bare :class:`Endpoint`: it drains the events itself,
+hands them to ``on_event`` and turns :meth:`~UdpEndpoint.request` into an awaitable.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import cast
+from typing import Generic, Protocol, TypeVar, cast
 
 from lwm2m.coap.codes import Code
 from lwm2m.coap.endpoint import Endpoint
@@ -26,6 +30,22 @@ from lwm2m.coap.message import Message
 from lwm2m.coap.options import EMPTY_OPTIONS, Options
 
 EventHandler = Callable[[Event], None]
+Clock = Callable[[], float]
+
+
+class DatagramCore(Protocol):
+    """What :class:`UdpTransport` drives; events stay with the core's owner."""
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> None: ...
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Peer]]: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+
+CoreT = TypeVar("CoreT", bound=DatagramCore)
 
 
 class RequestError(Exception):
@@ -36,15 +56,18 @@ class RequestError(Exception):
         self.event = event
 
 
-class UdpEndpoint(asyncio.DatagramProtocol):
-    def __init__(self, endpoint: Endpoint, on_event: EventHandler | None = None) -> None:
-        self.endpoint = endpoint
-        self.on_event = on_event
+class UdpTransport(asyncio.DatagramProtocol, Generic[CoreT]):
+    """``drain()`` takes the core's events after each step; ``clock()`` is the cores' ``now``
+    (default: the loop's monotonic clock) and must advance at the loop clock's rate."""
+
+    def __init__(self, core: CoreT, drain: Callable[[], None], clock: Clock | None = None) -> None:
+        self.core = core
+        self._drain = drain
         self._loop = asyncio.get_running_loop()
+        self.now: Clock = clock if clock is not None else self._loop.time
         self._transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._waiting: dict[int, asyncio.Future[Message]] = {}
 
     @property
     def local_address(self) -> tuple[str, int]:
@@ -58,7 +81,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self._transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.endpoint.receive(data, addr[:2], self._loop.time())
+        self.core.receive(data, cast(Peer, addr[:2]), self.now())
         self.pump()
 
     def error_received(self, exc: Exception) -> None:
@@ -66,32 +89,74 @@ class UdpEndpoint(asyncio.DatagramProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        for future in self._waiting.values():
-            if not future.done():
-                future.cancel()
+        self._disarm()
 
     # -- driving -----------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the socket and stop the timer; the core is left as it is."""
+        self._disarm()
         if self._transport is not None:
             self._transport.close()
 
     def pump(self) -> None:
-        """Send queued datagrams, dispatch events, re-arm the timer; repeat while busy."""
-        endpoint = self.endpoint
+        """Send queued datagrams, let the owner drain events, re-arm the timer; repeat while
+        draining queued more."""
+        core = self.core
+        datagrams = core.datagrams_to_send()
         while True:
-            datagrams = endpoint.datagrams_to_send()
             if self._transport is not None:
                 for data, peer in datagrams:
                     self._transport.sendto(data, peer)  # type: ignore[arg-type]
-            event = endpoint.next_event()
-            if event is None:
+            self._drain()
+            datagrams = core.datagrams_to_send()
+            if not datagrams:
                 break
+        self._arm(core.get_timer())
+
+    def _arm(self, deadline: float | None) -> None:
+        if deadline == self._timer_at or self._transport is None:
+            return
+        self._disarm()
+        self._timer_at = deadline
+        if deadline is not None:
+            at = deadline - self.now() + self._loop.time()
+            self._timer = self._loop.call_at(at, self._fire)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_at = None
+
+    def _fire(self) -> None:
+        self._timer = self._timer_at = None
+        self.core.handle_timer(self.now())
+        self.pump()
+
+
+class UdpEndpoint(UdpTransport[Endpoint]):
+    """A bare CoAP endpoint: events go to ``on_event`` unless they answer :meth:`request`."""
+
+    def __init__(
+        self, endpoint: Endpoint, on_event: EventHandler | None = None, clock: Clock | None = None
+    ) -> None:
+        super().__init__(endpoint, self._drain_events, clock)
+        self.on_event = on_event
+        self._waiting: dict[int, asyncio.Future[Message]] = {}
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.core
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        for future in self._waiting.values():
+            if not future.done():
+                future.cancel()
+
+    def _drain_events(self) -> None:
+        while (event := self.core.next_event()) is not None:
             self._dispatch(event)
-        self._arm(endpoint.get_timer())
 
     def _dispatch(self, event: Event) -> None:
         future = self._waiting.pop(getattr(event, "handle", -1), None)
@@ -104,19 +169,6 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             future.set_result(event.response)
         else:
             future.set_exception(RequestError(event))  # type: ignore[arg-type]
-
-    def _arm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = deadline
-        self._timer = None if deadline is None else self._loop.call_at(deadline, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = self._timer_at = None
-        self.endpoint.handle_timer(self._loop.time())
-        self.pump()
 
     async def request(
         self,
@@ -132,13 +184,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         For an observation the later events (notifications, its end) go to ``on_event``.
         Raises :class:`RequestError` when the request fails.
         """
-        handle = self.endpoint.send_request(
-            peer,
-            code,
-            options=options,
-            payload=payload,
-            confirmable=confirmable,
-            now=self._loop.time(),
+        handle = self.core.send_request(
+            peer, code, options=options, payload=payload, confirmable=confirmable, now=self.now()
         )
         future: asyncio.Future[Message] = self._loop.create_future()
         self._waiting[handle] = future
@@ -146,14 +193,31 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         return await future
 
 
+async def open_udp(
+    core: CoreT,
+    drain: Callable[[], None],
+    local_address: tuple[str, int] = ("127.0.0.1", 0),
+    clock: Clock | None = None,
+) -> UdpTransport[CoreT]:
+    """Bind a UDP socket and drive ``core`` from it; close with :meth:`UdpTransport.close`."""
+    return await _bind(lambda: UdpTransport(core, drain, clock), local_address)
+
+
 async def open_udp_endpoint(
     endpoint: Endpoint,
     local_address: tuple[str, int] = ("127.0.0.1", 0),
     on_event: EventHandler | None = None,
+    clock: Clock | None = None,
 ) -> UdpEndpoint:
     """Bind a UDP socket and drive ``endpoint`` from it; close with :meth:`UdpEndpoint.close`."""
-    loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_datagram_endpoint(
-        lambda: UdpEndpoint(endpoint, on_event), local_addr=local_address
+    return await _bind(lambda: UdpEndpoint(endpoint, on_event, clock), local_address)
+
+
+ProtocolT = TypeVar("ProtocolT", bound=asyncio.DatagramProtocol)
+
+
+async def _bind(factory: Callable[[], ProtocolT], local_address: tuple[str, int]) -> ProtocolT:
+    _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+        factory, local_addr=local_address
     )
     return protocol
