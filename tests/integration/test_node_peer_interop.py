@@ -226,15 +226,11 @@ async def test_our_client_registers_to_the_node_server_which_manages_it(version:
             links = await node.discover(OUR_EP, "/3/0")
             assert {"</3/0/0>", "</3/0/9>"} <= set(links.split(","))
 
-            # node-coap drops an observe response whose Observe option is 0 (its first
-            # sequence number must be above 0; RFC 7641 allows any): the peer's observe
-            # completes with our first notification.
-            observing = asyncio.create_task(node.observe(OUR_EP, "/3/0/9"))
-            await asyncio.sleep(0.2)
+            # Our observe sequence starts at 1: node-coap drops an Observe option of 0.
             device = tree.object(3)
             assert isinstance(device, SimpleObject)
-            device.set(0, 9, 55)
-            assert await observing == "55"
+            device.set(0, 9, 56)
+            assert await node.observe(OUR_EP, "/3/0/9") == "56"
             device.set(0, 9, 54)
             notify = await node.wait_for("notify", endpoint=OUR_EP, path="/3/0/9")
             assert notify["value"] == "54"

@@ -243,7 +243,8 @@ class _Observation:
     def __init__(self, peer: Peer, request: Message) -> None:
         self.key = ObservationKey(peer, request.token)
         self.request = request
-        self.seq = 0
+        # RFC 7641 allows any start; node-coap (under lwm2m-node-lib) drops an Observe of 0.
+        self.seq = 1
         self.last_mid = -1  # of the last NON notification, to match an RST to it
         self.tx: _Transmission | None = None
 
