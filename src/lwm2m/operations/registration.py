@@ -3,7 +3,8 @@
 Parsing is strict about what it understands (4.00 Bad Request, or 4.12 Precondition Failed for
 an LwM2M version we do not speak) and keeps query items it does not know, so the server engine
 decides whether to refuse them.  Every check is linear in the input, and the object list is
-bounded before it is parsed.
+bounded before it is parsed.  Parsed object lists are cached by payload: a fleet sends a handful
+of distinct ones, and parsing one costs far more than hashing it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lwm2m.coap.codes import Code
 from lwm2m.codec.errors import CodecError
@@ -38,6 +40,11 @@ BINDING_LETTERS = frozenset("USNTMHQ")
 """U, S (1.0), N, T (1.1), M, H (1.2); Q is 1.0's queue-mode suffix (``b=UQ``)."""
 
 ROOT_RT = "oma.lwm2m"
+
+_CACHED_LISTS = 256
+"""Distinct object lists whose parse is kept (least recently used ones are dropped)."""
+_CACHED_PAYLOAD = 4096
+"""Longer object lists are parsed every time: rare, and they would pin memory."""
 
 _VERSION = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")
 _MSISDN = re.compile(r"\+?[0-9]{1,15}")
@@ -91,7 +98,17 @@ class ObjectLinks:
 
     @classmethod
     def from_payload(cls, payload: bytes) -> ObjectLinks:
-        """Parse and check an object list from the network (4.00 / 4.13 when it is bad)."""
+        """Parse and check an object list from the network (4.00 / 4.13 when it is bad).
+
+        Results are immutable, so a payload seen recently returns the same object again;
+        errors are not cached.
+        """
+        if cls is ObjectLinks and type(payload) is bytes and len(payload) <= _CACHED_PAYLOAD:
+            return _parse_cached(payload)
+        return cls._parse(payload)
+
+    @classmethod
+    def _parse(cls, payload: bytes) -> ObjectLinks:
         if len(payload) > MAX_OBJECTS_PAYLOAD:
             raise OperationError(
                 Code.REQUEST_ENTITY_TOO_LARGE,
@@ -143,6 +160,11 @@ class ObjectLinks:
             for oid, iids in instances.items()
         )
         return cls(objects, root, formats)
+
+
+@lru_cache(maxsize=_CACHED_LISTS)
+def _parse_cached(payload: bytes) -> ObjectLinks:
+    return ObjectLinks._parse(payload)
 
 
 def _is_root_link(link: Link) -> bool:

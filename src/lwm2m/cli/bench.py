@@ -1,0 +1,83 @@
+"""``lwm2m bench``: a server here and a fleet of simulated devices in other processes.
+
+Prints registrations/s, notifications/s, reads/s with latencies and the server's RSS per
+registered client (:mod:`lwm2m.loadtest.runner` says how each is measured), or ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import BinaryIO
+
+from lwm2m.cli.payload import InputError
+from lwm2m.loadtest import TARGETS, BenchConfig, BenchError, BenchReport, Load, run_bench
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    helptext = "measure the server against a fleet of simulated devices on loopback"
+    cmd = subparsers.add_parser("bench", help=helptext, description=helptext)
+    cmd.add_argument("--clients", type=int, required=True, help="simulated devices")
+    cmd.add_argument(
+        "--duration", type=float, default=5.0, help="seconds of notifications, then of reads (5)"
+    )
+    cmd.add_argument("--concurrency", type=int, default=256, help="server requests in flight (256)")
+    cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    cmd.set_defaults(handler=run_bench_command)
+
+
+def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    try:
+        config = BenchConfig(args.clients, args.duration, args.concurrency)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        report = run_bench(config)
+    except BenchError as exc:
+        raise InputError(str(exc)) from None
+    text = json.dumps(report.to_json(), indent=2) if args.json else "\n".join(_lines(report))
+    stdout.write(text.encode() + b"\n")
+
+
+def _lines(report: BenchReport) -> list[str]:
+    config, meets = report.config, report.meets_targets()
+
+    def row(name: str, load: Load, target: str | None, extra: str = "") -> str:
+        def ms(value: float | None) -> str:
+            return "-" if value is None else f"{value * 1e3:.2f}"
+
+        seconds = load.seconds or 1.0
+        verdict = ""
+        if target is not None:
+            verdict = f">= {TARGETS[target]:,.0f} {'ok' if meets[target] else 'BELOW'}"
+        return (
+            f"{name:<14}{load.per_second:>9,.0f}{load.count:>10,}{load.seconds:>8.2f}"
+            f"{ms(load.p50):>8}{ms(load.p99):>8}{load.server_cpu_per_op * 1e6:>9.0f}"
+            f"{load.server_cpu / seconds:>7.0%}{load.fleet_cpu / seconds:>7.0%}"
+            f"{extra:>10}  {verdict}"
+        )
+
+    processes = "process" if report.fleet_processes == 1 else "processes"
+    memory = "ok" if meets["bytesPerClient"] else "ABOVE"
+    return [
+        f"{config.clients:,} clients, {report.fleet_processes} fleet {processes} (descriptor limit "
+        f"{report.fd_limit:,}), {config.duration:g} s per timed phase, "
+        f"{config.concurrency} requests in flight, load average {report.load_average:.2f}",
+        f"{'':<14}{'per s':>9}{'count':>10}{'seconds':>8}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'CPU µs':>9}{'server':>7}{'fleet':>7}{'lost':>10}  target",
+        row("registrations", report.registrations, "registrations", f"{report.retransmissions:,}"),
+        row("observations", report.observations, None, f"{report.observations.failed:,}"),
+        row(
+            "notifications",
+            report.notifications,
+            "notifications",
+            f"{report.notifications.failed:,}",
+        ),
+        row("reads", report.reads, "reads", f"{report.reads.failed:,}"),
+        f"RSS per registered client {report.bytes_per_client:,.0f} B "
+        f"(+{(report.rss_registered - report.rss_before) / 2**20:,.1f} MiB), target <= "
+        f"{TARGETS['bytesPerClient']:,.0f} B {memory}; "
+        f"{report.bytes_per_observation:,.0f} B more per observation",
+        "CPU µs: server CPU per operation; server, fleet: their processes' CPU use in the phase; "
+        "lost: retransmitted Registers, failed requests, notifications never received",
+    ]

@@ -1,0 +1,431 @@
+"""The fleet benchmark: an :class:`~lwm2m.server.LwM2MServer` here, its devices elsewhere.
+
+The server runs on uvloop in this process; the devices run in fleet shard processes
+(:mod:`lwm2m.loadtest.fleet`), as many as the descriptor limit needs (one socket per device).
+Phases, one after the other, each bounded in count and time:
+
+1. Register every device (the shards keep at most ``register_window`` Registers unanswered);
+   the time runs from the command until the server has reported the last new registration.
+2. Observe ``/3/0/9`` on every device, ``concurrency`` requests at a time.
+3. For ``duration`` seconds the devices push NON notifications; flow control keeps at most
+   ``notify_window`` of them between the shards' ``send`` and the server's event (beyond that
+   they would only overflow the server's socket buffer), and writes off the ones lost.
+4. For ``duration`` seconds the server reads ``/3/0/9``, ``concurrency`` reads at a time.
+
+Memory is this process's VmRSS before and after phase 1 (and after phase 2): the server's
+cost per registration and per observation, including its CoAP deduplication cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import cast
+
+import uvloop
+
+from lwm2m.loadtest.device import BATTERY
+from lwm2m.loadtest.fleet import FD_RESERVE, Flow, ShardSpec, raise_fd_limit, run_shard
+from lwm2m.operations import ErrorResponse, Response
+from lwm2m.server import LwM2MServer, ServerConfig
+from lwm2m.server.errors import ServerError
+from lwm2m.server.events import NotificationReceived, Registered, ServerEvent
+
+TARGETS = {
+    "registrations": 10_000.0,
+    "notifications": 20_000.0,
+    "reads": 10_000.0,
+    "bytesPerClient": 4096.0,
+}
+"""Issue 3 §4, for one server process with 100,000 registered clients (4 KB read as 4 KiB)."""
+
+
+class BenchError(Exception):
+    """The bench could not run to the end; the message says where it stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    clients: int
+    duration: float = 5.0
+    concurrency: int = 256
+    register_window: int = 64
+    notify_window: int = 128
+    timeout: float = 10.0  # per request, and the margin of every phase
+
+    def __post_init__(self) -> None:
+        if self.clients < 1 or self.duration <= 0 or self.concurrency < 1:
+            raise ValueError("clients and concurrency must be positive, duration > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """One phase of requests: how many succeeded in how long, and their latencies (s)."""
+
+    count: int
+    seconds: float
+    failed: int = 0
+    p50: float | None = None
+    p99: float | None = None
+    server_cpu: float = 0.0  # CPU seconds of the server's process in the phase
+    fleet_cpu: float = 0.0  # and of the fleet's processes
+
+    @property
+    def server_cpu_per_op(self) -> float:
+        """Server CPU seconds per operation: the figure that does not depend on the fleet."""
+        return self.server_cpu / self.count if self.count else 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        result: dict[str, object] = {
+            "count": self.count,
+            "seconds": round(self.seconds, 4),
+            "perSecond": round(self.per_second, 1),
+            "failed": self.failed,
+            "serverCpuSeconds": round(self.server_cpu, 3),
+            "serverCpuUsPerOp": round(self.server_cpu_per_op * 1e6, 1),
+            "fleetCpuSeconds": round(self.fleet_cpu, 3),
+        }
+        if self.p50 is not None and self.p99 is not None:
+            result["latencyMs"] = {"p50": round(self.p50 * 1e3, 3), "p99": round(self.p99 * 1e3, 3)}
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class BenchReport:
+    config: BenchConfig
+    fleet_processes: int
+    fd_limit: int
+    registrations: Load
+    retransmissions: int  # Registers the fleet sent again
+    observations: Load
+    notifications: Load  # failed: sent by the fleet but never received
+    reads: Load
+    rss_before: int
+    rss_registered: int
+    rss_observed: int
+    load_average: float  # the machine's, over the minute before the bench started
+
+    @property
+    def bytes_per_client(self) -> float:
+        return (self.rss_registered - self.rss_before) / self.config.clients
+
+    @property
+    def bytes_per_observation(self) -> float:
+        return (self.rss_observed - self.rss_registered) / self.config.clients
+
+    def meets_targets(self) -> dict[str, bool]:
+        return {
+            "registrations": self.registrations.per_second >= TARGETS["registrations"],
+            "notifications": self.notifications.per_second >= TARGETS["notifications"],
+            "reads": self.reads.per_second >= TARGETS["reads"],
+            "bytesPerClient": self.bytes_per_client <= TARGETS["bytesPerClient"],
+        }
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "clients": self.config.clients,
+            "durationSeconds": self.config.duration,
+            "concurrency": self.config.concurrency,
+            "fleetProcesses": self.fleet_processes,
+            "fdLimit": self.fd_limit,
+            "loadAverage1m": round(self.load_average, 2),
+            "registrations": {
+                **self.registrations.to_json(),
+                "retransmissions": self.retransmissions,
+            },
+            "observations": self.observations.to_json(),
+            "notifications": self.notifications.to_json(),
+            "reads": self.reads.to_json(),
+            "memory": {
+                "rssBeforeBytes": self.rss_before,
+                "rssRegisteredBytes": self.rss_registered,
+                "rssObservedBytes": self.rss_observed,
+                "bytesPerClient": round(self.bytes_per_client),
+                "bytesPerObservation": round(self.bytes_per_observation),
+            },
+            "targets": TARGETS,
+            "meetsTargets": self.meets_targets(),
+        }
+
+
+def run_bench(config: BenchConfig) -> BenchReport:
+    """Run the whole bench on a fresh uvloop event loop; raises BenchError when it cannot."""
+    fd_limit = raise_fd_limit()  # the shards inherit it
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_Bench(config, fd_limit).run())
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (VmRSS)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise BenchError("no VmRSS in /proc/self/status")
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending, non-empty list."""
+    return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))]
+
+
+class _Bench:
+    def __init__(self, config: BenchConfig, fd_limit: int) -> None:
+        self.config = config
+        self.fd_limit = fd_limit
+        per_process = max(1, fd_limit - FD_RESERVE)
+        self.shard_count = -(-config.clients // per_process)
+        self.flow = Flow(self.shard_count, config.notify_window)
+        self.registered = 0
+        self.retransmissions = 0
+        self.all_registered = asyncio.Event()
+        self.inbox: asyncio.Queue[tuple[int, tuple[object, ...]]] = asyncio.Queue()
+        self.processes: list[BaseProcess] = []
+        self.pipes: list[Connection] = []
+
+    async def run(self) -> BenchReport:
+        server = LwM2MServer(ServerConfig(host="127.0.0.1", coap_port=0))
+        await server.start()
+        server.subscribe(self._count)
+        try:
+            self._start_shards(server.coap_address)
+            await self._collect("ready", 60 + self.config.clients / 2000)
+            return await self._phases(server)
+        finally:
+            await self._stop_shards()
+            await server.stop()
+
+    async def _phases(self, server: LwM2MServer) -> BenchReport:
+        config = self.config
+        load_average = os.getloadavg()[0]
+        timeout = config.timeout
+        rss_before = rss_bytes()
+        registrations = await self._measured(self._registrations())
+        rss_registered = rss_bytes()
+        endpoints = [registration.endpoint for registration in server.registrations.all()]
+        observations = await self._measured(
+            self._load(
+                lambda ep: server.observe(ep, BATTERY, timeout=timeout),
+                iter(endpoints),
+                time.perf_counter() + self._phase_limit(),
+            )
+        )
+        rss_observed = rss_bytes()
+        notifications = await self._measured(self._notifications())
+        reads = await self._measured(
+            self._load(
+                lambda ep: server.read(ep, BATTERY, timeout=timeout),
+                itertools.cycle(endpoints),
+                time.perf_counter() + config.duration,
+            )
+        )
+        return BenchReport(
+            config,
+            self.shard_count,
+            self.fd_limit,
+            registrations,
+            self.retransmissions,
+            observations,
+            notifications,
+            reads,
+            rss_before,
+            rss_registered,
+            rss_observed,
+            load_average,
+        )
+
+    def _phase_limit(self) -> float:
+        """Seconds a phase that goes over every client may take at most."""
+        return self.config.timeout + self.config.clients / 1000
+
+    async def _measured(self, phase: Awaitable[Load]) -> Load:
+        """``phase``'s result with the CPU time this process and the shards spent in it."""
+        server, fleet = time.process_time(), self._fleet_cpu()
+        load = await phase
+        return replace(
+            load, server_cpu=time.process_time() - server, fleet_cpu=self._fleet_cpu() - fleet
+        )
+
+    def _fleet_cpu(self) -> float:
+        """CPU seconds the shard processes have used so far (user and system)."""
+        ticks = 0
+        for process in self.processes:
+            try:
+                with open(f"/proc/{process.pid}/stat", encoding="ascii") as stat:
+                    fields = stat.read().rpartition(")")[2].split()
+            except OSError:  # ended
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    async def _registrations(self) -> Load:
+        config, limit = self.config, self._phase_limit()
+        start = time.perf_counter()
+        self._tell("register")
+        try:
+            await asyncio.wait_for(self.all_registered.wait(), limit)
+        except TimeoutError:
+            raise BenchError(
+                f"{self.registered:,} of {config.clients:,} clients registered in {limit:.0f} s"
+            ) from None
+        seconds = time.perf_counter() - start
+        answers = await self._collect("registered", config.timeout)
+        self.retransmissions = sum(answer[0] for answer in answers)
+        return Load(config.clients, seconds)
+
+    def _count(self, event: ServerEvent) -> None:
+        if isinstance(event, NotificationReceived):
+            self.flow.received.value += 1
+        elif isinstance(event, Registered) and event.previous is None:
+            self.registered += 1
+            if self.registered == self.config.clients:
+                self.all_registered.set()
+
+    async def _load(
+        self,
+        issue: Callable[[str], Awaitable[Response]],
+        endpoints: Iterator[str],
+        until: float,
+    ) -> Load:
+        """Requests to ``endpoints`` in turn, ``concurrency`` at a time, until they run out or
+        ``until`` (perf_counter) has passed."""
+        latencies: list[float] = []
+        failed = 0
+
+        async def worker() -> None:
+            nonlocal failed
+            for endpoint in endpoints:
+                start = time.perf_counter()
+                if start >= until:
+                    return
+                try:
+                    response = await issue(endpoint)
+                except ServerError:
+                    failed += 1
+                    continue
+                if isinstance(response, ErrorResponse):
+                    failed += 1
+                else:
+                    latencies.append(time.perf_counter() - start)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(self.config.concurrency)))
+        seconds = time.perf_counter() - start
+        if not latencies:
+            return Load(0, seconds, failed)
+        latencies.sort()
+        return Load(
+            len(latencies), seconds, failed, percentile(latencies, 0.5), percentile(latencies, 0.99)
+        )
+
+    async def _notifications(self) -> Load:
+        flow = self.flow
+        received = flow.received
+        first = received.value
+        start = time.perf_counter()
+        self._tell("notify")
+        deadline = start + self.config.duration
+        seen = first
+        while (now := time.perf_counter()) < deadline:
+            await asyncio.sleep(min(0.2, deadline - now))
+            if received.value == seen and flow.in_flight() > 0:  # a stall: the rest was lost
+                flow.lost.value += flow.in_flight()
+            seen = received.value
+        count = received.value - first
+        seconds = time.perf_counter() - start
+        self._tell("quiet")
+        sent = sum(answer[0] for answer in await self._collect("notified", 10))
+        await asyncio.sleep(0.2)  # the last ones in flight
+        return Load(count, seconds, failed=max(0, sent - (received.value - first)))
+
+    # -- the shard processes -----------------------------------------------------------------
+
+    def _start_shards(self, server: tuple[str, int]) -> None:
+        context = multiprocessing.get_context("spawn")
+        loop = asyncio.get_running_loop()
+        clients, shards = self.config.clients, self.shard_count
+        first = 0
+        for index in range(shards):
+            count = clients // shards + (index < clients % shards)
+            spec = ShardSpec(
+                index,
+                first,
+                count,
+                server,
+                register_window=max(1, self.config.register_window // shards),
+                max_seconds=self._lifetime(),
+            )
+            first += count
+            ours, theirs = context.Pipe()
+            process = context.Process(
+                target=run_shard, args=(theirs, spec, self.flow), name=f"fleet-{index}", daemon=True
+            )
+            process.start()
+            theirs.close()
+            self.processes.append(process)
+            self.pipes.append(ours)
+            loop.add_reader(ours.fileno(), self._on_pipe, index)
+
+    def _lifetime(self) -> float:
+        """An upper bound on the whole bench: a shard left behind ends itself after it."""
+        config = self.config
+        return 120 + 3 * config.clients / 1000 + 4 * (config.duration + config.timeout)
+
+    def _on_pipe(self, index: int) -> None:
+        try:
+            message = self.pipes[index].recv()
+        except (EOFError, OSError):
+            message = ("error", f"fleet shard {index} ended unexpectedly")
+            asyncio.get_running_loop().remove_reader(self.pipes[index].fileno())
+        self.inbox.put_nowait((index, message))
+
+    def _tell(self, command: str) -> None:
+        for pipe in self.pipes:
+            pipe.send((command,))
+
+    async def _collect(self, kind: str, timeout: float) -> list[tuple[int, ...]]:
+        """The numbers of one ``kind`` message from every shard (BenchError on an error or a
+        timeout)."""
+        answers: dict[int, tuple[int, ...]] = {}
+        deadline = time.perf_counter() + timeout
+        while len(answers) < len(self.pipes):
+            try:
+                index, message = await asyncio.wait_for(
+                    self.inbox.get(), max(0.0, deadline - time.perf_counter())
+                )
+            except TimeoutError:
+                raise BenchError(
+                    f"fleet shards did not answer {kind!r} in {timeout:.0f} s"
+                ) from None
+            if message[0] == "error":
+                raise BenchError(str(message[1]))
+            if message[0] == kind:
+                answers[index] = cast(tuple[int, ...], message[1:])
+        return list(answers.values())
+
+    async def _stop_shards(self) -> None:
+        loop = asyncio.get_running_loop()
+        for pipe in self.pipes:
+            loop.remove_reader(pipe.fileno())
+            with contextlib.suppress(OSError):  # gone already
+                pipe.send(("stop",))
+        deadline = time.monotonic() + 10
+        for process in self.processes:
+            await loop.run_in_executor(None, process.join, max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.terminate()
+                process.join(1)
+        for pipe in self.pipes:
+            pipe.close()
