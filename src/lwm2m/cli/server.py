@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
 from typing import BinaryIO
 
 from lwm2m.cli.payload import InputError
 from lwm2m.server import LwM2MServer, ServerConfig
+from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
 from lwm2m.web.serving import WebServer
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -30,17 +30,9 @@ def run_server(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    tune_garbage_collector()
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(_serve(args, stdout))
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where it is installed (a dependency everywhere but Windows)."""
-    try:
-        import uvloop  # noqa: PLC0415
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:

@@ -30,14 +30,13 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import cast
 
-import uvloop
-
 from lwm2m.loadtest.device import BATTERY
 from lwm2m.loadtest.fleet import FD_RESERVE, Flow, ShardSpec, raise_fd_limit, run_shard
 from lwm2m.operations import ErrorResponse, Response
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.errors import ServerError
 from lwm2m.server.events import NotificationReceived, Registered, ServerEvent
+from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
 
 TARGETS = {
     "registrations": 10_000.0,
@@ -163,7 +162,8 @@ class BenchReport:
 def run_bench(config: BenchConfig) -> BenchReport:
     """Run the whole bench on a fresh uvloop event loop; raises BenchError when it cannot."""
     fd_limit = raise_fd_limit()  # the shards inherit it
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    tune_garbage_collector()  # as `lwm2m server` does
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(_Bench(config, fd_limit).run())
 
 
