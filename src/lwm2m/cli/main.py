@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from lwm2m import __version__
-from lwm2m.cli import bench, client, payload, server
+from lwm2m.cli import bench, check, client, payload, server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,11 +19,14 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_commands(subparsers)
     client.add_commands(subparsers)
     bench.add_commands(subparsers)
+    check.add_commands(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "check":  # exit status 1 is a verdict there, 2 a failure to check
+        return check.run(args)
     return payload.run(args)
 
 
