@@ -1,0 +1,153 @@
+"""Pre-shared key credentials and the store a DTLS server looks PSK identities up in.
+
+Keys only ever travel wrapped in :class:`Secret`, whose ``repr`` and ``str`` are
+``Secret(****)``: a credential can be logged, printed or put in an exception message without
+leaking its key.  Only the DTLS backend calls :meth:`Secret.reveal`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+#: RFC 4279 §5.3: identities up to 128 bytes must be supported; longer ones are refused here.
+MAX_IDENTITY_LENGTH = 128
+#: mbed TLS's MBEDTLS_PSK_MAX_LEN; LwM2M keys are 16 bytes in practice.
+MAX_KEY_LENGTH = 32
+
+
+class Secret:
+    """Key material that never shows itself in a repr, a log line or an f-string."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = bytes(value)
+
+    @classmethod
+    def from_hex(cls, text: str) -> Secret:
+        """Parse a hex key; the error never quotes the text, which is the key."""
+        try:
+            return cls(bytes.fromhex(text))
+        except ValueError:
+            raise ValueError("key is not hexadecimal") from None
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret(****)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        # Equal secrets must hash alike, yet the hash must say nothing about the key.
+        return hash(Secret)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret is not pickled")
+
+
+@dataclass(frozen=True, slots=True)
+class Psk:
+    """A pre-shared key and the identity that names it in the handshake (RFC 4279)."""
+
+    identity: bytes
+    key: Secret
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.identity) <= MAX_IDENTITY_LENGTH:
+            raise ValueError(f"PSK identity must be 1..{MAX_IDENTITY_LENGTH} bytes")
+        if not 0 < len(self.key) <= MAX_KEY_LENGTH:
+            raise ValueError(f"PSK key must be 1..{MAX_KEY_LENGTH} bytes")
+        try:
+            self.identity.decode("utf-8")
+        except UnicodeDecodeError:
+            # python-mbedtls passes identities to Python as str.
+            raise ValueError("PSK identity must be UTF-8") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PskIdentity:
+    """Who a DTLS peer proved to be: its PSK identity and the endpoint it is bound to."""
+
+    endpoint: str
+    identity: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PskCredential:
+    """A server-side security entry: the endpoint that owns a PSK."""
+
+    endpoint: str
+    psk: Psk
+
+    @property
+    def identity(self) -> PskIdentity:
+        return PskIdentity(self.endpoint, self.psk.identity)
+
+    @classmethod
+    def parse(cls, spec: str) -> PskCredential:
+        """Parse ``ENDPOINT:IDENTITY:HEXKEY`` (the endpoint may contain colons, as URNs do)."""
+        parts = spec.rsplit(":", 2)
+        if len(parts) != 3 or not parts[0] or not parts[1]:
+            raise ValueError("expected ENDPOINT:IDENTITY:HEXKEY")
+        endpoint, identity, key = parts
+        return cls(endpoint, Psk(identity.encode("utf-8"), Secret.from_hex(key)))
+
+
+class PskStore(Protocol):
+    """Where a DTLS server finds the credential behind a PSK identity."""
+
+    def lookup(self, identity: bytes) -> PskCredential | None: ...
+
+
+class MemoryPskStore:
+    """One credential per endpoint, one endpoint per identity, in memory.
+
+    An identity can never be shared: setting a credential whose identity already belongs to
+    another endpoint raises, so no device can authenticate as another one.
+    """
+
+    def __init__(self, credentials: tuple[PskCredential, ...] = ()) -> None:
+        self._by_endpoint: dict[str, PskCredential] = {}
+        self._by_identity: dict[bytes, PskCredential] = {}
+        for credential in credentials:
+            self.set(credential)
+
+    def set(self, credential: PskCredential) -> None:
+        owner = self._by_identity.get(credential.psk.identity)
+        if owner is not None and owner.endpoint != credential.endpoint:
+            raise ValueError(f"PSK identity already belongs to endpoint {owner.endpoint!r}")
+        self.remove(credential.endpoint)
+        self._by_endpoint[credential.endpoint] = credential
+        self._by_identity[credential.psk.identity] = credential
+
+    def remove(self, endpoint: str) -> bool:
+        credential = self._by_endpoint.pop(endpoint, None)
+        if credential is None:
+            return False
+        del self._by_identity[credential.psk.identity]
+        return True
+
+    def get(self, endpoint: str) -> PskCredential | None:
+        return self._by_endpoint.get(endpoint)
+
+    def lookup(self, identity: bytes) -> PskCredential | None:
+        return self._by_identity.get(identity)
+
+    def __len__(self) -> int:
+        return len(self._by_endpoint)
+
+    def __iter__(self) -> Iterator[PskCredential]:
+        return iter(tuple(self._by_endpoint.values()))
