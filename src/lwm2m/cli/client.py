@@ -2,7 +2,12 @@
 
 Runs until Ctrl-C or SIGTERM, then de-registers.  ``--send PATH...`` registers, sends those
 values once (``POST /dp``), de-registers and exits.  ``--state FILE`` keeps the server accounts
-as the servers left them (lifetime, binding, periods, ...) and the simulator seed across runs.
+as the servers and the bootstrap server left them (URI, credentials, lifetime, binding, periods,
+...), the bootstrap server account and the simulator seed across runs; it holds keys, so it is
+written readable by its owner only.  ``--bootstrap URI`` gives the device a bootstrap server
+account (used when it has no server account, when its servers stay unreachable, or when one
+executes /1/x/9); ``--factory FILE`` loads server accounts from a file in the bootstrap
+server's per-endpoint format (factory bootstrap, docs/bootstrap.md).
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import time
 from pathlib import Path as FilePath
 from typing import BinaryIO
 
+from lwm2m.bootstrap.config import BootstrapConfig, ConfigError
 from lwm2m.cli.payload import InputError
 from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import ClientConfig, ClientError, ClientEvent
-from lwm2m.client.profile import ServerAccount, telekom_device
+from lwm2m.client.profile import BootstrapAccount, ServerAccount, telekom_device
 from lwm2m.client.simulator import DeviceSimulator
 from lwm2m.client.standard import security as sec
 from lwm2m.client.standard import server as srv
@@ -42,6 +48,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="URI",
         help="coap://HOST:PORT of a server (repeat for several; Short Server IDs 1, 2, ...)",
     )
+    cmd.add_argument(
+        "--bootstrap", "-b", metavar="URI", help="coap://HOST:PORT of a bootstrap server"
+    )
+    cmd.add_argument("--factory", metavar="FILE", help="server accounts from a file (JSON)")
     cmd.add_argument("--lifetime", type=int, default=86400, help="registration lifetime (s)")
     cmd.add_argument("--queue", action="store_true", help="queue mode (binding UQ)")
     cmd.add_argument("--state", metavar="FILE", help="keep server accounts across restarts")
@@ -65,12 +75,15 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
         else (saved_seed if isinstance(saved_seed, int) else int(time.time()))
     )
     accounts = _accounts(args, state)
+    bootstrap = _bootstrap_account(args, state)
+    if not accounts and bootstrap is None:
+        raise InputError("--server, --factory or --bootstrap is required (or a --state file)")
     try:
         paths = [Path.parse(p) for p in args.send or []]
     except PathError as exc:
         raise InputError(str(exc)) from None
     now = time.time()
-    tree = telekom_device(endpoint, seed=seed, now=now, servers=accounts)
+    tree = telekom_device(endpoint, seed=seed, now=now, servers=accounts, bootstrap=bootstrap)
     client = LwM2MClient(
         tree,
         endpoint,
@@ -126,11 +139,13 @@ def _accounts(args: argparse.Namespace, state: dict[str, object]) -> list[Server
     saved = state.get("servers")
     if isinstance(saved, list) and saved and not args.server:
         try:
-            return [ServerAccount(**account) for account in saved]
-        except TypeError as exc:
+            return [_from_state(account) for account in saved]
+        except (TypeError, ValueError) as exc:
             raise InputError(f"{args.state}: bad server account: {exc}") from None
+    if args.factory and not args.server:
+        return _factory(args.factory)
     if not args.server:
-        raise InputError("--server is required (or a --state file with server accounts)")
+        return []
     if args.lifetime <= 0:
         raise InputError("--lifetime must be positive")
     binding = "UQ" if args.queue else "U"
@@ -138,6 +153,46 @@ def _accounts(args: argparse.Namespace, state: dict[str, object]) -> list[Server
         ServerAccount(ssid, uri, lifetime=args.lifetime, binding=binding)
         for ssid, uri in enumerate(args.server, start=1)
     ]
+
+
+def _factory(file: str) -> list[ServerAccount]:
+    """Factory bootstrap: the accounts of one bootstrap configuration entry."""
+    try:
+        config = BootstrapConfig.from_json(json.loads(FilePath(file).read_text()))
+    except (OSError, ValueError) as exc:  # ConfigError is a ValueError, so is bad JSON
+        kind = "" if isinstance(exc, ConfigError) else "cannot read "
+        raise InputError(f"{kind}{file}: {exc}") from None
+    return [
+        ServerAccount(
+            account.short_server_id,
+            account.uri,
+            lifetime=account.lifetime,
+            binding=account.binding,
+            psk_identity=None if account.identity is None else account.identity.encode(),
+            psk_key=account.key,
+        )
+        for account in config.servers
+    ]
+
+
+def _bootstrap_account(
+    args: argparse.Namespace, state: dict[str, object]
+) -> BootstrapAccount | None:
+    if args.bootstrap:
+        return BootstrapAccount(args.bootstrap)
+    saved = state.get("bootstrap")
+    if isinstance(saved, dict) and isinstance(saved.get("uri"), str):
+        return BootstrapAccount(saved["uri"])
+    return None
+
+
+def _from_state(account: dict[str, object]) -> ServerAccount:
+    identity, key = account.pop("psk_identity", None), account.pop("psk_key", "")
+    return ServerAccount(
+        **account,  # type: ignore[arg-type]
+        psk_identity=None if not isinstance(identity, str) else bytes.fromhex(identity),
+        psk_key=bytes.fromhex(key) if isinstance(key, str) else b"",
+    )
 
 
 def _load_state(file: str) -> dict[str, object]:
@@ -158,26 +213,55 @@ def _save_state(file: str, tree: ObjectTree, endpoint: str, seed: int) -> None:
     servers = tree.object(SERVER)
     assert isinstance(servers, srv.ServerObject)
     security = tree.object(SECURITY)
-    uris = {
-        security.read(iid, sec.SHORT_SERVER_ID): security.read(iid, sec.SERVER_URI)
-        for iid in security.list_instances()
-        if sec.SHORT_SERVER_ID in security.list_resources(iid)
-    }
+    credentials: dict[object, dict[str, object]] = {}
+    bootstrap: dict[str, object] | None = None
+    for iid in security.list_instances():
+        present = security.list_resources(iid)
+        uri = security.read(iid, sec.SERVER_URI)
+        if sec.BOOTSTRAP_SERVER in present and security.read(iid, sec.BOOTSTRAP_SERVER):
+            bootstrap = {"uri": uri}
+        elif sec.SHORT_SERVER_ID in present:
+            identity, key = (
+                security.read(iid, rid) if rid in present else b""
+                for rid in (sec.PUBLIC_KEY_OR_IDENTITY, sec.SECRET_KEY)
+            )
+            assert isinstance(identity, bytes) and isinstance(key, bytes)
+            psk = security.read(iid, sec.SECURITY_MODE) == sec.SecurityMode.PSK
+            credentials[security.read(iid, sec.SHORT_SERVER_ID)] = {
+                "uri": uri,
+                "psk_identity": identity.hex() if psk else None,
+                "psk_key": key.hex() if psk else "",
+            }
     accounts = []
     for iid in servers.list_instances():
         ssid = servers.short_server_id(iid)
+        present = servers.list_resources(iid)
         accounts.append(
             {
                 "short_server_id": ssid,
-                "uri": uris.get(ssid),
+                **credentials.get(ssid, {"uri": None}),
                 "lifetime": servers.get(iid, srv.LIFETIME),
-                "default_pmin": servers.get(iid, srv.DEFAULT_PMIN),
-                "default_pmax": servers.get(iid, srv.DEFAULT_PMAX),
                 "binding": servers.get(iid, srv.BINDING),
+                **{
+                    name: servers.get(iid, rid)
+                    for name, rid in (
+                        ("default_pmin", srv.DEFAULT_PMIN),
+                        ("default_pmax", srv.DEFAULT_PMAX),
+                    )
+                    if rid in present
+                },
             }
         )
-    data = {"version": STATE_VERSION, "endpoint": endpoint, "seed": seed, "servers": accounts}
+    data = {
+        "version": STATE_VERSION,
+        "endpoint": endpoint,
+        "seed": seed,
+        "servers": accounts,
+        "bootstrap": bootstrap,
+    }
     temporary = f"{file}.tmp"
-    with open(temporary, "w") as out:
+    # The file holds keys: readable by its owner only, from the moment it exists.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
         json.dump(data, out, indent=2)
     os.replace(temporary, file)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from lwm2m import __version__
-from lwm2m.cli import bench, check, client, payload, server
+from lwm2m.cli import bench, bootstrap, check, client, payload, server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     payload.add_commands(subparsers)
     server.add_commands(subparsers)
     client.add_commands(subparsers)
+    bootstrap.add_commands(subparsers)
     bench.add_commands(subparsers)
     check.add_commands(subparsers)
     return parser

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import BinaryIO
 
+from lwm2m.bootstrap import BootstrapServerConfig
+from lwm2m.cli.bootstrap import bootstrap_service
 from lwm2m.cli.payload import InputError
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
@@ -23,6 +26,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--coap-port", type=int, default=5683, help="UDP port, 0: any (5683)")
     cmd.add_argument("--http-port", type=int, default=8080, help="TCP port, 0: any (8080)")
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    cmd.add_argument("--bootstrap-config", metavar="FILE", help="also run the bootstrap server")
+    cmd.add_argument("--bootstrap-port", type=int, default=5783, help="its UDP port (5783)")
+    cmd.add_argument("--bootstrap-http-port", type=int, default=8081, help="its REST API (8081)")
     cmd.set_defaults(handler=run_server)
 
 
@@ -57,7 +63,19 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
             f"REST API on {web.url}/api/clients, events on {web.url}/api/events\n".encode()
         )
         stdout.flush()
-        await stop.wait()
+        async with contextlib.AsyncExitStack() as services:
+            if args.bootstrap_config:
+                config = BootstrapServerConfig(host=args.host, coap_port=args.bootstrap_port)
+                await services.enter_async_context(
+                    bootstrap_service(
+                        args.bootstrap_config,
+                        config,
+                        args.bootstrap_http_port,
+                        args.log_level,
+                        stdout,
+                    )
+                )
+            await stop.wait()
     finally:
         await web.stop()
         await server.stop()

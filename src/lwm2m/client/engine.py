@@ -12,6 +12,12 @@ Server accounts come from the tree (Server instances and the Security instances 
 Short Server ID); each gets a :class:`~lwm2m.client.registration.Registration`.  Requests from
 a server's address are served with that server's rights; other peers get 4.01.
 
+Bootstrap (:mod:`lwm2m.client.bootstrap`): without a server account, after N failed Register
+attempts to a server whose /1/x/16 allows it, or when a server executes /1/x/9, the client
+suspends its registrations, asks its bootstrap server (the Security instance with /0/x/1 true)
+and serves it with the device's own rights (``server_id=None``) until Bootstrap-Finish; then it
+registers with the accounts it was given.
+
 Queue mode: when every registered server has ``Q`` in its binding, the client falls asleep
 ``awake_window`` seconds after its last datagram and drops what arrives while asleep.  It wakes
 when it has something to send (an Update, a Send); notifications that come due while it
@@ -29,11 +35,14 @@ from functools import partial
 from typing import TypeAlias
 from urllib.parse import urlsplit
 
+from lwm2m.client import bootstrap as bs
 from lwm2m.client.objects import (
     Changed,
     DeviceEvent,
+    MethodNotAllowedError,
     NotFoundError,
     ObjectError,
+    ObjectImplementation,
     UnauthorizedError,
 )
 from lwm2m.client.observe import (
@@ -54,11 +63,15 @@ from lwm2m.client.registration import (
 )
 from lwm2m.client.standard import security as sec
 from lwm2m.client.standard import server as srv
-from lwm2m.client.standard.server import DisableServer, RegistrationUpdateTrigger
-from lwm2m.client.tree import SECURITY, SERVER, ObjectTree
+from lwm2m.client.standard.server import (
+    BootstrapRequestTrigger,
+    DisableServer,
+    RegistrationUpdateTrigger,
+)
+from lwm2m.client.tree import OSCORE, SECURITY, SERVER, ObjectTree
 from lwm2m.coap.codes import Code
 from lwm2m.coap.config import DEFAULT, EndpointConfig
-from lwm2m.coap.endpoint import Endpoint
+from lwm2m.coap.endpoint import Endpoint, StaleHandleError
 from lwm2m.coap.events import (
     Event,
     ObservationCancelled,
@@ -68,11 +81,15 @@ from lwm2m.coap.events import (
     RequestReceived,
     ResponseReceived,
 )
+from lwm2m.coap.options import Options
 from lwm2m.coap.timers import Timer, TimerQueue
 from lwm2m.codec import ContentFormat, default_codecs
 from lwm2m.codec.link import Link
 from lwm2m.model import (
+    MultipleResource,
     Node,
+    ObjectInstance,
+    ObjectLink,
     ObjectNode,
     Path,
     ResourceInstance,
@@ -82,6 +99,8 @@ from lwm2m.model import (
     node_to_values,
 )
 from lwm2m.operations import (
+    BootstrapFinish,
+    BootstrapRequest,
     ClientRequest,
     CoapParts,
     Create,
@@ -92,6 +111,8 @@ from lwm2m.operations import (
     EmptyResponse,
     ErrorResponse,
     Execute,
+    Inventory,
+    InventoryEntry,
     LinksResponse,
     NodeResponse,
     NotificationAttributes,
@@ -111,6 +132,7 @@ from lwm2m.operations import (
     Write,
     WriteAttributes,
     WriteComposite,
+    check_bootstrap,
     decode_request,
     decode_response,
     effective_attributes,
@@ -121,7 +143,13 @@ from lwm2m.operations import (
 )
 
 Resolver = Callable[[int, str], Peer]
-"""``resolve(short_server_id, server_uri)``: the peer address of a server account."""
+"""``resolve(short_server_id, server_uri)``: the peer address of a server account (Short Server
+ID 0: the bootstrap server); ClientError for a URI the client cannot reach."""
+
+BOOTSTRAP_SSID = 0
+"""What the resolver is told for the bootstrap server, which has no Short Server ID."""
+DEVICE = 3
+"""The Device object, whose instance Bootstrap-Delete of ``/`` leaves (Core 1.1 §5.2.7.5)."""
 
 
 def udp_peer(short_server_id: int, uri: str) -> tuple[str, int]:
@@ -150,6 +178,12 @@ class ClientConfig:
     """Back-off after failed registrations: d = min(cap, base * 2**n), waited in [d/2, d]."""
     max_stored_notifications: int = 256
     """Notifications kept while asleep; beyond it the oldest go."""
+    bootstrap_after: int = 5
+    """Failed Register attempts to one server before falling back to bootstrap (when the
+    server's /1/x/16 allows it); /1/x/17 Communication Retry Count overrides it."""
+    bootstrap_timeout: float | None = None
+    """Seconds the bootstrap server may stay silent before Bootstrap-Finish; None is
+    EXCHANGE_LIFETIME."""
 
 
 DEFAULT_CONFIG = ClientConfig()
@@ -200,6 +234,24 @@ class DeviceRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Bootstrapped:
+    """Bootstrap-Finish accepted: registration starts with these accounts."""
+
+    short_server_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapFailed:
+    """A bootstrap failed (``code``: the bootstrap server's answer to Bootstrap-Request, or 4.06
+    when its configuration failed the check; None: no answer); the next try is at ``retry_at``
+    (None: there is no bootstrap server account)."""
+
+    code: Code | None
+    reason: str
+    retry_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Stopped:
     """Every registration is over after :meth:`ClientEngine.stop`."""
 
@@ -211,6 +263,8 @@ ClientEvent: TypeAlias = (
     | RegistrationFailed
     | SendCompleted
     | DeviceRequest
+    | Bootstrapped
+    | BootstrapFailed
     | Stopped
 )
 
@@ -254,6 +308,9 @@ class ClientEngine:
         self._asleep = False
         self._sleep_timer: Timer | None = None
         self._stopping = False
+        self._bootstrap = bs.Bootstrap()
+        self._bs_timer: Timer | None = None
+        self._hold_off = 0.0
         tree.subscribe(self._on_tree_event)
 
     # -- driving -------------------------------------------------------------------------------
@@ -298,20 +355,32 @@ class ClientEngine:
 
     # -- API -----------------------------------------------------------------------------------
 
+    @property
+    def bootstrap_state(self) -> bs.State:
+        return self._bootstrap.state
+
     def start(self, now: float) -> None:
-        """Register with every server account in the tree."""
+        """Register with every server account in the tree; without one, bootstrap first."""
         self._now = now
-        for reg in self._accounts():
+        accounts = self._accounts()
+        if accounts or self._bootstrap_account() is None:
+            self._register_all(accounts, now)
+        else:
+            self._begin_bootstrap(now, cold=True)
+        self._settle(now)
+
+    def _register_all(self, accounts: list[Registration], now: float) -> None:
+        for reg in accounts:
             self._registrations[reg.short_server_id] = reg
             self._by_peer[reg.peer] = reg
             self._step(reg, Trigger.START, now)
-        self._settle(now)
 
     def stop(self, now: float) -> None:
         """De-register everywhere; :class:`Stopped` follows once every server answered or
         gave up."""
         self._now = now
         self._stopping = True
+        self._bootstrap_step(bs.Trigger.STOP, now)
         for reg in self._registrations.values():
             self._step(reg, Trigger.STOP, now)
         self._check_stopped()
@@ -373,7 +442,14 @@ class ClientEngine:
 
     def _on_endpoint_event(self, event: Event, now: float) -> None:
         if isinstance(event, RequestReceived):
-            self._serve(event, now)
+            if self._bootstrap.busy and event.exchange.peer == self._bootstrap.peer:
+                self._serve_bootstrap(event, now)
+            else:
+                self._serve(event, now)
+        elif isinstance(event, ResponseReceived) and event.handle == self._bootstrap.handle:
+            self._on_bootstrap_answer(event.response.code, event.response.payload, now)
+        elif isinstance(event, RequestFailed) and event.handle == self._bootstrap.handle:
+            self._on_bootstrap_answer(None, b"", now)
         elif isinstance(event, ResponseReceived):
             self._on_response(event.handle, event.response.code, event, now)
         elif isinstance(event, RequestFailed):
@@ -397,6 +473,8 @@ class ClientEngine:
             for reg in self._select(event.short_server_id):
                 reg.disable_timeout = float(event.timeout)
                 self._step(reg, Trigger.DISABLE, now)
+        elif isinstance(event, BootstrapRequestTrigger):
+            self._begin_bootstrap(now, cold=False)
         else:
             self._events.append(DeviceRequest(event))
 
@@ -496,6 +574,8 @@ class ClientEngine:
             delay = backoff_delay(reg.attempts, config.retry_base, config.retry_cap, self._rng)
             reg.attempts += 1
             self._schedule(reg, now + delay)
+            if self._falls_back(reg):
+                self._begin_bootstrap(now, cold=False)
         elif action is Action.WAIT_DISABLED:
             self._schedule(reg, now + reg.disable_timeout)
         elif action is Action.QUEUE_UPDATE:
@@ -507,8 +587,10 @@ class ClientEngine:
             self._check_stopped()
 
     def _check_stopped(self) -> None:
-        if self._stopping and all(
-            reg.state is State.STOPPED for reg in self._registrations.values()
+        if (
+            self._stopping
+            and not self._bootstrap.busy
+            and all(reg.state is State.STOPPED for reg in self._registrations.values())
         ):
             self._stopping = False
             self._events.append(Stopped())
@@ -628,6 +710,294 @@ class ClientEngine:
         servers = self.tree.object(SERVER)
         iid = reg.server_instance
         return resource_id in servers.list_resources(iid) and servers.read(iid, resource_id) is True
+
+    # -- bootstrap -----------------------------------------------------------------------------
+
+    def _bootstrap_account(self) -> tuple[int, str, int] | None:
+        """The bootstrap server's Security instance, URI and Client Hold Off Time."""
+        security = self.tree.object(SECURITY)
+        for iid in security.list_instances():
+            present = security.list_resources(iid)
+            if sec.BOOTSTRAP_SERVER in present and security.read(iid, sec.BOOTSTRAP_SERVER):
+                uri = security.read(iid, sec.SERVER_URI)
+                hold_off = (
+                    security.read(iid, sec.CLIENT_HOLD_OFF_TIME)
+                    if sec.CLIENT_HOLD_OFF_TIME in present
+                    else 0
+                )
+                assert isinstance(uri, str) and isinstance(hold_off, int)
+                return iid, uri, hold_off
+        return None
+
+    def _falls_back(self, reg: Registration) -> bool:
+        """Whether failed Register attempts to ``reg`` now call for a bootstrap (ETS int-7)."""
+        if self._bootstrap_account() is None or self._bootstrap.busy:
+            return False
+        servers = self.tree.object(SERVER)
+        iid = reg.server_instance
+        if iid not in servers.list_instances():
+            return False
+        present = servers.list_resources(iid)
+        allowed = (
+            servers.read(iid, srv.BOOTSTRAP_ON_FAILURE)
+            if srv.BOOTSTRAP_ON_FAILURE in present
+            else True
+        )
+        limit = (
+            servers.read(iid, srv.RETRY_COUNT)
+            if srv.RETRY_COUNT in present
+            else self.config.bootstrap_after
+        )
+        assert isinstance(limit, int)
+        return allowed is True and reg.attempts >= max(1, limit)
+
+    def _begin_bootstrap(self, now: float, *, cold: bool) -> None:
+        """Suspend every registration and ask the bootstrap server (after the hold-off when
+        ``cold``)."""
+        account = self._bootstrap_account()
+        if account is None:
+            self._events.append(BootstrapFailed(None, "no bootstrap server account", None))
+            return
+        for reg in self._registrations.values():
+            self._cancel_request(reg, now)
+            self._forget_server(reg)
+            self._timers.cancel(self._reg_timers.pop(reg.short_server_id, None))
+            reg.deadline = None
+        self._registrations.clear()
+        self._by_peer.clear()
+        self._hold_off = float(account[2]) if cold else 0.0
+        self._bootstrap_step(bs.Trigger.START, now)
+
+    def _bootstrap_step(self, trigger: bs.Trigger, now: float) -> None:
+        boot = self._bootstrap
+        action = boot.step(trigger)
+        if action is None:
+            return
+        self._timers.cancel(self._bs_timer)
+        self._bs_timer = None
+        if action is bs.Action.HOLD_OFF:
+            self._bootstrap_timer(now + self._hold_off)
+        elif action is bs.Action.REQUEST:
+            self._bootstrap_request(now)
+        elif action is bs.Action.WAIT_FINISH:
+            self._bootstrap_timer(now + self._bootstrap_timeout())
+        elif action is bs.Action.BACK_OFF:
+            config = self.config
+            delay = backoff_delay(boot.attempts, config.retry_base, config.retry_cap, self._rng)
+            boot.attempts += 1
+            self._bootstrap_timer(now + delay)
+        elif action is bs.Action.APPLY:
+            boot.attempts = 0
+            boot.peer = None
+            self._apply_bootstrap(now)
+        elif action is bs.Action.CANCEL:
+            if boot.handle is not None:
+                with contextlib.suppress(StaleHandleError):
+                    self._endpoint.cancel(boot.handle, now)
+            boot.handle = boot.peer = None
+            self._check_stopped()
+
+    def _bootstrap_timer(self, when: float) -> None:
+        self._bs_timer = self._timers.schedule(when, self._on_bootstrap_timer)
+
+    def _on_bootstrap_timer(self, now: float) -> None:
+        self._bs_timer = None
+        if self._bootstrap.state is bs.State.BOOTSTRAPPING:
+            reason = "no Bootstrap-Finish in time"
+            self._bootstrap_failed(None, reason, now, bs.Trigger.TIMER)
+        else:
+            self._bootstrap_step(bs.Trigger.TIMER, now)
+
+    def _bootstrap_timeout(self) -> float:
+        timeout = self.config.bootstrap_timeout
+        return self._endpoint.config.exchange_lifetime if timeout is None else timeout
+
+    def _bootstrap_request(self, now: float) -> None:
+        boot = self._bootstrap
+        account = self._bootstrap_account()
+        try:
+            if account is None:
+                raise ClientError("the bootstrap server account was deleted")
+            boot.peer = self._resolve(BOOTSTRAP_SSID, account[1])
+        except ClientError as exc:
+            self._bootstrap_failed(None, str(exc), now)
+            return
+        pct = None if self.config.lwm2m_version == "1.0" else ContentFormat.SENML_CBOR
+        parts = encode_request(
+            BootstrapRequest(self.endpoint_name, pct), self._codecs, self.tree.models
+        )
+        boot.handle = self._endpoint.send_request(
+            boot.peer, parts.code, options=parts.options, payload=parts.payload, now=now
+        )
+
+    def _on_bootstrap_answer(self, code: Code | None, payload: bytes, now: float) -> None:
+        self._bootstrap.handle = None
+        if code == Code.CHANGED:
+            self._bootstrap_step(bs.Trigger.ACCEPTED, now)
+        elif self._bootstrap.state is bs.State.REQUESTING:
+            reason = (
+                "no answer" if code is None else payload.decode(errors="replace") or code.dotted
+            )
+            self._bootstrap_failed(code, reason, now)
+
+    def _bootstrap_failed(
+        self, code: Code | None, reason: str, now: float, trigger: bs.Trigger = bs.Trigger.REFUSED
+    ) -> None:
+        self._bootstrap_step(trigger, now)
+        retry_at = self._bs_timer.deadline if self._bs_timer is not None else None
+        self._events.append(BootstrapFailed(code, reason, retry_at))
+
+    def _serve_bootstrap(self, event: RequestReceived, now: float) -> None:
+        """A request of the bootstrap server, served with the device's own rights."""
+        if self._bootstrap.state is bs.State.REQUESTING:  # its first request overtook the 2.04
+            self._bootstrap_step(bs.Trigger.ACCEPTED, now)
+        if not self._bootstrap.active:
+            self._respond(event, encode_error(Code.UNAUTHORIZED, "no bootstrap under way"), now)
+            return
+        self._timers.cancel(self._bs_timer)  # the bootstrap server is alive: wait again
+        self._bootstrap_timer(now + self._bootstrap_timeout())
+        try:
+            op = check_bootstrap(decode_request(event.request, self._codecs, self.tree.models))
+            if isinstance(op, BootstrapFinish):
+                self._finish_bootstrap(event, now)
+                return
+            response, fmt = self._perform_bootstrap(op)
+            parts = encode_response(op, response, self._codecs, self.tree.models, fmt=fmt)
+        except (OperationError, ObjectError) as exc:
+            parts = encode_error(exc.code, exc.message)
+        except Exception as exc:  # a bug in device code must not take the client down
+            parts = encode_error(Code.INTERNAL_SERVER_ERROR, type(exc).__name__)
+        self._respond(event, parts, now)
+
+    def _finish_bootstrap(self, event: RequestReceived, now: float) -> None:
+        """Bootstrap-Finish: 2.04 and register, or 4.06 and bootstrap again later."""
+        problem = self._inconsistency()
+        if problem is None:
+            self._respond(event, CoapParts(Code.CHANGED, Options()), now)
+            self._bootstrap_step(bs.Trigger.FINISHED, now)
+        else:
+            self._respond(event, encode_error(Code.NOT_ACCEPTABLE, problem), now)
+            self._bootstrap_failed(Code.NOT_ACCEPTABLE, problem, now, bs.Trigger.INCONSISTENT)
+
+    def _respond(self, event: RequestReceived, parts: CoapParts, now: float) -> None:
+        self._endpoint.respond(
+            event.exchange, parts.code, options=parts.options, payload=parts.payload, now=now
+        )
+
+    def _perform_bootstrap(self, op: Operation) -> tuple[Response, int | None]:
+        tree = self.tree
+        match op:
+            case Discover(path):
+                return LinksResponse(self._inventory(path).to_links()), None
+            case Read(path):
+                node = tree.read(path, server_id=None)
+                return NodeResponse(node), self._node_format(node)
+            case Write(path, node):
+                self._bootstrap_write(path, node)
+            case Delete(path):
+                self._bootstrap_delete(path)
+        return EmptyResponse(), None
+
+    def _inventory(self, path: Path) -> Inventory:
+        """What Bootstrap-Discover of ``/`` or an object shows."""
+        objects = list(self.tree) if path.is_root else [self.tree.object(path.ids[0])]
+        entries = []
+        for obj in objects:
+            oid = obj.object_id
+            version = None if obj.model.version == "1.0" else obj.model.version
+            instances = obj.list_instances()
+            if version is not None or not instances:
+                entries.append(InventoryEntry(Path.of(oid), version=version))
+            for iid in instances:
+                ssid, uri = None, None
+                if oid == SECURITY:
+                    uri = _str_or_none(_present_value(obj, iid, sec.SERVER_URI))
+                    if not self._is_bootstrap_account(iid):
+                        ssid = _int_or_none(_present_value(obj, iid, sec.SHORT_SERVER_ID))
+                elif oid == SERVER:
+                    ssid = _int_or_none(_present_value(obj, iid, srv.SHORT_SERVER_ID))
+                entries.append(InventoryEntry(Path.of(oid, iid), ssid, uri))
+        return Inventory(tuple(entries), self.config.lwm2m_version)
+
+    def _is_bootstrap_account(self, security_iid: int) -> bool:
+        security = self.tree.object(SECURITY)
+        present = security.list_resources(security_iid)
+        return (
+            sec.BOOTSTRAP_SERVER in present
+            and security.read(security_iid, sec.BOOTSTRAP_SERVER) is True
+        )
+
+    def _protected(self, path: Path) -> bool:
+        """Instances Bootstrap-Delete leaves: the bootstrap account, its OSCORE context and the
+        Device instance."""
+        oid, iid = path.ids
+        if oid == DEVICE:
+            return True
+        if oid == SECURITY:
+            return self._is_bootstrap_account(iid)
+        if oid == OSCORE:
+            security = self.tree.object(SECURITY)
+            return any(
+                self._is_bootstrap_account(sid)
+                and sec.OSCORE_SECURITY_MODE in security.list_resources(sid)
+                and security.read(sid, sec.OSCORE_SECURITY_MODE) == ObjectLink(OSCORE, iid)
+                for sid in security.list_instances()
+            )
+        return False
+
+    def _bootstrap_delete(self, path: Path) -> None:
+        if path.is_instance:
+            if self._protected(path):
+                raise OperationError(Code.BAD_REQUEST, f"{path} is not deleted by bootstrap")
+            try:
+                self.tree.delete(path, server_id=None)
+            except ObjectError as exc:
+                raise OperationError(Code.BAD_REQUEST, str(exc)) from None
+            return
+        objects = list(self.tree) if path.is_root else [self.tree.object(path.ids[0])]
+        for obj in objects:
+            for iid in obj.list_instances():
+                target = Path.of(obj.object_id, iid)
+                if not self._protected(target):
+                    # Instances the device cannot delete (single-instance objects) stay.
+                    with contextlib.suppress(MethodNotAllowedError):
+                        self.tree.delete(target, server_id=None)
+
+    def _bootstrap_write(self, path: Path, node: Node) -> None:
+        """Bootstrap-Write: instances are created as needed, resources not named are kept."""
+        obj = self.tree.object(path.ids[0])
+        if path.depth > 2 and path.ids[1] not in obj.list_instances():
+            if not isinstance(node, SingleResource | MultipleResource):
+                raise OperationError(Code.NOT_FOUND, f"{path.parent} does not exist")
+            instance = Path(path.ids[:2])
+            self.tree.write(
+                instance,
+                ObjectInstance(path.ids[1], {node.id: node}),
+                replace=False,
+                server_id=None,
+            )
+            return
+        self.tree.write(path, node, replace=path.depth > 2, server_id=None)
+
+    def _inconsistency(self) -> str | None:
+        """Why the configuration cannot be used (the Bootstrap-Finish check), None if it can."""
+        try:
+            accounts = self._accounts()
+        except ClientError as exc:
+            return str(exc)
+        if not accounts:
+            return "no LwM2M server account"
+        return None
+
+    def _apply_bootstrap(self, now: float) -> None:
+        servers = self.tree.object(SERVER)
+        assert isinstance(servers, srv.ServerObject)
+        for iid in servers.list_instances():
+            if servers.model.resource(srv.LAST_BOOTSTRAPPED) is not None:
+                servers.set(iid, srv.LAST_BOOTSTRAPPED, int(now))
+        accounts = self._accounts()
+        self._events.append(Bootstrapped(tuple(reg.short_server_id for reg in accounts)))
+        self._register_all(accounts, now)
 
     # -- device management ---------------------------------------------------------------------
 
@@ -898,6 +1268,18 @@ _ADVERTISED_FORMATS = (
     ContentFormat.LWM2M_CBOR,
 )
 """``ct=`` on the root link of a 1.1 Register: the formats we answer in, preferred first."""
+
+
+def _present_value(obj: ObjectImplementation, iid: int, rid: int) -> object:
+    return obj.read(iid, rid) if rid in obj.list_resources(iid) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _attribute(item: str) -> tuple[str, str | None]:

@@ -11,6 +11,12 @@ from lwm2m.operations.attributes import (
     Unset,
     effective_attributes,
 )
+from lwm2m.operations.bootstrap import (
+    BootstrapOperation,
+    Inventory,
+    InventoryEntry,
+    check_bootstrap,
+)
 from lwm2m.operations.errors import OperationError, OperationUsageError
 from lwm2m.operations.execute import ExecuteArgument, format_arguments, parse_arguments
 from lwm2m.operations.mapping import (
@@ -68,6 +74,7 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "UNSET",
     "BootstrapFinish",
+    "BootstrapOperation",
     "BootstrapRequest",
     "ClientRequest",
     "CoapParts",
@@ -80,6 +87,8 @@ __all__ = [
     "ErrorResponse",
     "Execute",
     "ExecuteArgument",
+    "Inventory",
+    "InventoryEntry",
     "LinksResponse",
     "NodeResponse",
     "NotificationAttributes",
@@ -103,6 +112,7 @@ __all__ = [
     "Write",
     "WriteAttributes",
     "WriteComposite",
+    "check_bootstrap",
     "decode_request",
     "decode_response",
     "effective_attributes",

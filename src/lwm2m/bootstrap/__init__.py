@@ -1,0 +1,46 @@
+"""The LwM2M bootstrap server: per-endpoint configurations delivered over the Bootstrap
+interface (Core 1.1 §5.2.7), a sans-I/O core, its asyncio façade and a REST API."""
+
+from lwm2m.bootstrap.config import (
+    DEFAULT_ENDPOINT,
+    AccessControl,
+    Account,
+    BootstrapConfig,
+    ConfigError,
+    ConfigStore,
+    Oscore,
+    SecurityMode,
+)
+from lwm2m.bootstrap.core import BootstrapCore
+from lwm2m.bootstrap.events import (
+    BootstrapDiscovered,
+    BootstrapEvent,
+    BootstrapFailed,
+    BootstrapFinished,
+    BootstrapRead,
+    BootstrapRefused,
+    BootstrapStarted,
+)
+from lwm2m.bootstrap.server import BootstrapServer, BootstrapServerConfig, TransportUnavailableError
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "AccessControl",
+    "Account",
+    "BootstrapConfig",
+    "BootstrapCore",
+    "BootstrapDiscovered",
+    "BootstrapEvent",
+    "BootstrapFailed",
+    "BootstrapFinished",
+    "BootstrapRead",
+    "BootstrapRefused",
+    "BootstrapServer",
+    "BootstrapServerConfig",
+    "BootstrapStarted",
+    "ConfigError",
+    "ConfigStore",
+    "Oscore",
+    "SecurityMode",
+    "TransportUnavailableError",
+]
