@@ -9,7 +9,7 @@ DEBIAN_PEERS := libcoap3-bin
 NODE_PEERS := tests/peers/node
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck pytest bench peers clean
+.PHONY: run test lint typecheck pytest bench peers browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ $(NODE_PEERS)/node_modules/.installed: $(NODE_PEERS)/package.json $(NODE_PEERS)/
 	cd $(NODE_PEERS) && npm ci --no-audit --no-fund
 	touch $@
 
+# Debian's headless Chromium for the console's browser tests; Playwright drives it and never
+# downloads a browser of its own.
+browser: $(VENV)/.browser
+$(VENV)/.browser: $(STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
+		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+	touch $@
+
 run: $(STAMP)
 	$(VENV)/bin/lwm2m server
 
@@ -45,7 +54,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP) peers
+pytest: $(STAMP) peers browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test: lint typecheck pytest

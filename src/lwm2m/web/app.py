@@ -8,13 +8,14 @@ usable response (502).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from lwm2m.coap.codes import Code
 from lwm2m.codec.errors import CodecError
@@ -37,16 +38,25 @@ from lwm2m.server.errors import (
     UnknownEndpointError,
 )
 from lwm2m.web import inputs
+from lwm2m.web.auth import ApiGuard
+from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub
 
 _ENDPOINT = "/api/clients/{endpoint}"
 _NODE = _ENDPOINT + "/{path:path}"
 
 
-def create_app(server: LwM2MServer, *, events: EventHub | None = None) -> Starlette:
-    """The API over ``server``; incoming values are typed by the server's own models.
+def create_app(
+    server: LwM2MServer,
+    *,
+    events: EventHub | None = None,
+    auth: str | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The API and the web console over ``server``; incoming values are typed by its models.
 
-    Pass ``events`` to close the event streams yourself before an HTTP shutdown.
+    Pass ``events`` to close the event streams yourself before an HTTP shutdown, ``auth`` to
+    require ``Authorization: Bearer <auth>`` on every API request (``extra_routes`` too).
     """
     api = _Api(server, events if events is not None else EventHub(server))
     routes = [
@@ -66,9 +76,12 @@ def create_app(server: LwM2MServer, *, events: EventHub | None = None) -> Starle
         Route(_NODE, api.read, methods=["GET"]),
         Route(_NODE, api.write, methods=["PUT", "PATCH"]),
         Route(_NODE, api.delete, methods=["DELETE"]),
+        *extra_routes,
+        *console_routes(server),
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(ApiGuard, token=auth)],
         exception_handlers={
             HTTPException: _http_error,
             UnknownEndpointError: _status(404),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import uvicorn
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from lwm2m.server import LwM2MServer
 from lwm2m.web.app import create_app
@@ -25,22 +27,15 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-class WebServer:
-    """The REST API of ``server`` on ``host:port``; the socket is bound here, so port 0 works."""
+class HttpServer:
+    """Any ASGI ``app`` on ``host:port`` in the running loop; the socket is bound here, so
+    port 0 works."""
 
     def __init__(
-        self,
-        server: LwM2MServer,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 8080,
-        log_level: str = "warning",
-        events: EventHub | None = None,
+        self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "warning"
     ) -> None:
         self._host = host
         self._port = port
-        self._events = events if events is not None else EventHub(server)
-        app = create_app(server, events=self._events)
         self._uvicorn = _Uvicorn(
             uvicorn.Config(
                 app,
@@ -71,7 +66,31 @@ class WebServer:
         self._task = asyncio.create_task(self._uvicorn.serve(sockets=[self._socket]))
 
     async def stop(self) -> None:
-        self._events.close()
         if self._task is not None:
             self._uvicorn.should_exit = True
             await self._task
+            self._task = None
+
+
+class WebServer(HttpServer):
+    """The REST API and console of ``server``; ``extra_routes`` mounts further APIs (the
+    bootstrap server's, when it runs in the same process)."""
+
+    def __init__(
+        self,
+        server: LwM2MServer,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        log_level: str = "warning",
+        events: EventHub | None = None,
+        auth: str | None = None,
+        extra_routes: Sequence[BaseRoute] = (),
+    ) -> None:
+        self._events = events if events is not None else EventHub(server)
+        app = create_app(server, events=self._events, auth=auth, extra_routes=extra_routes)
+        super().__init__(app, host=host, port=port, log_level=log_level)
+
+    async def stop(self) -> None:
+        self._events.close()
+        await super().stop()
