@@ -29,8 +29,9 @@ def test_server_command_serves_the_api_and_stops_on_a_signal(signum: signal.Sign
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert process.stdout is not None
-        banner = process.stdout.readline().decode() + process.stdout.readline().decode()
+        banner = "".join(process.stdout.readline().decode() for _ in range(3))
         assert "coap://127.0.0.1:" in banner
+        assert f"console on http://127.0.0.1:{port}/" in banner
         assert f"http://127.0.0.1:{port}/api/clients" in banner
         response = httpx.get(f"http://127.0.0.1:{port}/api/clients", timeout=5)
         assert (response.status_code, response.json()) == (200, [])

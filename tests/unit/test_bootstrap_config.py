@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lwm2m.bootstrap import BootstrapConfig, ConfigError, ConfigStore
-from lwm2m.bootstrap.api import create_app
 from lwm2m.bootstrap.plan import plan
 from lwm2m.cli.main import main
 from lwm2m.coap import Code
@@ -32,6 +31,7 @@ from lwm2m.operations import (
     Write,
     check_bootstrap,
 )
+from lwm2m.web.bootstrap_api import create_bootstrap_app as create_app
 
 KEY = "00112233445566778899aabbccddeeff"
 PSK = {

@@ -1,5 +1,6 @@
 """The LwM2M bootstrap server: per-endpoint configurations delivered over the Bootstrap
-interface (Core 1.1 §5.2.7), a sans-I/O core, its asyncio façade and a REST API."""
+interface (Core 1.1 §5.2.7), a sans-I/O core and its asyncio façade (the REST API for the
+configurations is :mod:`lwm2m.web.bootstrap_api`)."""
 
 from lwm2m.bootstrap.config import (
     DEFAULT_ENDPOINT,

@@ -1,7 +1,7 @@
 """``lwm2m bootstrap``: the bootstrap server (CoAP/UDP) and its configuration REST API.
 
 :func:`bootstrap_service` is also what ``lwm2m server --bootstrap-config`` runs next to the
-LwM2M server, in the same event loop.
+LwM2M server, in the same event loop, with the API mounted on the server's own HTTP port.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from lwm2m.bootstrap import (
     ConfigStore,
     TransportUnavailableError,
 )
-from lwm2m.bootstrap.api import ApiServer
 from lwm2m.cli.payload import InputError
+from lwm2m.web.bootstrap_api import create_bootstrap_app
+from lwm2m.web.serving import HttpServer
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 KEYS_HELP = "also send PSK keys and OSCORE secrets over NoSec (labs and tests only)"
@@ -59,24 +60,37 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         coaps_port=args.coaps_port,
         keys_over_nosec=args.keys_over_nosec,
     )
-    async with bootstrap_service(args.config, config, args.http_port, args.log_level, stdout):
-        await stop.wait()
+    configs = load_configs(args.config)
+    api = HttpServer(
+        create_bootstrap_app(configs), host=args.host, port=args.http_port, log_level=args.log_level
+    )
+    async with bootstrap_service(configs, config, stdout):
+        try:
+            await api.start()
+        except OSError as exc:
+            raise InputError(f"cannot listen on tcp {args.host}:{args.http_port}: {exc}") from None
+        try:
+            stdout.write(f"bootstrap REST API on {api.url}/api/bootstrap\n".encode())
+            stdout.flush()
+            await stop.wait()
+        finally:
+            await api.stop()
+
+
+def load_configs(config_file: str) -> ConfigStore:
+    """The configurations file, or InputError saying what is wrong with it."""
+    try:
+        return ConfigStore.load(config_file)
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
 
 
 @contextlib.asynccontextmanager
 async def bootstrap_service(
-    config_file: str,
-    config: BootstrapServerConfig,
-    http_port: int,
-    log_level: str,
-    stdout: BinaryIO,
+    configs: ConfigStore, config: BootstrapServerConfig, stdout: BinaryIO
 ) -> AsyncIterator[BootstrapServer]:
-    """The bootstrap server and its REST API, listening until the block ends; InputError for
-    a bad configuration file, a port in use or a transport this build lacks."""
-    try:
-        configs = ConfigStore.load(config_file)
-    except ConfigError as exc:
-        raise InputError(str(exc)) from None
+    """The bootstrap server, listening until the block ends; InputError for a port in use or
+    a transport this build lacks.  Its REST API is served by the caller."""
     server = BootstrapServer(config, configs=configs)
     try:
         await server.start()
@@ -84,19 +98,11 @@ async def bootstrap_service(
         raise InputError(str(exc)) from None
     except OSError as exc:
         raise InputError(f"cannot listen on udp {config.host}:{config.coap_port}: {exc}") from None
-    api = ApiServer(configs, host=config.host, port=http_port, log_level=log_level)
     try:
-        try:
-            await api.start()
-        except OSError as exc:
-            raise InputError(f"cannot listen on tcp {config.host}:{http_port}: {exc}") from None
         host, port = server.coap_address[:2]
-        stdout.write(
-            f"LwM2M bootstrap server on coap://{host}:{port} ({len(configs)} configurations)\n"
-            f"bootstrap REST API on {api.url}/api/bootstrap\n".encode()
-        )
+        banner = f"LwM2M bootstrap server on coap://{host}:{port} ({len(configs)} configurations)"
+        stdout.write(f"{banner}\n".encode())
         stdout.flush()
         yield server
     finally:
-        await api.stop()
         await server.stop()

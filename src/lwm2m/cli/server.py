@@ -10,10 +10,11 @@ import signal
 from typing import BinaryIO
 
 from lwm2m.bootstrap import BootstrapServerConfig
-from lwm2m.cli.bootstrap import bootstrap_service
+from lwm2m.cli.bootstrap import bootstrap_service, load_configs
 from lwm2m.cli.payload import InputError
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
+from lwm2m.web.bootstrap_api import bootstrap_routes
 from lwm2m.web.serving import WebServer
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -26,9 +27,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--coap-port", type=int, default=5683, help="UDP port, 0: any (5683)")
     cmd.add_argument("--http-port", type=int, default=8080, help="TCP port, 0: any (8080)")
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    cmd.add_argument("--auth", metavar="TOKEN", help="require this bearer token for the API")
     cmd.add_argument("--bootstrap-config", metavar="FILE", help="also run the bootstrap server")
     cmd.add_argument("--bootstrap-port", type=int, default=5783, help="its UDP port (5783)")
-    cmd.add_argument("--bootstrap-http-port", type=int, default=8081, help="its REST API (8081)")
     cmd.set_defaults(handler=run_server)
 
 
@@ -46,8 +47,16 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    configs = load_configs(args.bootstrap_config) if args.bootstrap_config else None
     server = LwM2MServer(ServerConfig(host=args.host, coap_port=args.coap_port))
-    web = WebServer(server, host=args.host, port=args.http_port, log_level=args.log_level)
+    web = WebServer(
+        server,
+        host=args.host,
+        port=args.http_port,
+        log_level=args.log_level,
+        auth=args.auth,
+        extra_routes=bootstrap_routes(configs) if configs is not None else (),
+    )
     try:
         await server.start()
     except OSError as exc:
@@ -60,21 +69,16 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         coap_host, coap_port = server.coap_address[:2]
         stdout.write(
             f"LwM2M server on coap://{coap_host}:{coap_port}\n"
+            f"console on {web.url}/\n"
             f"REST API on {web.url}/api/clients, events on {web.url}/api/events\n".encode()
         )
         stdout.flush()
         async with contextlib.AsyncExitStack() as services:
-            if args.bootstrap_config:
+            if configs is not None:
                 config = BootstrapServerConfig(host=args.host, coap_port=args.bootstrap_port)
-                await services.enter_async_context(
-                    bootstrap_service(
-                        args.bootstrap_config,
-                        config,
-                        args.bootstrap_http_port,
-                        args.log_level,
-                        stdout,
-                    )
-                )
+                await services.enter_async_context(bootstrap_service(configs, config, stdout))
+                stdout.write(f"bootstrap REST API on {web.url}/api/bootstrap\n".encode())
+                stdout.flush()
             await stop.wait()
     finally:
         await web.stop()
