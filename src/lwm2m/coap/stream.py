@@ -1,0 +1,1264 @@
+"""Sans-I/O CoAP over one reliable connection (RFC 8323: TCP, TLS), and many of them.
+
+A :class:`StreamConnection` is one connection's protocol state, driven like the datagram
+:class:`~lwm2m.coap.endpoint.Endpoint`: feed bytes with :meth:`~StreamConnection.receive_data`,
+call :meth:`~StreamConnection.handle_timer` once :meth:`~StreamConnection.get_timer` has passed,
+then drain :meth:`~StreamConnection.data_to_send` and :meth:`~StreamConnection.next_event`.
+Once :attr:`~StreamConnection.closed` is true the owner flushes the last bytes (an Abort, say)
+and closes the transport; :meth:`~StreamConnection.connection_lost` says the transport went.
+
+What differs from UDP, and why the core is smaller: the transport is reliable and ordered, so
+there are no message IDs, ACKs, retransmissions or deduplication; requests and responses meet
+by token alone, and any number of requests may be in flight (pipelining). Each side opens with
+a CSM (Max-Message-Size, Block-Wise-Transfer); requests may go before the peer's CSM arrives,
+sized for the 1152 bytes every peer accepts. Bodies over the peer's Max-Message-Size go
+block-wise (RFC 7959; BERT blocks from the peer are accepted, ours are at most 1024 bytes).
+Observe works as over UDP except that notifications arrive in order, so RFC 8323 §7.1 has the
+client ignore their sequence numbers; there is no RST, so a notification nobody waits for is
+dropped and a client deregisters with GET Observe=1 (or forgets, leaving the server to send).
+
+Errors: a frame the stream cannot survive (bad length, over our Max-Message-Size), a message
+that is not a CSM first, a bad CSM option or a malformed message makes the core send 7.05
+Abort and close; a request with an unknown critical option gets 4.02. Nothing raises on input.
+
+:class:`StreamEndpoint` holds many connections behind the :class:`Endpoint` API (peers are
+connections), for servers and for adapters driving any :class:`StreamCore`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from enum import Enum, auto
+from functools import partial
+from typing import Protocol, TypeAlias
+
+from lwm2m.coap.blockwise import Assembly, BlockError, slice_block
+from lwm2m.coap.cache import ExpiringCache
+from lwm2m.coap.codes import Code, Type
+from lwm2m.coap.endpoint import StaleHandleError
+from lwm2m.coap.errors import BadOptionError, FramingError, MessageFormatError
+from lwm2m.coap.events import (
+    Event,
+    ExchangeKey,
+    FailureReason,
+    NotificationReceived,
+    ObservationCancelled,
+    ObservationEnded,
+    ObservationKey,
+    Peer,
+    PongReceived,
+    RequestFailed,
+    RequestReceived,
+    ResponseReceived,
+)
+from lwm2m.coap.message import Message
+from lwm2m.coap.observe import next_sequence
+from lwm2m.coap.options import EMPTY_OPTIONS, Block, Options
+from lwm2m.coap.tcp import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Abort,
+    Csm,
+    Ping,
+    Pong,
+    Release,
+    TcpFramer,
+    encode_tcp,
+    parse_signal,
+)
+from lwm2m.coap.timers import Timer, TimerQueue
+
+_BERT_SIZE = 1024
+_MAX_BLOCK_NUM = 1 << 20
+_BLOCK_ERROR_CODES = {
+    BlockError.INCOMPLETE: Code.REQUEST_ENTITY_INCOMPLETE,
+    BlockError.TOO_LARGE: Code.REQUEST_ENTITY_TOO_LARGE,
+    BlockError.SIZE: Code.BAD_REQUEST,
+}
+# Block1, Size1 and Request-Tag: ours to set when a request body goes block-wise.
+_TRANSFER_OPTIONS = frozenset({27, 60, 292})
+# A 16-byte block with a few options still fits.
+_MIN_MESSAGE_SIZE = 64
+# The Block value that encodes longest, to size blocks before their number is known.
+_WIDEST_BLOCK = Block(_MAX_BLOCK_NUM - 1, True, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    """Knobs of one connection; times in seconds on the caller's ``now`` scale."""
+
+    #: Largest frame we accept, announced in our CSM (RFC 8323 §5.3.1); frames up to 1152
+    #: bytes are still taken, as the peer may send them before our CSM reaches it.
+    max_message_size: int = 1 << 16
+    #: Announce Block-Wise-Transfer: the peer may then send us BERT blocks (RFC 8323 §6).
+    block_wise_transfer: bool = True
+    #: Largest block we send, as SZX; smaller when the peer's Max-Message-Size needs it.
+    preferred_block_szx: int = 6
+    #: Largest reassembled body (either direction); beyond it requests get 4.13.
+    max_body_size: int = 1 << 20
+    #: Concurrent incoming Block1 bodies and cached outgoing Block2 bodies (each).
+    max_block_transfers: int = 64
+    #: How long a partial Block1 body or a cached Block2 body is kept.
+    transfer_lifetime: float = 247.0
+    #: Time for a response (each block of a block-wise exchange); None waits forever.
+    request_timeout: float | None = 120.0
+    #: Send a keep-alive Ping when nothing was received for this long; None never does.
+    ping_interval: float | None = None
+    #: Time for a Ping's answer: a keep-alive unanswered closes the connection.
+    pong_timeout: float = 30.0
+    #: Time for the peer's CSM before we abort; None waits forever.
+    csm_timeout: float | None = 30.0
+    #: Time for the peer to close after our Release before we close ourselves.
+    release_timeout: float = 30.0
+    token_length: int = 8
+
+    def __post_init__(self) -> None:
+        if self.max_message_size < _MIN_MESSAGE_SIZE:
+            raise ValueError(f"max_message_size must be >= {_MIN_MESSAGE_SIZE}")
+        if not 0 <= self.preferred_block_szx <= 6:
+            raise ValueError("preferred_block_szx must be in 0..6")
+        if not 1 <= self.token_length <= 8:
+            raise ValueError("token_length must be in 1..8")
+        if self.max_block_transfers < 1 or self.max_body_size < 0:
+            raise ValueError("capacities must be positive")
+
+
+DEFAULT_STREAM = StreamConfig()
+
+
+# -- connection events (the exchange events are those of lwm2m.coap.events) -------------------
+
+
+class CloseReason(Enum):
+    RELEASED = "released"  # orderly, after a Release from either side
+    ABORTED = "aborted"  # we aborted: the peer broke the protocol (or we were told to)
+    PEER_ABORTED = "peer aborted"  # the peer sent 7.05 Abort
+    TIMEOUT = "timeout"  # no CSM, or a keep-alive Ping unanswered
+    LOST = "lost"  # the transport closed under us
+
+
+@dataclass(frozen=True, slots=True)
+class CsmReceived:
+    """The peer's settings now in force (its first CSM, or a later update)."""
+
+    peer: Peer
+    max_message_size: int
+    block_wise_transfer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseReceived:
+    """The peer wants this connection gone, maybe reopened elsewhere or after a pause; the
+    core closes it once the peer's requests are answered and ours are over."""
+
+    peer: Peer
+    release: Release
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The connection's last event; every exchange on it has ended before it."""
+
+    peer: Peer
+    reason: CloseReason
+    detail: str = ""
+
+
+StreamEvent: TypeAlias = Event | CsmReceived | ReleaseReceived | ConnectionClosed
+
+
+# -- state machines ----------------------------------------------------------------------------
+
+
+class _State(Enum):
+    OPEN = auto()
+    RELEASING = auto()  # the peer sent Release: finish, then close
+    RELEASED = auto()  # we sent Release: wait for the peer to close
+    CLOSED = auto()
+
+
+_TRANSITIONS: dict[_State, frozenset[_State]] = {
+    _State.OPEN: frozenset({_State.RELEASING, _State.RELEASED, _State.CLOSED}),
+    _State.RELEASING: frozenset({_State.RELEASED, _State.CLOSED}),
+    _State.RELEASED: frozenset({_State.CLOSED}),
+    _State.CLOSED: frozenset(),
+}
+
+
+class _ClientState(Enum):
+    REQUESTING = auto()  # request (or one of its blocks) in flight
+    OBSERVING = auto()  # observation established; a Block2 fetch of a notification may run
+    CANCELLING = auto()  # GET with Observe=1 in flight
+    CLOSED = auto()
+
+
+_CLIENT_TRANSITIONS: dict[_ClientState, frozenset[_ClientState]] = {
+    _ClientState.REQUESTING: frozenset({_ClientState.OBSERVING, _ClientState.CLOSED}),
+    _ClientState.OBSERVING: frozenset({_ClientState.CANCELLING, _ClientState.CLOSED}),
+    _ClientState.CANCELLING: frozenset({_ClientState.CLOSED}),
+    _ClientState.CLOSED: frozenset(),
+}
+
+
+class _ClientExchange:
+    """A request of ours from send to its terminal event, through all its blocks."""
+
+    __slots__ = (
+        "b1_length",
+        "b1_offset",
+        "b1_szx",
+        "b2",
+        "body",
+        "code",
+        "handle",
+        "options",
+        "origin_token",
+        "request_tag",
+        "state",
+        "timeout",
+        "timer",
+        "token",
+    )
+
+    def __init__(
+        self,
+        handle: int,
+        code: Code,
+        options: Options,
+        body: bytes,
+        *,
+        token: bytes,
+        timeout: float | None,
+    ) -> None:
+        self.handle = handle
+        self.code = code
+        self.options = options
+        self.body = body
+        self.origin_token = token  # registered until the exchange closes (observations use it)
+        self.token = token  # of the request in flight; Block2 follow-ups get fresh ones
+        self.timeout = timeout
+        self.state = _ClientState.REQUESTING
+        self.timer: Timer | None = None
+        self.b1_szx: int | None = None  # None: the body goes in one message
+        self.b1_offset = 0
+        self.b1_length = 0
+        self.request_tag: bytes | None = None
+        self.b2: Assembly | None = None
+
+    def enter(self, state: _ClientState) -> None:
+        if state not in _CLIENT_TRANSITIONS[self.state]:
+            raise AssertionError(f"client exchange {self.state} -> {state}")
+        self.state = state
+
+
+class _ServerExchange:
+    """An incoming request the application has not answered yet."""
+
+    __slots__ = ("block1", "key", "request")
+
+    def __init__(self, key: ExchangeKey, request: Message, block1: Block | None) -> None:
+        self.key = key
+        self.request = request
+        self.block1 = block1  # echoed (M=0) in the final response of a Block1 body
+
+
+class _Observation:
+    """Server side: one observer of one resource, named by its token on this connection."""
+
+    __slots__ = ("key", "request", "seq")
+
+    def __init__(self, key: ObservationKey, request: Message) -> None:
+        self.key = key
+        self.request = request
+        self.seq = 1
+
+
+_Block1Key = tuple[Code, tuple[str, ...], tuple[str, ...], bytes | None]
+_Block2Key = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _append_block(
+    assembly: Assembly, block: Block, payload: bytes, limit: int
+) -> BlockError | None:
+    """Add a block, a BERT one (SZX 7: several 1024-byte blocks in one message) included."""
+    if block.szx != 7:
+        return assembly.append(block, payload, limit)
+    count = max(1, -(-len(payload) // _BERT_SIZE))
+    if block.num + count > _MAX_BLOCK_NUM:
+        return BlockError.TOO_LARGE
+    if block.more and len(payload) % _BERT_SIZE:
+        return BlockError.SIZE
+    for index in range(count):
+        chunk = payload[index * _BERT_SIZE : (index + 1) * _BERT_SIZE]
+        more = block.more or index < count - 1
+        error = assembly.append(Block(block.num + index, more, 6), chunk, limit)
+        if error is not None:
+            return error
+    return None
+
+
+class StreamConnection:
+    """One reliable connection's CoAP state; see the module docstring for the protocol.
+
+    ``peer`` names the connection in the events (an opaque hashable chosen by the owner);
+    ``handles`` numbers client requests, shared when several connections feed one owner.
+    """
+
+    def __init__(
+        self,
+        peer: Peer,
+        now: float,
+        config: StreamConfig = DEFAULT_STREAM,
+        rng: random.Random | None = None,
+        handles: Iterator[int] | None = None,
+    ) -> None:
+        self.peer = peer
+        self.config = config
+        self._rng = rng if rng is not None else random.Random()
+        self._handles = handles if handles is not None else itertools.count(1)
+        self._state = _State.OPEN
+        self._framer = TcpFramer(max(config.max_message_size, DEFAULT_MAX_MESSAGE_SIZE))
+        self._timers = TimerQueue()
+        self._out: list[bytes] = []
+        self._events: deque[StreamEvent] = deque()
+        #: What the peer accepts; RFC 8323 §5.3.1 defaults until its CSM says otherwise.
+        self.peer_max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+        self.peer_block_wise_transfer = False
+        self.csm_received = False
+        self._by_token: dict[bytes, _ClientExchange] = {}
+        self._by_handle: dict[int, _ClientExchange] = {}
+        self._pings: dict[bytes, tuple[int, Timer]] = {}
+        self._next_exchange = 0
+        self._pending: dict[int, _ServerExchange] = {}
+        self._observers: dict[bytes, _Observation] = {}
+        self._next_request_tag = self._rng.getrandbits(32)
+        self._block1: ExpiringCache[_Block1Key, Assembly] = ExpiringCache(
+            config.max_block_transfers
+        )
+        self._block2: ExpiringCache[_Block2Key, tuple[Code, Options, bytes]] = ExpiringCache(
+            config.max_block_transfers
+        )
+        self._last_rx = now
+        self._heard = False  # anything received since the last keep-alive Ping
+        self._ping_sent = False
+        self._send_signal(Csm(config.max_message_size, config.block_wise_transfer))
+        if config.csm_timeout is not None:
+            self._csm_timer: Timer | None = self._timers.schedule(
+                now + config.csm_timeout, self._on_csm_timeout
+            )
+        else:
+            self._csm_timer = None
+        if config.ping_interval is not None:
+            self._timers.schedule(now + config.ping_interval, self._on_keepalive)
+
+    # -- driving -----------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Nothing more happens here: flush :meth:`data_to_send`, then close the transport."""
+        return self._state is _State.CLOSED
+
+    def data_to_send(self) -> bytes:
+        out = self._out
+        if not out:
+            return b""
+        self._out = []
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def next_event(self) -> StreamEvent | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        return None if self._state is _State.CLOSED else self._timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        self._timers.run_due(now)
+
+    def has_handle(self, handle: int) -> bool:
+        return handle in self._by_handle or any(h == handle for h, _ in self._pings.values())
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Process bytes from the stream; bad input never raises, it is answered or aborted."""
+        if self._state is _State.CLOSED:
+            return
+        self._last_rx = now
+        self._heard = True
+        while True:
+            try:
+                messages = self._framer.feed(data)
+            except FramingError as error:
+                self.abort(now, diagnostic=error.reason)
+                return
+            except MessageFormatError as error:
+                if not self._reject_malformed(error, now):
+                    return
+                data = b""  # the framer hands over what it decoded before the bad frame
+                continue
+            for message in messages:
+                self._on_message(message, now)
+                if self.closed:
+                    return
+            return
+
+    def connection_lost(self, now: float) -> None:
+        """The transport closed (by the peer, or after we closed it)."""
+        if self._state is _State.CLOSED:
+            return
+        releasing = self._state in (_State.RELEASING, _State.RELEASED)
+        self._close(CloseReason.RELEASED if releasing else CloseReason.LOST, "", now)
+
+    # -- connection API ----------------------------------------------------------------------
+
+    def release(
+        self,
+        now: float,
+        *,
+        alternative_addresses: tuple[str, ...] = (),
+        hold_off: int | None = None,
+        diagnostic: str = "",
+    ) -> None:
+        """Ask the peer to close (RFC 8323 §5.5); we close ourselves after ``release_timeout``.
+
+        Requests sent after this fail at once: the peer may close before answering them.
+        """
+        if self._state in (_State.RELEASED, _State.CLOSED):
+            return
+        self._enter(_State.RELEASED)
+        self._send_signal(Release(alternative_addresses, hold_off, diagnostic))
+        self._timers.schedule(now + self.config.release_timeout, self._on_release_timeout)
+
+    def abort(self, now: float, *, diagnostic: str = "", bad_csm_option: int | None = None) -> None:
+        """Send 7.05 Abort and close (RFC 8323 §5.6)."""
+        if self._state is _State.CLOSED:
+            return
+        self._send_signal(Abort(bad_csm_option, diagnostic))
+        self._close(CloseReason.ABORTED, diagnostic, now)
+
+    # -- client API --------------------------------------------------------------------------
+
+    def send_request(
+        self,
+        code: Code,
+        *,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+        now: float,
+        timeout: float | None = None,
+    ) -> int:
+        """Start a request; the handle names it in the events. Observe=0 registers.
+
+        ``timeout`` overrides the configured request timeout for each step of this request.
+        On a closed or released connection it fails at once (RequestFailed RESET).
+        """
+        if not Code(code).is_request:
+            raise ValueError(f"{code} is not a request code")
+        if any(number in _TRANSFER_OPTIONS for number, _ in options):
+            options = options.replace(block1=None, size1=None, request_tag=None)
+        handle = next(self._handles)
+        if self._state in (_State.RELEASED, _State.CLOSED):
+            self._events.append(RequestFailed(handle, FailureReason.RESET))
+            return handle
+        token = self._new_token()
+        ex = _ClientExchange(
+            handle,
+            Code(code),
+            options,
+            payload,
+            token=token,
+            timeout=self.config.request_timeout if timeout is None else timeout,
+        )
+        self._by_handle[handle] = ex
+        self._by_token[token] = ex
+        frame = self._frame_if_fits(ex.code, token, options, payload)
+        if frame is not None:
+            self._out.append(frame)
+            self._arm(ex, now)
+        else:
+            ex.request_tag = self._new_request_tag()
+            widest = options.replace(
+                block1=_WIDEST_BLOCK, size1=len(payload), request_tag=ex.request_tag
+            )
+            ex.b1_szx = self._fitting_szx(token, widest)
+            self._send_block1(ex, now)
+        return handle
+
+    def ping(self, now: float) -> int:
+        """Send 7.02 Ping; ends in :class:`PongReceived` or RequestFailed TIMEOUT."""
+        handle = next(self._handles)
+        if self._state is _State.CLOSED:
+            self._events.append(RequestFailed(handle, FailureReason.RESET))
+            return handle
+        token = self._new_token()
+        timer = self._timers.schedule(
+            now + self.config.pong_timeout, partial(self._on_ping_timeout, token)
+        )
+        self._pings[token] = (handle, timer)
+        self._send_signal(Ping(token=token))
+        return handle
+
+    def cancel(self, handle: int, now: float) -> None:
+        """Forget a request or observation; its last event says so (CANCELLED or None)."""
+        ex = self._client(handle)
+        observing = ex.state is not _ClientState.REQUESTING
+        self._close_exchange(ex)
+        self._events.append(
+            ObservationEnded(handle, None)
+            if observing
+            else RequestFailed(handle, FailureReason.CANCELLED)
+        )
+        self._check_released(now)
+
+    def cancel_observation(self, handle: int, now: float) -> None:
+        """Deregister with GET Observe=1 (RFC 7641 §3.6); ends in ObservationEnded."""
+        ex = self._client(handle)
+        if ex.state is not _ClientState.OBSERVING:
+            raise StaleHandleError(f"request {handle} is not an established observation")
+        self._abandon_fetch(ex)
+        ex.enter(_ClientState.CANCELLING)
+        payload = ex.body if ex.code is Code.FETCH else b""
+        self._send_step(ex, ex.options.replace(observe=1), payload, ex.origin_token, now)
+
+    # -- server API --------------------------------------------------------------------------
+
+    def respond(
+        self,
+        exchange: ExchangeKey,
+        code: Code,
+        *,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+        now: float,
+        observe: bool = True,
+    ) -> ObservationKey | None:
+        """Answer a request; bodies over the peer's Max-Message-Size go as Block2.
+
+        A successful answer to a GET/FETCH with Observe=0 registers the observer (unless
+        ``observe`` is False) and returns the key for :meth:`notify`.
+        """
+        ex = self._pending.pop(exchange.message_id, None) if exchange.peer == self.peer else None
+        if ex is None:
+            raise StaleHandleError(f"{exchange} is answered or its connection closed")
+        code = Code(code)
+        request = ex.request
+        observation: _Observation | None = None
+        if request.options.observe == 0 and request.code in (Code.GET, Code.FETCH):
+            if code.is_success and observe:
+                observation = self._observers.get(request.token)
+                if observation is None:
+                    key = ObservationKey(self.peer, request.token)
+                    observation = self._observers[request.token] = _Observation(key, request)
+                else:
+                    observation.request = request
+                    observation.seq = next_sequence(observation.seq)
+                options = options.replace(observe=observation.seq)
+            else:
+                self._observers.pop(request.token, None)
+        if ex.block1 is not None:
+            options = options.replace(block1=ex.block1)
+        self._answer(request, code, options, payload, now=now, offset=None)
+        self._check_released(now)
+        return None if observation is None else observation.key
+
+    def notify(
+        self,
+        observation: ObservationKey,
+        code: Code,
+        *,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+        now: float,
+    ) -> None:
+        """Send a notification; an error code ends the observation (RFC 7641 §4.2)."""
+        obs = self._observers.get(observation.token) if observation.peer == self.peer else None
+        if obs is None or self._state is _State.CLOSED:
+            raise StaleHandleError(f"{observation} is not registered")
+        code = Code(code)
+        if code.is_success:
+            obs.seq = next_sequence(obs.seq)
+            options = options.replace(observe=obs.seq)
+        else:
+            del self._observers[observation.token]
+        self._answer(obs.request, code, options, payload, now=now, offset=0)
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def _reject_malformed(self, error: MessageFormatError, now: float) -> bool:
+        """A frame that decoded badly; True when the stream goes on (a 4.02 was answered)."""
+        if (
+            isinstance(error, BadOptionError)
+            and self.csm_received
+            and error.code is not None
+            and error.code.is_request
+            and error.token is not None
+        ):
+            self._send(Code.BAD_OPTION, error.token, EMPTY_OPTIONS, str(error).encode())
+            return True
+        self.abort(now, diagnostic=f"malformed message: {error}")
+        return False
+
+    def _on_message(self, message: Message, now: float) -> None:
+        code = message.code
+        if not self.csm_received and code is not Code.CSM:
+            self.abort(now, diagnostic="the first message must be a CSM")
+        elif code.is_signal:
+            self._on_signal(message, now)
+        elif code.is_request:
+            self._on_request(message, now)
+        elif code.is_response:
+            self._on_response(message, now)
+        # Empty messages must be ignored (RFC 8323 §3.4), and so are reserved classes.
+
+    def _on_signal(self, message: Message, now: float) -> None:
+        try:
+            signal = parse_signal(message)
+        except BadOptionError as error:
+            if message.code is Code.CSM:
+                self.abort(now, diagnostic=str(error), bad_csm_option=error.option)
+            elif message.code is Code.ABORT:
+                self._close(CloseReason.PEER_ABORTED, message.payload.decode(errors="replace"), now)
+            else:
+                self.abort(now, diagnostic=str(error))
+            return
+        if isinstance(signal, Csm):
+            self._on_csm(signal)
+        elif isinstance(signal, Ping):
+            self._send_signal(Pong(token=signal.token))
+        elif isinstance(signal, Pong):
+            entry = self._pings.pop(signal.token, None)
+            if entry is not None:
+                self._timers.cancel(entry[1])
+                self._events.append(PongReceived(entry[0]))
+        elif isinstance(signal, Release):
+            self._events.append(ReleaseReceived(self.peer, signal))
+            if self._state is _State.OPEN:
+                self._enter(_State.RELEASING)
+            self._check_released(now)
+        elif isinstance(signal, Abort):
+            self._close(CloseReason.PEER_ABORTED, signal.diagnostic, now)
+        # Signal codes nobody has defined yet are ignored.
+
+    def _on_csm(self, csm: Csm) -> None:
+        if not self.csm_received:
+            self.csm_received = True
+            self._timers.cancel(self._csm_timer)
+            self._csm_timer = None
+        if csm.max_message_size is not None:
+            self.peer_max_message_size = csm.max_message_size
+        self.peer_block_wise_transfer |= csm.block_wise_transfer
+        self._events.append(
+            CsmReceived(self.peer, self.peer_max_message_size, self.peer_block_wise_transfer)
+        )
+
+    def _on_request(self, request: Message, now: float) -> None:
+        options = request.options
+        unknown = options.unknown_critical()
+        if unknown:
+            detail = f"unknown critical option {unknown[0]}".encode()
+            self._send(Code.BAD_OPTION, request.token, EMPTY_OPTIONS, detail)
+            return
+        if options.observe == 1:
+            obs = self._observers.pop(request.token, None)
+            if obs is not None:
+                self._events.append(ObservationCancelled(obs.key, FailureReason.CANCELLED))
+        block2 = options.block2
+        if block2 is not None and block2.num:
+            cached = self._block2.get((options.uri_path, options.uri_query), now)
+            if cached is not None:
+                code, response_options, body = cached
+                self._answer(request, code, response_options, body, now=now, offset=None)
+                return
+        block1 = options.block1
+        if block1 is not None:
+            reassembled = self._receive_block1(request, block1, now)
+            if reassembled is None:
+                return
+            request = reassembled
+        echo = None if block1 is None else Block(block1.num, False, block1.szx)
+        number = self._next_exchange
+        self._next_exchange = number + 1
+        key = ExchangeKey(self.peer, number)
+        self._pending[number] = _ServerExchange(key, request, echo)
+        self._events.append(RequestReceived(key, request))
+
+    def _receive_block1(self, request: Message, block1: Block, now: float) -> Message | None:
+        """Add a Block1 block; the whole request once complete, else None (answered here)."""
+        options = request.options
+        limit = self.config.max_body_size
+        transfer = (request.code, options.uri_path, options.uri_query, options.request_tag)
+        self._block1.purge(now)
+        if block1.num == 0:
+            size1 = options.size1
+            if size1 is not None and size1 > limit:
+                extra = Options.build(size1=limit)
+                self._send(Code.REQUEST_ENTITY_TOO_LARGE, request.token, extra, b"")
+                return None
+            assembly: Assembly | None = Assembly(request)
+        else:
+            assembly = self._block1.get(transfer, now)
+        error = (
+            BlockError.INCOMPLETE
+            if assembly is None
+            else _append_block(assembly, block1, request.payload, limit)
+        )
+        if assembly is None or error is not None:
+            self._block1.pop(transfer)
+            error = error or BlockError.INCOMPLETE
+            extra = Options.build(size1=limit) if error is BlockError.TOO_LARGE else EMPTY_OPTIONS
+            self._send(_BLOCK_ERROR_CODES[error], request.token, extra, b"")
+            return None
+        if block1.more:
+            self._block1.put(transfer, assembly, now + self.config.transfer_lifetime)
+            szx = (
+                block1.szx if block1.szx == 7 else min(block1.szx, self.config.preferred_block_szx)
+            )
+            continue_ = Options.build(block1=Block(block1.num, True, szx))
+            self._send(Code.CONTINUE, request.token, continue_, b"")
+            return None
+        self._block1.pop(transfer)
+        return replace(
+            request,
+            options=assembly.first.options.replace(block1=None, size1=None, request_tag=None),
+            payload=bytes(assembly.body),
+        )
+
+    def _on_response(self, message: Message, now: float) -> None:
+        ex = self._by_token.get(message.token)
+        if ex is None:
+            return  # nobody asked, or we forgot an observation: no RST over reliable transports
+        state = ex.state
+        if state is _ClientState.OBSERVING and message.token == ex.origin_token:
+            if message.options.observe is None or not message.code.is_success:
+                self._close_exchange(ex)
+                self._events.append(ObservationEnded(ex.handle, message))
+                return
+            # In order by construction: every notification is the freshest (RFC 8323 §7.1).
+            self._abandon_fetch(ex)
+        elif state is _ClientState.CANCELLING:
+            if message.options.observe is not None and message.code.is_success:
+                return  # a notification that crossed our deregistration
+            self._close_exchange(ex)
+            self._events.append(ObservationEnded(ex.handle, message))
+            return
+        elif message.token != ex.token:
+            return  # a late answer to an earlier step
+        else:
+            self._timers.cancel(ex.timer)
+            ex.timer = None
+            if ex.b1_szx is not None:
+                if message.code is Code.CONTINUE:
+                    self._continue_block1(ex, message, now)
+                    return
+                ex.b1_szx = None  # final answer, possibly an early error
+        block2 = message.options.block2
+        if block2 is None and ex.b2 is not None:
+            self._fail(ex, FailureReason.PROTOCOL, now)  # the follow-up lost its Block2
+            return
+        if block2 is not None and (block2.more or ex.b2 is not None):
+            assembled = self._receive_block2(ex, message, block2, now)
+            if assembled is None:
+                return
+            message = assembled
+        if ex.state is _ClientState.OBSERVING:
+            self._events.append(NotificationReceived(ex.handle, message))
+        elif (
+            message.options.observe is not None
+            and message.code.is_success
+            and ex.options.observe == 0
+        ):
+            ex.enter(_ClientState.OBSERVING)
+            self._abandon_fetch(ex)
+            self._events.append(ResponseReceived(ex.handle, message))
+            self._check_released(now)
+        else:
+            self._close_exchange(ex)
+            self._events.append(ResponseReceived(ex.handle, message))
+            self._check_released(now)
+
+    def _continue_block1(self, ex: _ClientExchange, message: Message, now: float) -> None:
+        block1 = message.options.block1
+        assert ex.b1_szx is not None
+        offset = ex.b1_offset + ex.b1_length
+        if block1 is None or offset >= len(ex.body):
+            self._fail(ex, FailureReason.PROTOCOL, now)
+            return
+        ex.b1_offset = offset
+        ex.b1_szx = min(ex.b1_szx, block1.szx)  # the server may ask for smaller blocks
+        self._send_block1(ex, now)
+
+    def _receive_block2(
+        self, ex: _ClientExchange, message: Message, block2: Block, now: float
+    ) -> Message | None:
+        """Add a Block2 block; the whole response once complete, else None (fetching on)."""
+        assembly = ex.b2
+        if assembly is None:
+            if block2.num != 0:
+                self._fail(ex, FailureReason.PROTOCOL, now)
+                return None
+            assembly = ex.b2 = Assembly(message)
+        elif message.options.etags != assembly.first.options.etags:
+            self._fail(ex, FailureReason.PROTOCOL, now)  # the representation changed under us
+            return None
+        error = _append_block(assembly, block2, message.payload, self.config.max_body_size)
+        if error is not None:
+            too_large = error is BlockError.TOO_LARGE
+            self._fail(ex, FailureReason.TOO_LARGE if too_large else FailureReason.PROTOCOL, now)
+            return None
+        if block2.more:
+            szx = min(block2.szx, 6)
+            self._request_block2(ex, Block(len(assembly.body) // (16 << szx), False, szx), now)
+            return None
+        ex.b2 = None
+        first = assembly.first
+        return replace(
+            first,
+            options=first.options.replace(block2=None, size2=None),
+            payload=bytes(assembly.body),
+        )
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _send(self, code: Code, token: bytes, options: Options, payload: bytes) -> None:
+        self._out.append(encode_tcp(Message(Type.NON, code, 0, token, options, payload)))
+
+    def _send_signal(self, signal: Csm | Ping | Pong | Release | Abort) -> None:
+        self._out.append(encode_tcp(signal.to_message()))
+
+    def _frame_if_fits(
+        self, code: Code, token: bytes, options: Options, payload: bytes
+    ) -> bytes | None:
+        frame = encode_tcp(Message(Type.NON, code, 0, token, options, payload))
+        return frame if len(frame) <= self.peer_max_message_size else None
+
+    def _fitting_szx(self, token: bytes, options: Options) -> int:
+        """The largest block size (up to ours) whose message fits the peer's limit.
+
+        ``options`` carry the block options at their widest.
+        """
+        fixed = len(token) + len(options.encode()) + 1  # and the payload marker
+        szx = self.config.preferred_block_szx
+        while szx:
+            body = fixed + (16 << szx)
+            extension = 0 if body < 13 else 1 if body < 269 else 2 if body < 65805 else 4
+            if 2 + extension + body <= self.peer_max_message_size:
+                break
+            szx -= 1
+        return szx
+
+    def _answer(
+        self,
+        request: Message,
+        code: Code,
+        options: Options,
+        payload: bytes,
+        *,
+        now: float,
+        offset: int | None,
+    ) -> None:
+        """Send a response or notification, sliced into the Block2 block asked for.
+
+        ``offset`` overrides the requested position (notifications always start at 0).
+        """
+        token = request.token
+        wanted = request.options.block2
+        if options.block2 is not None:  # the application does block-wise itself
+            self._send(code, token, options, payload)
+            return
+        if wanted is None or offset == 0:
+            frame = self._frame_if_fits(code, token, options, payload)
+            if frame is not None:
+                self._out.append(frame)
+                return
+        szx = self._fitting_szx(token, options.replace(block2=_WIDEST_BLOCK, size2=len(payload)))
+        if wanted is not None:
+            szx = min(szx, wanted.szx)
+        if offset is None:
+            offset = 0 if wanted is None else wanted.offset
+        sliced = slice_block(payload, offset, szx)
+        if sliced is None:
+            self._send(Code.BAD_OPTION, token, EMPTY_OPTIONS, b"block out of range")
+            return
+        chunk, block = sliced
+        if block.more:
+            uri = (request.options.uri_path, request.options.uri_query)
+            self._block2.put(uri, (code, options, payload), now + self.config.transfer_lifetime)
+        options = options.replace(block2=block, size2=len(payload) if offset == 0 else None)
+        self._send(code, token, options, chunk)
+
+    def _send_step(
+        self, ex: _ClientExchange, options: Options, payload: bytes, token: bytes, now: float
+    ) -> None:
+        ex.token = token
+        self._send(ex.code, token, options, payload)
+        self._arm(ex, now)
+
+    def _arm(self, ex: _ClientExchange, now: float) -> None:
+        if ex.timeout is not None:
+            ex.timer = self._timers.schedule(now + ex.timeout, partial(self._on_timeout, ex))
+
+    def _send_block1(self, ex: _ClientExchange, now: float) -> None:
+        assert ex.b1_szx is not None
+        sliced = slice_block(ex.body, ex.b1_offset, ex.b1_szx)
+        assert sliced is not None
+        chunk, block = sliced
+        ex.b1_length = len(chunk)
+        options = ex.options.replace(
+            block1=block,
+            size1=len(ex.body) if ex.b1_offset == 0 else None,
+            request_tag=ex.request_tag,
+        )
+        self._send_step(ex, options, chunk, ex.token, now)
+
+    def _request_block2(self, ex: _ClientExchange, block: Block, now: float) -> None:
+        """Ask for the next Block2 block with a fresh token (RFC 7959 §3.4 for observations)."""
+        if ex.token != ex.origin_token:
+            del self._by_token[ex.token]
+        token = self._new_token()
+        self._by_token[token] = ex
+        options = ex.options.replace(block2=block, observe=None)
+        payload = ex.body if ex.code is Code.FETCH else b""
+        self._send_step(ex, options, payload, token, now)
+
+    # -- client internals --------------------------------------------------------------------
+
+    def _client(self, handle: int) -> _ClientExchange:
+        ex = self._by_handle.get(handle)
+        if ex is None:
+            raise StaleHandleError(f"request {handle} is over")
+        return ex
+
+    def _new_token(self) -> bytes:
+        length = self.config.token_length
+        while True:
+            token = self._rng.getrandbits(8 * length).to_bytes(length, "big")
+            if token not in self._by_token and token not in self._pings:
+                return token
+
+    def _new_request_tag(self) -> bytes:
+        tag = self._next_request_tag
+        self._next_request_tag = (tag + 1) & 0xFFFFFFFF
+        return tag.to_bytes(4, "big")
+
+    def _abandon_fetch(self, ex: _ClientExchange) -> None:
+        """Stop a Block2 fetch of a notification (superseded, failed or cancelled)."""
+        if ex.token != ex.origin_token:
+            del self._by_token[ex.token]
+            ex.token = ex.origin_token
+        self._timers.cancel(ex.timer)
+        ex.timer = None
+        ex.b2 = None
+
+    def _on_timeout(self, ex: _ClientExchange, now: float) -> None:
+        ex.timer = None
+        self._fail(ex, FailureReason.TIMEOUT, now)
+
+    def _fail(self, ex: _ClientExchange, reason: FailureReason, now: float) -> None:
+        state = ex.state
+        if state is _ClientState.OBSERVING:  # only a notification's fetch failed
+            self._abandon_fetch(ex)
+            return
+        self._close_exchange(ex)
+        self._events.append(
+            ObservationEnded(ex.handle, None)
+            if state is _ClientState.CANCELLING
+            else RequestFailed(ex.handle, reason)
+        )
+        self._check_released(now)
+
+    def _close_exchange(self, ex: _ClientExchange) -> None:
+        self._abandon_fetch(ex)
+        ex.enter(_ClientState.CLOSED)
+        del self._by_handle[ex.handle]
+        del self._by_token[ex.origin_token]
+
+    def _on_ping_timeout(self, token: bytes, now: float) -> None:
+        entry = self._pings.pop(token, None)
+        if entry is not None:
+            self._events.append(RequestFailed(entry[0], FailureReason.TIMEOUT))
+
+    # -- connection internals ----------------------------------------------------------------
+
+    def _enter(self, state: _State) -> None:
+        if state not in _TRANSITIONS[self._state]:
+            raise AssertionError(f"connection {self._state} -> {state}")
+        self._state = state
+
+    def _check_released(self, now: float) -> None:
+        """After the peer's Release: close once its requests are answered and ours are over."""
+        if self._state is not _State.RELEASING or self._pending:
+            return
+        if any(ex.state is _ClientState.REQUESTING for ex in self._by_handle.values()):
+            return
+        self._close(CloseReason.RELEASED, "", now)
+
+    def _on_release_timeout(self, now: float) -> None:
+        if self._state is _State.RELEASED:
+            self._close(CloseReason.RELEASED, "the peer did not close after our Release", now)
+
+    def _on_csm_timeout(self, now: float) -> None:
+        self._csm_timer = None
+        if not self.csm_received and self._state is not _State.CLOSED:
+            self._send_signal(Abort(diagnostic="no CSM received"))
+            self._close(CloseReason.TIMEOUT, "no CSM received", now)
+
+    def _on_keepalive(self, now: float) -> None:
+        """Ping after ``ping_interval`` of silence; anything received since proves liveness."""
+        if self._state is _State.CLOSED:
+            return
+        config = self.config
+        assert config.ping_interval is not None
+        if self._ping_sent:
+            if not self._heard:
+                self._send_signal(Abort(diagnostic="keep-alive Ping unanswered"))
+                self._close(CloseReason.TIMEOUT, "keep-alive Ping unanswered", now)
+                return
+            self._ping_sent = False
+        due = self._last_rx + config.ping_interval
+        if now < due:
+            self._timers.schedule(due, self._on_keepalive)
+            return
+        self._ping_sent, self._heard = True, False
+        self._send_signal(Ping())
+        self._timers.schedule(now + config.pong_timeout, self._on_keepalive)
+
+    def _close(self, reason: CloseReason, detail: str, now: float) -> None:
+        """End everything on the connection, each exchange with its last event, then say so."""
+        self._enter(_State.CLOSED)  # timers still queued find nothing left to do
+        self._timers.cancel(self._csm_timer)
+        for ex in list(self._by_handle.values()):
+            observing = ex.state is not _ClientState.REQUESTING
+            self._close_exchange(ex)
+            self._events.append(
+                ObservationEnded(ex.handle, None)
+                if observing
+                else RequestFailed(ex.handle, FailureReason.RESET)
+            )
+        for handle, _ in self._pings.values():
+            self._events.append(RequestFailed(handle, FailureReason.RESET))
+        self._pings.clear()
+        for obs in self._observers.values():
+            self._events.append(ObservationCancelled(obs.key, FailureReason.RESET))
+        self._observers.clear()
+        self._pending.clear()
+        self._block1 = ExpiringCache(1)
+        self._block2 = ExpiringCache(1)
+        self._events.append(ConnectionClosed(self.peer, reason, detail))
+
+
+# -- many connections ------------------------------------------------------------------------
+
+
+class StreamCore(Protocol):
+    """What a stream transport adapter drives: connections named by opaque peers.
+
+    The adapter calls :meth:`connection_made` when a connection is up (after a TLS handshake),
+    feeds it with :meth:`receive`, and says :meth:`connection_lost` when it went; after each
+    step it writes :meth:`data_to_send`, then closes the connections :meth:`closing` names.
+    """
+
+    def connection_made(self, peer: Peer, now: float) -> None: ...
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> None: ...
+
+    def connection_lost(self, peer: Peer, now: float) -> None: ...
+
+    def data_to_send(self) -> list[tuple[bytes, Peer]]: ...
+
+    def closing(self) -> list[Peer]: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+
+class StreamEndpoint:
+    """Many :class:`StreamConnection` behind the :class:`~lwm2m.coap.endpoint.Endpoint` API.
+
+    ``send_request(peer, ...)``, ``respond``, ``notify``, ``cancel`` and the events are those
+    of the datagram endpoint, so code written for it serves connections too; the connection
+    events (:class:`CsmReceived`, :class:`ReleaseReceived`, :class:`ConnectionClosed`) come
+    on top. A peer is known from :meth:`connection_made` to its :class:`ConnectionClosed`.
+    """
+
+    def __init__(self, config: StreamConfig = DEFAULT_STREAM, rng: random.Random | None = None):
+        self.config = config
+        self._rng = rng if rng is not None else random.Random()
+        self._handles = itertools.count(1)
+        self._connections: dict[Peer, StreamConnection] = {}
+        self._owners: dict[int, Peer] = {}
+        self._wakeups: dict[Peer, Timer] = {}
+        self._timers = TimerQueue()
+        self._out: list[tuple[bytes, Peer]] = []
+        self._closing: list[Peer] = []
+        self._events: deque[StreamEvent] = deque()
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    def connection(self, peer: Peer) -> StreamConnection:
+        connection = self._connections.get(peer)
+        if connection is None:
+            raise StaleHandleError(f"no connection {peer!r}")
+        return connection
+
+    # -- driving (StreamCore) ----------------------------------------------------------------
+
+    def connection_made(self, peer: Peer, now: float) -> None:
+        if peer in self._connections:
+            raise ValueError(f"connection {peer!r} exists already")
+        rng = random.Random(self._rng.getrandbits(64))
+        connection = StreamConnection(peer, now, self.config, rng, self._handles)
+        self._connections[peer] = connection
+        self._sync(connection)
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> None:
+        connection = self._connections.get(peer)
+        if connection is not None:
+            connection.receive_data(data, now)
+            self._sync(connection)
+
+    def connection_lost(self, peer: Peer, now: float) -> None:
+        connection = self._connections.get(peer)
+        if connection is not None:
+            connection.connection_lost(now)
+            self._sync(connection)
+
+    def data_to_send(self) -> list[tuple[bytes, Peer]]:
+        out, self._out = self._out, []
+        return out
+
+    def closing(self) -> list[Peer]:
+        closing, self._closing = self._closing, []
+        return closing
+
+    def next_event(self) -> StreamEvent | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        return self._timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        self._timers.run_due(now)
+
+    # -- the Endpoint API --------------------------------------------------------------------
+
+    def send_request(
+        self,
+        peer: Peer,
+        code: Code,
+        *,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+        now: float,
+        timeout: float | None = None,
+    ) -> int:
+        """As :meth:`StreamConnection.send_request`; an unknown peer raises StaleHandleError."""
+        connection = self.connection(peer)
+        handle = connection.send_request(
+            code, options=options, payload=payload, now=now, timeout=timeout
+        )
+        self._owners[handle] = peer
+        self._sync(connection)
+        return handle
+
+    def ping(self, peer: Peer, now: float) -> int:
+        connection = self.connection(peer)
+        handle = connection.ping(now)
+        self._owners[handle] = peer
+        self._sync(connection)
+        return handle
+
+    def cancel(self, handle: int, now: float) -> None:
+        connection = self._owner(handle)
+        connection.cancel(handle, now)
+        self._sync(connection)
+
+    def cancel_observation(self, handle: int, now: float) -> None:
+        connection = self._owner(handle)
+        connection.cancel_observation(handle, now)
+        self._sync(connection)
+
+    def respond(
+        self,
+        exchange: ExchangeKey,
+        code: Code,
+        *,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+        now: float,
+        observe: bool = True,
+    ) -> ObservationKey | None:
+        connection = self.connection(exchange.peer)
+        key = connection.respond(
+            exchange, code, options=options, payload=payload, now=now, observe=observe
+        )
+        self._sync(connection)
+        return key
+
+    def notify(
+        self,
+        observation: ObservationKey,
+        code: Code,
+        *,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+        now: float,
+    ) -> None:
+        connection = self.connection(observation.peer)
+        connection.notify(observation, code, options=options, payload=payload, now=now)
+        self._sync(connection)
+
+    def release(self, peer: Peer, now: float, *, diagnostic: str = "") -> None:
+        connection = self.connection(peer)
+        connection.release(now, diagnostic=diagnostic)
+        self._sync(connection)
+
+    def abort(self, peer: Peer, now: float, *, diagnostic: str = "") -> None:
+        connection = self.connection(peer)
+        connection.abort(now, diagnostic=diagnostic)
+        self._sync(connection)
+
+    def forget_peer(self, peer: Peer) -> None:
+        """Per-connection state goes with the connection; kept for the Endpoint API."""
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _owner(self, handle: int) -> StreamConnection:
+        peer = self._owners.get(handle)
+        connection = self._connections.get(peer) if peer is not None else None
+        if connection is None:
+            raise StaleHandleError(f"request {handle} is over")
+        return connection
+
+    def _sync(self, connection: StreamConnection) -> None:
+        """Collect a connection's output and events and re-arm its wake-up."""
+        peer = connection.peer
+        data = connection.data_to_send()
+        if data:
+            self._out.append((data, peer))
+        owners = self._owners
+        while (event := connection.next_event()) is not None:
+            self._events.append(event)
+            handle = getattr(event, "handle", None)
+            if handle is not None and not connection.has_handle(handle):
+                owners.pop(handle, None)
+        wakeup = self._wakeups.pop(peer, None)
+        if connection.closed:
+            self._timers.cancel(wakeup)
+            del self._connections[peer]
+            self._closing.append(peer)
+            return
+        deadline = connection.get_timer()
+        if wakeup is not None and wakeup.deadline == deadline:
+            self._wakeups[peer] = wakeup
+            return
+        self._timers.cancel(wakeup)
+        if deadline is not None:
+            self._wakeups[peer] = self._timers.schedule(deadline, partial(self._wake, connection))
+
+    def _wake(self, connection: StreamConnection, now: float) -> None:
+        self._wakeups.pop(connection.peer, None)
+        connection.handle_timer(now)
+        self._sync(connection)
