@@ -99,6 +99,25 @@ def test_decoded_message_reuses_wire_options() -> None:
     assert message.encode() == wire
 
 
+def test_decoded_message_is_a_frozen_message() -> None:
+    """Decoding fills the slots without the constructor; the result is still the real thing."""
+    message = Message.decode(bytes.fromhex("64451234deadbeefc12dff7061796c6f6164"))
+    assert type(message) is Message and type(message.options) is Options
+    assert message == Message(
+        Type.ACK,
+        Code.CONTENT,
+        0x1234,
+        b"\xde\xad\xbe\xef",
+        Options.build(content_format=45),
+        b"payload",
+    )
+    assert hash(message) == hash(dataclasses.replace(message))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        message.code = Code.GET  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        message.options._wire = None
+
+
 @pytest.mark.parametrize(
     ("wire", "reason"),
     [

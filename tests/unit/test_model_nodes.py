@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,7 +23,7 @@ from lwm2m.model import (
     node_to_values,
     values_to_node,
 )
-from lwm2m.model.nodes import MultipleLookup, leaves_to_node
+from lwm2m.model.nodes import MultipleLookup, leaves_to_node, multiple_resource, single_resource
 from lwm2m.model.path import MAX_ID
 from lwm2m.model.values import INT64_MAX, INT64_MIN
 
@@ -214,3 +216,12 @@ def test_values_to_node_orders_every_level_by_id() -> None:
     assert isinstance(node, ObjectNode) and list(node.instances) == [0, 1]
     multiple = node.instances[1].resources[7]
     assert isinstance(multiple, MultipleResource) and list(multiple.instances) == [0, 2]
+
+
+def test_fast_builders_make_the_class_built_nodes() -> None:
+    single, multiple = single_resource(5, "x"), multiple_resource(6, {0: 1})
+    assert type(single) is SingleResource and single == SingleResource(5, "x")
+    assert type(multiple) is MultipleResource and multiple == MultipleResource(6, {0: 1})
+    assert hash(single) == hash(SingleResource(5, "x"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        single.value = "y"  # type: ignore[misc]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
+import sys
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from lwm2m.coap.codes import CODES, Code, Type
 from lwm2m.coap.errors import InvalidMessageError, MessageFormatError
@@ -55,7 +57,13 @@ class Message:
             raise InvalidMessageError(f"payload {payload!r} is not bytes")
         if not code and (token or options or payload):
             raise InvalidMessageError("an Empty message has no token, options or payload")
-        _fill(self, type, code, message_id, token, options, payload)
+        # Each slot through its descriptor: half the cost of the frozen ``__setattr__``.
+        _set_type(self, type)
+        _set_code(self, code)
+        _set_message_id(self, message_id)
+        _set_token(self, token)
+        _set_options(self, options)
+        _set_payload(self, payload)
 
     def encode(self) -> bytes:
         """The datagram (RFC 7252 §3)."""
@@ -77,48 +85,61 @@ class Message:
         if len(data) < 4:
             raise MessageFormatError("shorter than the 4-byte header", offset=len(data))
         first, code_value, message_id = _HEADER.unpack_from(data)
-        if first >> 6 != 1:
-            # RFC 7252 §3: silently ignored, so no header fields to answer with.
-            raise MessageFormatError(f"CoAP version {first >> 6}", offset=0)
-        type_ = _TYPES[first >> 4 & 0x03]
         code = CODES[code_value]
-        token_length = first & 0x0F
-        if token_length > MAX_TOKEN_LENGTH:
-            raise MessageFormatError(
-                f"token length {token_length} is reserved",
-                offset=0,
-                message_id=message_id,
-                type=type_,
-                code=code,
-            )
-        pos = 4 + token_length
-        if len(data) < pos:
-            raise MessageFormatError(
-                "token runs past the end",
-                offset=len(data),
-                message_id=message_id,
-                type=type_,
-                code=code,
-            )
-        token = data[4:pos]
-        if code_value == 0 and len(data) > 4:
-            raise MessageFormatError(
-                "Empty message with bytes after the header",
-                offset=4,
-                message_id=message_id,
-                type=type_,
-                code=code,
-                token=token,
-            )
-        return decode_body(
-            data, pos, type_=type_, code=code, message_id=message_id, token=token, check=True
+        type_, pos = _FIRST_BYTES[first]
+        if pos > len(data) or (code_value == 0 and len(data) > 4):
+            _refuse_header(data, first, code, message_id)
+        return decode_body(data, pos, type_, code, message_id, data[4:pos], True)
+
+
+def _refuse_header(data: bytes, first: int, code: Code, message_id: int) -> NoReturn:
+    """Say what is wrong with a header that :data:`_FIRST_BYTES` or an Empty code refused."""
+    if first >> 6 != 1:
+        # RFC 7252 §3: silently ignored, so no header fields to answer with.
+        raise MessageFormatError(f"CoAP version {first >> 6}", offset=0)
+    type_ = _TYPES[first >> 4 & 0x03]
+    token_length = first & 0x0F
+    if token_length > MAX_TOKEN_LENGTH:
+        raise MessageFormatError(
+            f"token length {token_length} is reserved",
+            offset=0,
+            message_id=message_id,
+            type=type_,
+            code=code,
         )
+    pos = 4 + token_length
+    if len(data) < pos:
+        raise MessageFormatError(
+            "token runs past the end",
+            offset=len(data),
+            message_id=message_id,
+            type=type_,
+            code=code,
+        )
+    raise MessageFormatError(
+        "Empty message with bytes after the header",
+        offset=4,
+        message_id=message_id,
+        type=type_,
+        code=code,
+        token=data[4:pos],
+    )
 
 
-def decode_body(
+_FIRST_BYTES = tuple(
+    (
+        _TYPES[first >> 4 & 0x03],
+        4 + (first & 0x0F) if first >> 6 == 1 and first & 0x0F <= MAX_TOKEN_LENGTH else sys.maxsize,
+    )
+    for first in range(256)
+)
+"""By first header byte: the type and where the options start, that offset past any data for
+a version other than 1 or a reserved token length, so one comparison catches all three."""
+
+
+def decode_body(  # noqa: PLR0917  # the header fields, as both framings have them
     data: bytes,
     pos: int,
-    *,
     type_: Type,
     code: Code,
     message_id: int,
@@ -127,46 +148,33 @@ def decode_body(
 ) -> Message:
     """Options and payload from ``data[pos:]`` into a Message; shared by both framings.
 
-    Errors carry the header fields given here. The result skips ``__post_init__``: everything
-    in it is valid by construction, and that check would cost as much as the parse.
+    Errors carry the header fields given here. The result skips ``__init__``'s checks:
+    everything in it is valid by construction, and they would cost as much as the parse.
     """
     try:
         options, pos = decode_options(data, pos, check=check)
     except MessageFormatError as error:
         error.message_id, error.type, error.code, error.token = message_id, type_, code, token
         raise
-    message = _new(Message)
-    _fill(
-        message,
-        type_,
-        code,
-        message_id,
-        token,
-        options,
-        data[pos + 1 :] if pos < len(data) else b"",
-    )
-    return message
+    message: Any = _Draft()
+    message.type = type_
+    message.code = code
+    message.message_id = message_id
+    message.token = token
+    message.options = options
+    message.payload = data[pos + 1 :] if pos < len(data) else b""
+    message.__class__ = Message
+    return message  # type: ignore[no-any-return]
 
 
-def _fill(  # noqa: PLR0917  # one argument per slot
-    message: Message,
-    type_: Type,
-    code: Code,
-    message_id: int,
-    token: bytes,
-    options: Options,
-    payload: bytes,
-) -> None:
-    """Set every slot through its descriptor: half the cost of the frozen ``__setattr__``."""
-    _set_type(message, type_)
-    _set_code(message, code)
-    _set_message_id(message, message_id)
-    _set_token(message, token)
-    _set_options(message, options)
-    _set_payload(message, payload)
+class _Draft:
+    """Message's slot layout without its frozen ``__setattr__``: plain stores fill the slots
+    (with the class switch, half the cost of six descriptor calls), then the object becomes
+    the Message it always had the layout of."""
+
+    __slots__ = Message.__slots__
 
 
-_new = object.__new__
 _set_type, _set_code, _set_message_id, _set_token, _set_options, _set_payload = (
     Message.__dict__[name].__set__
     for name in ("type", "code", "message_id", "token", "options", "payload")

@@ -209,14 +209,16 @@ class Options:
 
         The keywords' items are checked as they are made, so they skip ``__init__``'s checks.
         """
-        items = _fields_to_items(fields)[1]
+        items = _fields_to_items(fields)
         if len(items) > 1:
             items.sort(key=_number)  # stable, so repeats keep their order
         return _made(tuple(items))
 
     def replace(self, **fields: Unpack[OptionFields]) -> Options:
         """A copy where each given option's values (all of them) become the given ones."""
-        numbers, new = _fields_to_items(fields)
+        new = _fields_to_items(fields)
+        numbers = {_FIELDS[name][0] for name in fields if name != "extra"}
+        numbers.update(number for number, _ in new)
         return Options([item for item in self._items if item[0] not in numbers] + new)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -260,7 +262,7 @@ class Options:
         wire = self._wire
         if wire is None:
             wire = _encode_items(self._items)
-            object.__setattr__(self, "_wire", wire)
+            _set_wire(self, wire)
         return wire
 
     def _uint(self, number: int) -> int | None:
@@ -457,33 +459,33 @@ _FIELDS: dict[str, tuple[int, Callable[[Any], list[bytes]], int, int]] = {
 """Keyword -> option number, converter and the value's length limits."""
 
 
-def _fields_to_items(fields: OptionFields) -> tuple[set[int], list[tuple[int, bytes]]]:
-    """The option numbers the keywords name and the items they stand for, checked locally."""
-    numbers: set[int] = set()
+def _fields_to_items(fields: OptionFields) -> list[tuple[int, bytes]]:
+    """The items the keywords stand for, checked locally."""
     items: list[tuple[int, bytes]] = []
     for name, value in fields.items():
-        try:
-            number, convert, low, high = _FIELDS[name]
-        except KeyError:
+        field = _FIELDS.get(name)
+        if field is None:
             if name != "extra":
-                raise TypeError(f"unknown option keyword {name!r}") from None
-            extra = [_checked_item(number, raw) for number, raw in value]  # type: ignore[attr-defined]
-            numbers.update(number for number, _ in extra)
-            items += extra
+                raise TypeError(f"unknown option keyword {name!r}")
+            items += [_checked_item(number, raw) for number, raw in value]  # type: ignore[attr-defined]
             continue
-        numbers.add(number)
         if value is None:
             continue
+        number, convert, low, high = field
         for raw in convert(value):
             if not low <= len(raw) <= high:
                 raise InvalidMessageError(
                     f"{name}={value!r} needs {len(raw)} bytes, outside {low}..{high}"
                 )
             items.append((number, raw))
-    return numbers, items
+    return items
 
 
 def _encode_items(items: tuple[tuple[int, bytes], ...]) -> bytes:
+    if len(items) == 1 and items[0][0] < 13 and len(items[0][1]) < 13:
+        # A response's lone Content-Format, say: one header byte, no bytearray.
+        number, value = items[0]
+        return _BYTES[number << 4 | len(value)] + value
     out = bytearray()
     previous = 0
     for number, value in items:
@@ -519,17 +521,29 @@ _TABLE = tuple(
     None if spec is None else (spec.min_length, spec.max_length, spec.repeatable, spec.format is _S)
     for spec in map(OPTION_SPECS.get, range(_TABLE_SIZE))
 )
-_new = object.__new__
-_set_items = Options.__dict__["_items"].__set__
+_SHORT_HEADS = tuple(
+    (head >> 4, head & 0x0F) if head >> 4 < 13 and head & 0x0F < 13 else (-1, 0)
+    for head in range(256)
+)
+"""By option header byte: its delta and length, or (-1, 0) when a nibble needs more bytes or
+the byte is the payload marker."""
+_BYTES = tuple(bytes((byte,)) for byte in range(256))
 _set_wire = Options.__dict__["_wire"].__set__
+
+
+class _Draft:
+    """Options' slot layout without its ``__setattr__``: plain stores fill the slots, then
+    the object becomes the Options it always had the layout of."""
+
+    __slots__ = Options.__slots__
 
 
 def _made(items: tuple[tuple[int, bytes], ...], wire: bytes | None = None) -> Options:
     """Options from items known to be valid and sorted (and their wire form, if known)."""
-    options = _new(Options)
-    _set_items(options, items)
-    _set_wire(options, wire)
-    return options
+    options: Any = _Draft()
+    options._items, options._wire = items, wire
+    options.__class__ = Options
+    return options  # type: ignore[no-any-return]
 
 
 def decode_options(data: bytes, pos: int, *, check: bool = True) -> tuple[Options, int]:
@@ -544,22 +558,20 @@ def decode_options(data: bytes, pos: int, *, check: bool = True) -> tuple[Option
     end = len(data)
     start = pos
     items: list[tuple[int, bytes]] = []
-    append = items.append
     number = 0
     dropped = False
     try:
         while pos < end:
-            head = data[pos]
+            delta, length = _SHORT_HEADS[data[pos]]
             pos += 1
-            delta = head >> 4
-            length = head & 0x0F
-            if delta > 12 or length > 12:
+            if delta < 0:
+                head = data[pos - 1]
                 if head == 0xFF:
                     if pos == end:
                         raise MessageFormatError("payload marker without payload", offset=pos - 1)
                     pos -= 1
                     break
-                delta, length, pos = _extended_header(data, pos, delta, length)
+                delta, length, pos = _extended_header(data, pos, head >> 4, head & 0x0F)
             value = data[pos : pos + length]
             pos += length
             if pos > end:
@@ -581,7 +593,7 @@ def decode_options(data: bytes, pos: int, *, check: bool = True) -> tuple[Option
                         )
                     dropped = True
                     continue
-            append((number, value))
+            items.append((number, value))  # faster than a bound ``append`` on 3.11
     except IndexError:
         raise MessageFormatError("option header runs past the end", offset=end) from None
     if number > MAX_OPTION_NUMBER:

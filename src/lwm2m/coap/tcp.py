@@ -129,15 +129,7 @@ def _decode_frame(frame: bytes) -> Message:
         raise MessageFormatError("Empty message with token, options or payload", offset=pos)
     token_end = pos + (frame[0] & 0x0F)
     token = frame[pos:token_end]
-    return decode_body(
-        frame,
-        token_end,
-        type_=Type.NON,
-        code=code,
-        message_id=0,
-        token=token,
-        check=not code.is_signal,
-    )
+    return decode_body(frame, token_end, Type.NON, code, 0, token, not code.is_signal)
 
 
 # Signals (RFC 8323 §5). Every signal option defined so far is elective, so a malformed one

@@ -43,6 +43,7 @@ from lwm2m.model import (
     SingleResource,
     Value,
 )
+from lwm2m.model.nodes import multiple_resource, single_resource
 
 OBJECT_INSTANCE = 0
 RESOURCE_INSTANCE = 1
@@ -296,9 +297,15 @@ def _table(models: ModelRegistry, oid: int) -> Table:
 
 _Item = ObjectInstance | SingleResource | MultipleResource | Value
 """A decoded TLV: object instance, resource, or (bare) resource instance value."""
-_Frame = tuple[dict[int, _Item], int, int, int, int, Reader]
-"""An open container: (parent's items, kind, ID, parent's end, parent's allowed kinds, parent's
-resource-instance reader)."""
+_Frame = tuple[dict[int, _Item], int, int, int, Reader]
+"""An open object instance: (parent's items, its ID, parent's end, parent's allowed kinds,
+parent's resource-instance reader)."""
+
+
+class _TlvError(Exception):
+    """A malformed TLV: (message, offset, (kind, ID) or None when unparsed); the walk turns
+    it into a DecodeError at the path of the containers it was in."""
+
 
 _IN_INSTANCE = (1 << RESOURCE) | (1 << MULTIPLE_RESOURCE)
 _IN_MULTIPLE = 1 << RESOURCE_INSTANCE
@@ -332,24 +339,32 @@ def _walk(
 
     One loop over the whole payload (no call per TLV where a struct unpacks the value): this
     is the hot path of reading a device.  ``read_top`` reads bare resource-instance TLVs.
+    A multiple resource, which holds nothing but values, is opened in locals instead of on
+    the stack of object instances: most containers in a read are multiple resources.
     """
     top: dict[int, _Item] = {}
     items = top
     stack: list[_Frame] = []
     allowed = _SIBLINGS[data[0] >> 6] if data else 0
     read_ri = read_top
+    # The open multiple resource's parent (None: none open) and what to restore at its end.
+    outer: dict[int, _Item] | None = None
+    outer_ident = outer_limit = outer_allowed = 0
+    outer_read = read_top
     pos = 0
     limit = len(data)
     try:
         while True:
             if pos == limit:
+                if outer is not None:
+                    outer[outer_ident] = multiple_resource(outer_ident, items)  # type: ignore[arg-type]
+                    items, limit, allowed, read_ri = outer, outer_limit, outer_allowed, outer_read
+                    outer = None
+                    continue
                 if not stack:
                     return top
-                parent, kind, ident, limit, allowed, read_ri = stack.pop()
-                if kind == OBJECT_INSTANCE:
-                    parent[ident] = ObjectInstance(ident, items)  # type: ignore[arg-type]
-                else:
-                    parent[ident] = MultipleResource(ident, items)  # type: ignore[arg-type]
+                parent, ident, limit, allowed, read_ri = stack.pop()
+                parent[ident] = ObjectInstance(ident, items)  # type: ignore[arg-type]
                 items = parent
                 continue
             kind, bit, wide, length_size, header, end = _TYPE_BYTES[data[pos]]
@@ -365,26 +380,26 @@ def _walk(
                 end = start + int.from_bytes(data[start - length_size : start], "big")
             if end > limit:
                 if start > limit:
-                    raise _error("truncated TLV header", ids, stack, pos)
+                    raise _TlvError("truncated TLV header", pos, None)
                 message = f"TLV claims {end - start} bytes, {limit - start} left"
-                raise _error(message, ids, stack, pos, (kind, ident))
+                raise _TlvError(message, pos, (kind, ident))
             if not allowed & bit or ident in items:
                 problem = "given twice" if ident in items else "not allowed here"
-                raise _error(f"{_KIND_NAMES[kind]} TLV {problem}", ids, stack, pos, (kind, ident))
+                raise _TlvError(f"{_KIND_NAMES[kind]} TLV {problem}", pos, (kind, ident))
             if kind == RESOURCE:
-                reader = singles.get(ident) or _unlisted(multiples, ids, stack, pos, (kind, ident))
+                reader = singles.get(ident) or _unlisted(multiples, pos, (kind, ident))
             elif kind == RESOURCE_INSTANCE:
                 reader = read_ri
+            elif kind == MULTIPLE_RESOURCE:
+                inner_read = multiples.get(ident) or _unlisted(singles, pos, (kind, ident))
+                outer, outer_ident, outer_limit, outer_allowed = items, ident, limit, allowed
+                outer_read = read_ri
+                items, limit, allowed, read_ri = {}, end, _IN_MULTIPLE, inner_read
+                pos = start
+                continue
             else:
-                if kind == MULTIPLE_RESOURCE:
-                    tlv = (kind, ident)
-                    inner_read = multiples.get(ident) or _unlisted(singles, ids, stack, pos, tlv)
-                    inner_allowed = _IN_MULTIPLE
-                else:
-                    inner_read, inner_allowed = _OPAQUE, _IN_INSTANCE
-                stack.append((items, kind, ident, limit, allowed, read_ri))
-                items = {}
-                limit, allowed, read_ri = end, inner_allowed, inner_read
+                stack.append((items, ident, limit, allowed, read_ri))
+                items, limit, allowed, read_ri = {}, end, _IN_INSTANCE, _OPAQUE
                 pos = start
                 continue
             unpackers, decode = reader
@@ -397,24 +412,24 @@ def _walk(
                 else:
                     value = decode(data, start, end)
             except ValueError as exc:  # UnicodeDecodeError too
-                raise _error(str(exc), ids, stack, pos, (kind, ident)) from None
-            items[ident] = SingleResource(ident, value) if kind == RESOURCE else value
+                raise _TlvError(str(exc), pos, (kind, ident)) from None
+            items[ident] = single_resource(ident, value) if kind == RESOURCE else value
             pos = end
     except IndexError:
-        raise _error("truncated TLV header", ids, stack, pos) from None
+        failure = _TlvError("truncated TLV header", pos, None)
+    except _TlvError as raised:
+        failure = raised
+    containers = [(OBJECT_INSTANCE, frame[1]) for frame in stack]
+    if outer is not None:
+        containers.append((MULTIPLE_RESOURCE, outer_ident))
+    raise _error(failure, ids, containers)
 
 
-def _unlisted(
-    others: dict[int, Reader],
-    ids: tuple[int, ...],
-    stack: list[_Frame],
-    offset: int,
-    tlv: tuple[int, int],
-) -> Reader:
+def _unlisted(others: dict[int, Reader], offset: int, tlv: tuple[int, int]) -> Reader:
     """The reader of a resource missing from its kind's table: opaque, unless the model lists
     it in ``others``, the table of the other multiplicity."""
     if tlv[1] in others:
-        raise _error(_CLASHES[tlv[0]], ids, stack, offset, tlv)
+        raise _TlvError(_CLASHES[tlv[0]], offset, tlv)
     return _OPAQUE
 
 
@@ -428,15 +443,13 @@ _DEPTH_OF_KIND = (2, 4, 3, 3)
 
 
 def _error(
-    message: str,
-    ids: tuple[int, ...],
-    stack: list[_Frame],
-    offset: int,
-    tlv: tuple[int, int] | None = None,
+    failure: _TlvError, ids: tuple[int, ...], containers: list[tuple[int, int]]
 ) -> DecodeError:
-    """A DecodeError at the path of ``tlv`` (kind, ID), or of its container when unparsed."""
-    nested = [frame[2] for frame in stack] + ([tlv[1]] if tlv is not None else [])
-    outer_kind = stack[0][1] if stack else tlv[0] if tlv is not None else None
+    """The DecodeError of ``failure`` at the path of its TLV (or of the innermost container
+    when the TLV is unparsed), given the open containers as (kind, ID), outermost first."""
+    message, offset, tlv = failure.args
+    nested = [ident for _, ident in containers] + ([tlv[1]] if tlv is not None else [])
+    outer_kind = containers[0][0] if containers else tlv[0] if tlv is not None else None
     if outer_kind is None:
         return DecodeError(message, path=Path(ids), offset=offset)
     prefix = ids[: _DEPTH_OF_KIND[outer_kind] - 1]
