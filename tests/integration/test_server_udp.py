@@ -4,6 +4,7 @@ sending hand-made Register/Update/De-register requests and answering a server Re
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import aiocoap
@@ -11,7 +12,9 @@ import pytest
 from aiocoap import resource
 
 from lwm2m.coap.config import EndpointConfig
+from lwm2m.coap.message import Message
 from lwm2m.codec.base import ContentFormat
+from lwm2m.loadtest.device import Fleet, endpoint_name
 from lwm2m.model import SingleResource
 from lwm2m.operations import ErrorResponse, NodeResponse
 from lwm2m.server import (
@@ -155,3 +158,25 @@ async def test_a_silent_device_times_out(server: LwM2MServer) -> None:
         await context.shutdown()  # the device is gone; its address no longer answers
     with pytest.raises(RequestTimeoutError):
         await server.read("silent", "/3/0", timeout=0.5)
+
+
+async def test_a_cancelled_request_is_not_retransmitted(server: LwM2MServer) -> None:
+    """The caller's cancellation reaches the core: the request is over, not just unawaited."""
+    loop = asyncio.get_running_loop()
+    device = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    device.setblocking(False)
+    device.bind(("127.0.0.1", 0))
+    try:
+        device.connect(server.coap_address)
+        await loop.sock_sendall(device, Fleet(0, 1).register(0))
+        await asyncio.wait_for(loop.sock_recv(device, 2048), WAIT)  # 2.01 Created
+        read = asyncio.create_task(server.read(endpoint_name(0), "/3/0/9"))
+        request = Message.decode(await asyncio.wait_for(loop.sock_recv(device, 2048), WAIT))
+        assert request.options.uri_path == ("3", "0", "9")
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+        with pytest.raises(TimeoutError):  # ACK_TIMEOUT is 0.5 s here
+            await asyncio.wait_for(loop.sock_recv(device, 2048), 1.2)
+    finally:
+        device.close()

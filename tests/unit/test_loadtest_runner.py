@@ -1,14 +1,18 @@
-"""The bench's report: its JSON shape, percentiles, targets, and the configuration it refuses."""
+"""The bench's report: its JSON shape, percentiles, targets, the configuration it refuses, and
+the CPUs it gives the server and the fleet."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import time
 
 import pytest
 
 from lwm2m.loadtest import TARGETS, BenchConfig, BenchReport, Load
 from lwm2m.loadtest.fleet import Flow
-from lwm2m.loadtest.runner import percentile, rss_bytes
+from lwm2m.loadtest.runner import _Bench, percentile, rss_bytes
 
 
 def report(clients: int = 1000) -> BenchReport:
@@ -84,3 +88,21 @@ def test_flow_counts_notifications_in_flight_over_every_shard() -> None:
 
 def test_rss_is_read_from_proc() -> None:
     assert 1_000_000 < rss_bytes() < 100 * 2**30
+
+
+def test_the_fleet_and_the_server_get_cpus_of_their_own() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    bench = _Bench(BenchConfig(1), fd_limit=1024)
+    fleet = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(30,), daemon=True)
+    fleet.start()
+    bench.processes.append(fleet)
+    try:
+        assert fleet.pid is not None
+        bench._separate_cpus(cpus)
+        half = len(cpus) // 2 if len(cpus) > 1 else 1  # one CPU: nothing to separate
+        assert os.sched_getaffinity(0) == set(cpus[:half])
+        assert os.sched_getaffinity(fleet.pid) == set(cpus[half:] or cpus)
+    finally:
+        os.sched_setaffinity(0, cpus)
+        fleet.terminate()
+        fleet.join(5)

@@ -70,10 +70,16 @@ from lwm2m.coap.events import (
 )
 from lwm2m.coap.message import Message
 from lwm2m.coap.observe import is_fresh, next_sequence
-from lwm2m.coap.options import EMPTY_OPTIONS, Block, Options
+from lwm2m.coap.options import EMPTY_OPTIONS, OPTION_SPECS, Block, OptionNumber, Options
 from lwm2m.coap.timers import Timer, TimerQueue
 
 _EMPTY_HEADER = struct.Struct("!BBH")
+_TRANSFER_OPTIONS = frozenset({OptionNumber.BLOCK1, OptionNumber.SIZE1, OptionNumber.REQUEST_TAG})
+_PLAIN_REQUEST_OPTIONS = frozenset(OPTION_SPECS).difference(
+    {OptionNumber.OBSERVE, OptionNumber.BLOCK1, OptionNumber.BLOCK2}
+)
+"""Options that a request can carry and the endpoint has nothing to do about."""
+_OBSERVABLE = frozenset({Code.GET, Code.FETCH})
 _BLOCK_ERROR_CODES = {
     BlockError.INCOMPLETE: Code.REQUEST_ENTITY_INCOMPLETE,
     BlockError.TOO_LARGE: Code.REQUEST_ENTITY_TOO_LARGE,
@@ -347,10 +353,14 @@ class Endpoint:
         now: float,
     ) -> int:
         """Start a request; the handle names it in the events. Observe=0 registers."""
-        if not Code(code).is_request:
+        code = Code(code)
+        if not code.is_request:
             raise ValueError(f"{code} is not a request code")
-        options = options.replace(block1=None, size1=None, request_tag=None)
-        ex = self._new_exchange(peer, Code(code), options, payload, confirmable=confirmable)
+        for number, _ in options:
+            if number in _TRANSFER_OPTIONS:  # ours to set
+                options = options.replace(block1=None, size1=None, request_tag=None)
+                break
+        ex = self._new_exchange(peer, code, options, payload, confirmable=confirmable)
         szx = self.config.preferred_block_szx
         if len(payload) > 16 << szx:
             ex.b1_szx = szx
@@ -414,7 +424,7 @@ class Endpoint:
         self._timers.cancel(ex.timer)
         request = ex.request
         observation: _Observation | None = None
-        if request.options.observe == 0 and request.code in (Code.GET, Code.FETCH):
+        if request.code in _OBSERVABLE and request.options.observe == 0:
             observation = self._register(ex, Code(code).is_success and observe)
             if observation is not None:
                 options = options.replace(observe=observation.seq)
@@ -649,13 +659,35 @@ class Endpoint:
         )
 
     def _on_request(self, key: ExchangeKey, entry: _Received, request: Message, now: float) -> None:
+        echo = None
+        for number, _ in request.options:
+            if number not in _PLAIN_REQUEST_OPTIONS:
+                special = self._on_special_request(key, entry, request, now)
+                if special is None:
+                    return
+                request, echo = special
+                break
+        ex = _ServerExchange(key, request, echo)
+        entry.exchange = ex
+        if not ex.acked and self.config.empty_ack_delay is not None:
+            ex.timer = self._timers.schedule(
+                now + self.config.empty_ack_delay, partial(self._on_empty_ack_due, entry, ex)
+            )
+        self._events.append(RequestReceived(key, request))
+
+    def _on_special_request(
+        self, key: ExchangeKey, entry: _Received, request: Message, now: float
+    ) -> tuple[Message, Block | None] | None:
+        """A request with options that are more than data: unknown critical ones, Observe,
+        Block1 or Block2.  Returns the request to hand on and the Block1 to echo, or None
+        when it is answered here."""
         options = request.options
         if options.unknown_critical():
             if request.type is Type.CON:
                 self._reply(key, entry, request, Code.BAD_OPTION, now=now)
             else:  # RFC 7252 §5.4.1: reject the NON
                 self._reply_empty(entry, key.peer, Type.RST, key.message_id)
-            return
+            return None
         if options.observe == 1:
             peer_state = self._peers.get(key.peer)
             if peer_state is not None and peer_state.observations:
@@ -669,21 +701,14 @@ class Endpoint:
                 code, response_options, body = cached
                 ex = _ServerExchange(key, request, None)
                 self._answer(ex, entry, code, response_options, body, now=now)
-                return
+                return None
         block1 = options.block1
         if block1 is not None:
             reassembled = self._receive_block1(key, entry, request, block1, now)
             if reassembled is None:
-                return
+                return None
             request = reassembled
-        echo = None if block1 is None else Block(block1.num, False, block1.szx)
-        ex = _ServerExchange(key, request, echo)
-        entry.exchange = ex
-        if not ex.acked and self.config.empty_ack_delay is not None:
-            ex.timer = self._timers.schedule(
-                now + self.config.empty_ack_delay, partial(self._on_empty_ack_due, entry, ex)
-            )
-        self._events.append(RequestReceived(key, request))
+        return request, None if block1 is None else Block(block1.num, False, block1.szx)
 
     def _receive_block1(
         self, key: ExchangeKey, entry: _Received, request: Message, block1: Block, now: float

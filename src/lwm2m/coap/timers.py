@@ -12,6 +12,10 @@ from collections.abc import Callable
 TimerCallback = Callable[[float], None]
 
 
+def _dropped(now: float) -> None:
+    """The callback of a cancelled timer, which never runs."""
+
+
 class Timer:
     """A handle on a scheduled callback; cancel it through its queue."""
 
@@ -44,6 +48,7 @@ class TimerQueue:
         if timer is None or timer.cancelled:
             return
         timer.cancelled = True
+        timer.callback = _dropped  # what it would call (and keeps alive) can go now
         self._cancelled += 1
         if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
             self._heap = [entry for entry in self._heap if not entry[2].cancelled]

@@ -14,6 +14,11 @@ Phases, one after the other, each bounded in count and time:
 
 Memory is this process's VmRSS before and after phase 1 (and after phase 2): the server's
 cost per registration and per observation, including its CoAP deduplication cache.
+
+The server and the fleet get CPUs of their own (the first half and the rest): left to the
+scheduler, the two ends of a loopback ping-pong share the CPU of whichever woke the other, and
+the bench measured the server with the fleet on its core (their CPU shares added up to 100 %
+of one core in every phase, on two).
 """
 
 from __future__ import annotations
@@ -199,13 +204,26 @@ class _Bench:
         server = LwM2MServer(ServerConfig(host="127.0.0.1", coap_port=0))
         await server.start()
         server.subscribe(self._count)
+        cpus = os.sched_getaffinity(0)
         try:
             self._start_shards(server.coap_address)
+            self._separate_cpus(sorted(cpus))
             await self._collect("ready", 60 + self.config.clients / 2000)
             return await self._phases(server)
         finally:
+            os.sched_setaffinity(0, cpus)
             await self._stop_shards()
             await server.stop()
+
+    def _separate_cpus(self, cpus: list[int]) -> None:
+        """The first half of ``cpus`` for the server (this process), the rest for the fleet."""
+        if len(cpus) < 2:
+            return
+        half = len(cpus) // 2
+        for process in self.processes:
+            assert process.pid is not None
+            os.sched_setaffinity(process.pid, cpus[half:])
+        os.sched_setaffinity(0, cpus[:half])
 
     async def _phases(self, server: LwM2MServer) -> BenchReport:
         config = self.config

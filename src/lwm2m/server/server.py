@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from lwm2m.model import ModelRegistry, ObjectNode, Path, Value, values_to_node
 from lwm2m.operations import (
@@ -36,7 +36,7 @@ from lwm2m.operations import (
 )
 from lwm2m.server.config import ServerConfig
 from lwm2m.server.core import ServerCore
-from lwm2m.server.errors import RequestFailedError, RequestTimeoutError
+from lwm2m.server.errors import RequestFailedError
 from lwm2m.server.events import (
     Deregistered,
     Expired,
@@ -80,8 +80,12 @@ class LwM2MServer:
     async def start(self) -> None:
         if self._udp is not None:
             raise RuntimeError("the server is already started")
+        config = self.config
         self._udp = await open_udp(
-            self._core, self._drain, (self.config.host, self.config.coap_port)
+            self._core,
+            self._drain,
+            (config.host, config.coap_port),
+            receive_buffer=config.receive_buffer,
         )
 
     async def stop(self) -> None:
@@ -233,30 +237,29 @@ class LwM2MServer:
         target: Target = (
             _path(path_or_paths) if isinstance(path_or_paths, Path | str) else _paths(path_or_paths)
         )
-        return await self._request(
-            lambda now: self._core.cancel_observation(ep, target, active=active, now=now),
-            timeout,
+        udp = self._running()
+        request_id = self._core.cancel_observation(
+            ep, target, active=active, now=udp.now(), timeout=timeout
         )
+        return await self._outcome(request_id, udp)
 
     # -- driving -----------------------------------------------------------------------------
 
-    async def _send(
+    def _send(
         self, ep: str, op: ServerRequest, fmt: int | None, timeout: float | None
-    ) -> Response:
-        return await self._request(lambda now: self._core.send(ep, op, fmt=fmt, now=now), timeout)
-
-    async def _request(self, submit: Callable[[float], int], timeout: float | None) -> Response:
+    ) -> Awaitable[Response]:
         udp = self._running()
-        request_id = submit(udp.now())
+        request_id = self._core.send(ep, op, fmt=fmt, now=udp.now(), timeout=timeout)
+        return self._outcome(request_id, udp)
+
+    async def _outcome(self, request_id: int, udp: UdpTransport[ServerCore]) -> Response:
+        """Wait for the core's outcome event; the core keeps the timeout, so one future is
+        all a request costs here."""
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._futures[request_id] = future
-        self._flush()
+        udp.pump()
         try:
-            return await (future if timeout is None else asyncio.wait_for(future, timeout))
-        except TimeoutError as exc:
-            if isinstance(exc, RequestTimeoutError):
-                raise
-            raise RequestTimeoutError(f"no answer within {timeout} s") from None
+            return await future
         finally:
             if self._futures.pop(request_id, None) is not None:  # given up on, not answered
                 self._core.cancel(request_id, udp.now())
@@ -275,25 +278,29 @@ class LwM2MServer:
 
     def _drain(self) -> None:
         core = self._core
+        futures = self._futures
         while (event := core.next_event()) is not None:
-            if isinstance(event, RequestCompleted | RequestAborted):
-                future = self._futures.pop(event.request_id, None)
-                if future is None or future.done():
-                    continue
-                if isinstance(event, RequestCompleted):
+            if isinstance(event, RequestCompleted):
+                future = futures.pop(event.request_id, None)
+                if future is not None and not future.done():
                     future.set_result(event.response)
-                else:
+            elif isinstance(event, RequestAborted):
+                future = futures.pop(event.request_id, None)
+                if future is not None and not future.done():
                     future.set_exception(event.error)
-                continue
-            if isinstance(event, Registered | Updated):
-                self._store.put(event.registration)
-            elif isinstance(event, Deregistered | Expired):
-                self._store.delete(event.registration.endpoint)
-            for callback in list(self._subscribers):
-                try:
-                    callback(event)
-                except Exception:
-                    logger.exception("event subscriber %r failed", callback)
+            else:
+                self._publish(event)
+
+    def _publish(self, event: ServerEvent) -> None:
+        if isinstance(event, Registered | Updated):
+            self._store.put(event.registration)
+        elif isinstance(event, Deregistered | Expired):
+            self._store.delete(event.registration.endpoint)
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("event subscriber %r failed", callback)
 
 
 def _path(path: PathLike) -> Path:

@@ -2,8 +2,8 @@
 
 A core (:class:`DatagramCore`: the CoAP :class:`~lwm2m.coap.endpoint.Endpoint`, the server
 core, the client engine) is fed received datagrams with the clock's ``now``; the adapter then
-pumps: sends what the core queued, lets the owner drain the core's events, and keeps exactly
-one ``loop.call_at`` armed for the core's next timer.  The adapter owns no protocol logic.
+pumps: sends what the core queued, lets the owner drain the core's events, and keeps one
+``loop.call_at`` armed no later than the core's next timer.  The adapter owns no protocol logic.
 Call :meth:`UdpTransport.pump` after using the core directly (``respond``, ``send``...).
 
 :class:`UdpEndpoint` is the adapter for a bare :class:`Endpoint`: it drains the events itself,
@@ -13,6 +13,7 @@ hands them to ``on_event`` and turns :meth:`~UdpEndpoint.request` into an awaita
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar, cast
 
@@ -105,23 +106,29 @@ class UdpTransport(asyncio.DatagramProtocol, Generic[CoreT]):
         core = self.core
         datagrams = core.datagrams_to_send()
         while True:
-            if self._transport is not None:
+            transport = self._transport
+            if transport is not None:
+                sendto = transport.sendto
                 for data, peer in datagrams:
-                    self._transport.sendto(data, peer)  # type: ignore[arg-type]
+                    sendto(data, peer)  # type: ignore[arg-type]
             self._drain()
             datagrams = core.datagrams_to_send()
             if not datagrams:
                 break
-        self._arm(core.get_timer())
+        deadline = core.get_timer()
+        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
+            self._arm(deadline)
 
-    def _arm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at or self._transport is None:
+    def _arm(self, deadline: float) -> None:
+        """Arm for ``deadline``.  A later deadline (the earlier timer was cancelled: most are,
+        as answers come long before timeouts) waits for the armed one, which then re-arms:
+        re-arming on every change would cost a loop timer per request."""
+        if self._transport is None:
             return
         self._disarm()
         self._timer_at = deadline
-        if deadline is not None:
-            at = deadline - self.now() + self._loop.time()
-            self._timer = self._loop.call_at(at, self._fire)
+        at = deadline - self.now() + self._loop.time()
+        self._timer = self._loop.call_at(at, self._fire)
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -130,7 +137,11 @@ class UdpTransport(asyncio.DatagramProtocol, Generic[CoreT]):
 
     def _fire(self) -> None:
         self._timer = self._timer_at = None
-        self.core.handle_timer(self.now())
+        core = self.core
+        now = self.now()
+        deadline = core.get_timer()
+        if deadline is not None and deadline <= now:
+            core.handle_timer(now)
         self.pump()
 
 
@@ -198,9 +209,15 @@ async def open_udp(
     drain: Callable[[], None],
     local_address: tuple[str, int] = ("127.0.0.1", 0),
     clock: Clock | None = None,
+    *,
+    receive_buffer: int | None = None,
 ) -> UdpTransport[CoreT]:
-    """Bind a UDP socket and drive ``core`` from it; close with :meth:`UdpTransport.close`."""
-    return await _bind(lambda: UdpTransport(core, drain, clock), local_address)
+    """Bind a UDP socket and drive ``core`` from it; close with :meth:`UdpTransport.close`.
+
+    ``receive_buffer`` asks for that many bytes of socket receive buffer (SO_RCVBUF, which
+    the system may cap: Linux at ``net.core.rmem_max``); None keeps the system's default.
+    """
+    return await _bind(lambda: UdpTransport(core, drain, clock), local_address, receive_buffer)
 
 
 async def open_udp_endpoint(
@@ -216,8 +233,15 @@ async def open_udp_endpoint(
 ProtocolT = TypeVar("ProtocolT", bound=asyncio.DatagramProtocol)
 
 
-async def _bind(factory: Callable[[], ProtocolT], local_address: tuple[str, int]) -> ProtocolT:
-    _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+async def _bind(
+    factory: Callable[[], ProtocolT],
+    local_address: tuple[str, int],
+    receive_buffer: int | None = None,
+) -> ProtocolT:
+    transport, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
         factory, local_addr=local_address
     )
+    if receive_buffer is not None:
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     return protocol
