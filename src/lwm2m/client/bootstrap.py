@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, auto
 
+from lwm2m.client import fsm
 from lwm2m.coap.events import Peer
 
 
@@ -78,10 +79,7 @@ class Bootstrap:
     """Failed bootstraps since the last good one (for the back-off)."""
 
     def step(self, trigger: Trigger) -> Action | None:
-        transition = TRANSITIONS.get((self.state, trigger))
-        if transition is None:
-            return None
-        self.state, action = transition
+        self.state, action = fsm.step(TRANSITIONS, self.state, trigger)
         return action
 
     @property

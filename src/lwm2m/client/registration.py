@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from enum import Enum, auto
 
+from lwm2m.client import fsm
 from lwm2m.coap.events import Peer
 from lwm2m.operations import ObjectLinks
 
@@ -119,10 +120,7 @@ class Registration:
 
     def step(self, trigger: Trigger) -> Action | None:
         """Apply ``trigger``; the action to carry out, None when this state ignores it."""
-        transition = TRANSITIONS.get((self.state, trigger))
-        if transition is None:
-            return None
-        self.state, action = transition
+        self.state, action = fsm.step(TRANSITIONS, self.state, trigger)
         return action
 
     @property
