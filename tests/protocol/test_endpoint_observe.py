@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from lwm2m.coap.codes import Code, Type
 from lwm2m.coap.config import EndpointConfig
-from lwm2m.coap.endpoint import StaleHandleError
+from lwm2m.coap.endpoint import Endpoint, StaleHandleError
 from lwm2m.coap.events import (
     Event,
     FailureReason,
@@ -217,3 +219,22 @@ def test_notifications_under_loss_and_reordering_arrive_fresh_in_order(seed: int
     got = [e.notification.payload for e in client.of_type(NotificationReceived)]
     assert got == sorted(set(got), key=values.index), "stale or duplicate notification delivered"
     assert client.endpoint.get_timer() is None and server.endpoint.get_timer() is None
+
+
+def test_restored_observation_takes_the_next_notification_after_a_restart() -> None:
+    net, client, server, app, handle = setup()
+    key = client.endpoint.observation_key(handle)
+    assert key == ObservationKey(server.address, app.observations[0].token)
+    notify_all(net, server, app, [b"v1", b"v2"])
+    client.endpoint = Endpoint(CFG, random.Random(7))  # the process restarted: all forgotten
+    client.events.clear()
+    restored = client.endpoint.restore_observation(key, Code.GET, options=OBSERVE)
+    with pytest.raises(ValueError, match="in use"):
+        client.endpoint.restore_observation(key, Code.GET, options=OBSERVE)
+    notify_all(net, server, app, [b"v3"])
+    assert client.events == [NotificationReceived(restored, client.events[0].notification)]  # type: ignore[union-attr]
+    assert client.events[0].notification.payload == b"v3"  # type: ignore[union-attr]
+    client.endpoint.cancel_observation(restored, net.now)  # deregisters with the old token
+    net.run()
+    assert ObservationCancelled(app.observations[0], FailureReason.CANCELLED) in server.events
+    assert isinstance(client.events[-1], ObservationEnded) and client.events[-1].handle == restored

@@ -19,6 +19,9 @@ Client role::
 
 Bodies larger than one block go out as Block1 with Size1 and a fresh Request-Tag; Block2
 responses are fetched to the end before the application sees them.
+An observation survives a restart of ours: persist :meth:`Endpoint.observation_key` and the
+request, then :meth:`Endpoint.restore_observation` takes the next notification under a new
+handle.
 
 Server role::
 
@@ -36,78 +39,54 @@ Limits, all in :class:`~lwm2m.coap.config.EndpointConfig`: NSTART counts outstan
 transmissions per peer (queued beyond it); deduplication, reassembly and Block2 caches are
 bounded in entries and expire after EXCHANGE_LIFETIME (a pending request evicted early makes
 ``respond`` raise :class:`StaleHandleError`); per-peer state lives until :meth:`forget_peer`.
+The request/response logic shared with the stream transports (tokens, block-wise, Observe
+bookkeeping) is :class:`~lwm2m.coap.exchange.ExchangeLayer`'s; this module is the message layer.
 Not implemented: PROBING_RATE for NON traffic, matching an RST to a NON request of ours (it
 times out instead), No-Response (RFC 7967), Echo (RFC 9175 §2).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 import struct
 from collections import deque
-from dataclasses import replace
-from enum import Enum, auto
 from functools import partial
 
-from lwm2m.coap.blockwise import Assembly, BlockError, slice_block
 from lwm2m.coap.cache import ExpiringCache
 from lwm2m.coap.codes import Code, Type
 from lwm2m.coap.config import DEFAULT, EndpointConfig
-from lwm2m.coap.errors import BadOptionError, CoapError, MessageFormatError
+from lwm2m.coap.errors import BadOptionError, MessageFormatError
 from lwm2m.coap.events import (
     Event,
     ExchangeKey,
     FailureReason,
-    NotificationReceived,
-    ObservationCancelled,
-    ObservationEnded,
     ObservationKey,
     Peer,
     PongReceived,
-    RequestFailed,
     RequestReceived,
-    ResponseReceived,
+)
+from lwm2m.coap.exchange import (
+    ClientExchange,
+    ClientState,
+    ExchangeLayer,
+    Observation,
+    ServerExchange,
+    StaleHandleError,
 )
 from lwm2m.coap.message import Message
-from lwm2m.coap.observe import is_fresh, next_sequence
-from lwm2m.coap.options import EMPTY_OPTIONS, OPTION_SPECS, Block, OptionNumber, Options
-from lwm2m.coap.timers import Timer, TimerQueue
+from lwm2m.coap.observe import is_fresh
+from lwm2m.coap.options import EMPTY_OPTIONS, Options
+from lwm2m.coap.timers import Timer
+
+__all__ = ["Endpoint", "StaleHandleError"]
 
 _EMPTY_HEADER = struct.Struct("!BBH")
-_TRANSFER_OPTIONS = frozenset({OptionNumber.BLOCK1, OptionNumber.SIZE1, OptionNumber.REQUEST_TAG})
-_PLAIN_REQUEST_OPTIONS = frozenset(OPTION_SPECS).difference(
-    {OptionNumber.OBSERVE, OptionNumber.BLOCK1, OptionNumber.BLOCK2}
-)
-"""Options that a request can carry and the endpoint has nothing to do about."""
-_OBSERVABLE = frozenset({Code.GET, Code.FETCH})
-_BLOCK_ERROR_CODES = {
-    BlockError.INCOMPLETE: Code.REQUEST_ENTITY_INCOMPLETE,
-    BlockError.TOO_LARGE: Code.REQUEST_ENTITY_TOO_LARGE,
-    BlockError.SIZE: Code.BAD_REQUEST,
-}
-
-
-class StaleHandleError(CoapError, LookupError):
-    """Local misuse: the exchange, request or observation named is answered, over or expired."""
 
 
 def _empty(type_: Type, message_id: int) -> bytes:
     return _EMPTY_HEADER.pack(0x40 | type_ << 4, 0, message_id)
-
-
-class _ClientState(Enum):
-    REQUESTING = auto()  # request (or one of its blocks) in flight
-    OBSERVING = auto()  # observation established; a Block2 fetch of a notification may run
-    CANCELLING = auto()  # GET with Observe=1 in flight
-    CLOSED = auto()
-
-
-_CLIENT_TRANSITIONS: dict[_ClientState, frozenset[_ClientState]] = {
-    _ClientState.REQUESTING: frozenset({_ClientState.OBSERVING, _ClientState.CLOSED}),
-    _ClientState.OBSERVING: frozenset({_ClientState.CANCELLING, _ClientState.CLOSED}),
-    _ClientState.CANCELLING: frozenset({_ClientState.CLOSED}),
-    _ClientState.CLOSED: frozenset(),
-}
 
 
 class _PeerState:
@@ -158,77 +137,19 @@ class _Transmission:
         self.done = False
 
 
-class _ClientExchange:
-    """A request of ours from send to its terminal event, through all its blocks."""
+class _ClientExchange(ClientExchange):
+    """A request of ours over datagrams: CON or NON, its transmission, Observe freshness.
 
-    __slots__ = (
-        "b1_length",
-        "b1_offset",
-        "b1_szx",
-        "b2",
-        "body",
-        "code",
-        "confirmable",
-        "handle",
-        "obs_seq",
-        "obs_time",
-        "options",
-        "origin_token",
-        "peer",
-        "request_tag",
-        "state",
-        "timer",
-        "token",
-        "tx",
-    )
+    The fields are set by :meth:`Endpoint._new_exchange`: no ``__init__`` of its own saves a
+    call per request on the server's hot path.
+    """
 
-    def __init__(
-        self,
-        handle: int,
-        peer: Peer,
-        code: Code,
-        options: Options,
-        body: bytes,
-        *,
-        token: bytes,
-        confirmable: bool,
-    ) -> None:
-        self.handle = handle
-        self.peer = peer
-        self.code = code
-        self.options = options
-        self.body = body
-        self.origin_token = token  # registered until the exchange closes (observations use it)
-        self.token = token  # of the request in flight; Block2 follow-ups get fresh ones
-        self.confirmable = confirmable
-        self.state = _ClientState.REQUESTING
-        self.tx: _Transmission | None = None
-        self.timer: Timer | None = None
-        self.b1_szx: int | None = None  # None: the body goes in one message
-        self.b1_offset = 0
-        self.b1_length = 0
-        self.request_tag: bytes | None = None
-        self.b2: Assembly | None = None
-        self.obs_seq = 0
-        self.obs_time = 0.0
+    __slots__ = ("confirmable", "obs_seq", "obs_time", "tx")
 
-    def enter(self, state: _ClientState) -> None:
-        if state not in _CLIENT_TRANSITIONS[self.state]:
-            raise AssertionError(f"client exchange {self.state} -> {state}")
-        self.state = state
-
-
-class _ServerExchange:
-    """An incoming request the application has not answered yet."""
-
-    __slots__ = ("acked", "block1", "key", "request", "timer")
-
-    def __init__(self, key: ExchangeKey, request: Message, block1: Block | None) -> None:
-        self.key = key
-        self.request = request
-        self.block1 = block1  # echoed (M=0) in the final response of a Block1 body
-        self.acked = request.type is not Type.CON
-        self.timer: Timer | None = None
+    confirmable: bool
+    tx: _Transmission | None
+    obs_seq: int
+    obs_time: float
 
 
 class _Received:
@@ -241,65 +162,51 @@ class _Received:
         self.exchange: _ServerExchange | None = None
 
 
-class _Observation:
-    """Server side: one observer of one resource (RFC 7641 §4.1)."""
+class _ServerExchange(ServerExchange):
+    """An incoming request over datagrams, with its deduplication entry (set free on answer);
+    the fields are set by :meth:`Endpoint._on_request`."""
 
-    __slots__ = ("key", "last_mid", "request", "seq", "tx")
+    __slots__ = ("acked", "entry", "timer")
 
-    def __init__(self, peer: Peer, request: Message) -> None:
-        self.key = ObservationKey(peer, request.token)
-        self.request = request
-        # RFC 7641 allows any start; node-coap (under lwm2m-node-lib) drops an Observe of 0.
-        self.seq = 1
-        self.last_mid = -1  # of the last NON notification, to match an RST to it
-        self.tx: _Transmission | None = None
+    entry: _Received
+    acked: bool
+    timer: Timer | None
 
 
-_Block2Key = tuple[Peer, tuple[str, ...], tuple[str, ...]]
-_Block1Key = tuple[Peer, Code, tuple[str, ...], tuple[str, ...], bytes | None]
+class _Observation(Observation):
+    """An observer over datagrams: its CON notification in transit, its last NON one (to
+    match an RST to it); the fields are set by :meth:`Endpoint._new_observation`."""
+
+    __slots__ = ("last_mid", "tx")
+
+    last_mid: int
+    tx: _Transmission | None
 
 
-class Endpoint:
+class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Event]):
     """One CoAP endpoint (one local address); see the module docstring for the protocol."""
 
     def __init__(self, config: EndpointConfig = DEFAULT, rng: random.Random | None = None):
+        super().__init__(
+            config, rng, itertools.count(1), transfer_lifetime=config.exchange_lifetime
+        )
         self.config = config
-        self._rng = rng if rng is not None else random.Random()
         # Derived times, computed once: they are read per message.
         self._exchange_lifetime = config.exchange_lifetime
         self._non_lifetime = config.non_lifetime
         self._response_timeout = config.effective_response_timeout
-        self._timers = TimerQueue()
         self._out: list[tuple[bytes, Peer]] = []
         self._events: deque[Event] = deque()
+        self._emit = self._events.append
         self._peers: dict[Peer, _PeerState] = {}
         self._by_mid: dict[tuple[Peer, int], _Transmission] = {}
-        self._by_token: dict[tuple[Peer, bytes], _ClientExchange] = {}
-        self._by_handle: dict[int, _ClientExchange] = {}
-        self._next_handle = 1
-        self._next_request_tag = self._rng.getrandbits(32)
         self._dedup: ExpiringCache[ExchangeKey, _Received] = ExpiringCache(config.dedup_capacity)
-        self._block1: ExpiringCache[_Block1Key, Assembly] = ExpiringCache(
-            config.max_block_transfers
-        )
-        self._block2: ExpiringCache[_Block2Key, tuple[Code, Options, bytes]] = ExpiringCache(
-            config.max_block_transfers
-        )
 
     # -- driving -----------------------------------------------------------------------------
 
     def datagrams_to_send(self) -> list[tuple[bytes, Peer]]:
         out, self._out = self._out, []
         return out
-
-    def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
-
-    def get_timer(self) -> float | None:
-        return self._timers.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        self._timers.run_due(now)
 
     def receive(self, data: bytes, peer: Peer, now: float) -> None:
         """Process one datagram; bad input never raises, it is answered or dropped."""
@@ -340,7 +247,7 @@ class Endpoint:
         elif type_ is Type.CON:  # reserved class or a signal: reject
             self._reply_empty(entry, peer, Type.RST, message.message_id)
 
-    # -- client API --------------------------------------------------------------------------
+    # -- client API (cancel and cancel_observation are ExchangeLayer's) ----------------------
 
     def send_request(
         self,
@@ -353,15 +260,9 @@ class Endpoint:
         now: float,
     ) -> int:
         """Start a request; the handle names it in the events. Observe=0 registers."""
-        code = Code(code)
-        if not code.is_request:
-            raise ValueError(f"{code} is not a request code")
-        for number, _ in options:
-            if number in _TRANSFER_OPTIONS:  # ours to set
-                options = options.replace(block1=None, size1=None, request_tag=None)
-                break
+        code, options = self._request_options(code, options)
         ex = self._new_exchange(peer, code, options, payload, confirmable=confirmable)
-        szx = self.config.preferred_block_szx
+        szx = self._block_szx
         if len(payload) > 16 << szx:
             ex.b1_szx = szx
             ex.request_tag = self._new_request_tag()
@@ -376,62 +277,31 @@ class Endpoint:
         self._send_step(ex, EMPTY_OPTIONS, b"", b"", now)
         return ex.handle
 
-    def cancel(self, handle: int, now: float) -> None:
-        """Forget a request or observation; its last event says so (CANCELLED or None)."""
+    def observation_key(self, handle: int) -> ObservationKey:
+        """The peer and token the notifications of observation ``handle`` carry: what a
+        server persists to :meth:`restore_observation` it after a restart."""
         ex = self._client(handle)
-        observing = ex.state is not _ClientState.REQUESTING
-        self._close(ex, now)
-        self._events.append(
-            ObservationEnded(handle, None)
-            if observing
-            else RequestFailed(handle, FailureReason.CANCELLED)
+        return ObservationKey(ex.peer, ex.origin_token)
+
+    def restore_observation(
+        self, key: ObservationKey, code: Code, *, options: Options, payload: bytes = b""
+    ) -> int:
+        """Take notifications carrying ``key`` as those of an observation established earlier
+        with this request; returns the handle their events will carry. Whatever number the
+        first notification has is fresh."""
+        if self._token_taken(key.peer, key.token):
+            raise ValueError(f"token {key.token.hex()} of {key.peer!r} is in use")
+        ex = self._new_exchange(
+            key.peer, Code(code), options, payload, confirmable=True, token=key.token
         )
+        ex.enter(ClientState.OBSERVING)
+        return ex.handle
 
-    def cancel_observation(self, handle: int, now: float) -> None:
-        """Deregister politely with GET Observe=1 (RFC 7641 §3.6); ends in ObservationEnded."""
-        ex = self._client(handle)
-        if ex.state is not _ClientState.OBSERVING:
-            raise StaleHandleError(f"request {handle} is not an established observation")
-        self._abandon_fetch(ex, now)
-        ex.enter(_ClientState.CANCELLING)
-        payload = ex.body if ex.code is Code.FETCH else b""
-        self._send_step(ex, ex.options.replace(observe=1), payload, ex.origin_token, now)
-
-    # -- server API --------------------------------------------------------------------------
+    # -- server API (respond is ExchangeLayer's) ---------------------------------------------
 
     def accept(self, exchange: ExchangeKey, now: float) -> None:
         """Acknowledge a CON request now; the response will follow as a separate message."""
-        entry, ex = self._server(exchange, now)
-        self._ack_early(entry, ex)
-
-    def respond(
-        self,
-        exchange: ExchangeKey,
-        code: Code,
-        *,
-        options: Options = EMPTY_OPTIONS,
-        payload: bytes = b"",
-        now: float,
-        observe: bool = True,
-    ) -> ObservationKey | None:
-        """Answer a request; big payloads are sliced into Block2.
-
-        A successful answer to a GET/FETCH with Observe=0 registers the observer (unless
-        ``observe`` is False), gets an Observe number and returns the key for :meth:`notify`.
-        """
-        entry, ex = self._server(exchange, now)
-        entry.exchange = None
-        self._timers.cancel(ex.timer)
-        request = ex.request
-        observation: _Observation | None = None
-        if request.code in _OBSERVABLE and request.options.observe == 0:
-            observation = self._register(ex, Code(code).is_success and observe)
-            if observation is not None:
-                options = options.replace(observe=observation.seq)
-        if ex.block1 is not None:
-            options = options.replace(block1=ex.block1)
-        self._answer(ex, entry, Code(code), options, payload, now=now, observation=observation)
-        return None if observation is None else observation.key
+        self._ack_early(self._server(exchange, now))
 
     def notify(
         self,
@@ -450,11 +320,7 @@ class Endpoint:
         if peer_state is None or obs is None:
             raise StaleHandleError(f"{observation} is not registered")
         code = Code(code)
-        if code.is_success:
-            obs.seq = next_sequence(obs.seq)
-            options = options.replace(observe=obs.seq)
-        else:
-            self._drop_observation(obs, None, now)
+        options = self._notification_options(obs, code, options, now)
         shaped = self._shape_body(
             observation.peer, obs.request, code, options, payload, now=now, offset=0
         )
@@ -514,14 +380,12 @@ class Endpoint:
             return
         owner.tx = None
         if owner.code is Code.EMPTY:
-            self._close(owner, now)
+            self._close_exchange(owner, now)
             self._events.append(PongReceived(owner.handle))
         elif piggybacked:
             self._on_exchange_response(owner, message, now)
         else:
-            owner.timer = self._timers.schedule(
-                now + self._response_timeout, partial(self._on_response_timeout, owner)
-            )
+            self._arm(owner, now)  # the response comes separately
 
     def _on_rst(self, peer: Peer, message_id: int, now: float) -> None:
         tx = self._by_mid.get((peer, message_id))
@@ -531,7 +395,7 @@ class Endpoint:
             if isinstance(owner, _ClientExchange):
                 owner.tx = None
                 if owner.code is Code.EMPTY:
-                    self._close(owner, now)
+                    self._close_exchange(owner, now)
                     self._events.append(PongReceived(owner.handle))
                 else:
                     self._fail(owner, FailureReason.RESET, now)
@@ -559,275 +423,149 @@ class Endpoint:
             ex.tx = None
         self._on_exchange_response(ex, message, now)
 
-    def _on_exchange_response(self, ex: _ClientExchange, message: Message, now: float) -> None:
-        state = ex.state
-        if state is _ClientState.OBSERVING and message.token == ex.origin_token:
-            observe = message.options.observe
-            if observe is None or not message.code.is_success:
-                self._close(ex, now)
-                self._events.append(ObservationEnded(ex.handle, message))
-                return
-            if not is_fresh(ex.obs_seq, ex.obs_time, observe, now):
-                return
-            ex.obs_seq, ex.obs_time = observe, now
-            self._abandon_fetch(ex, now)  # a newer notification supersedes a fetch in progress
-        elif state is _ClientState.CANCELLING:
-            if message.options.observe is not None and message.code.is_success:
-                return  # a notification that crossed our deregistration
-            self._close(ex, now)
-            self._events.append(ObservationEnded(ex.handle, message))
-            return
-        elif message.token != ex.token:
-            return  # a late answer to an earlier step
-        else:
-            self._timers.cancel(ex.timer)
-            ex.timer = None
-            if ex.b1_szx is not None:
-                if message.code is Code.CONTINUE:
-                    self._continue_block1(ex, message, now)
-                    return
-                ex.b1_szx = None  # final answer, possibly an early error
-
-        block2 = message.options.block2
-        if block2 is None and ex.b2 is not None:
-            self._fail(ex, FailureReason.PROTOCOL, now)  # the follow-up lost its Block2
-            return
-        if block2 is not None and (block2.more or ex.b2 is not None):
-            assembled = self._receive_block2(ex, message, block2, now)
-            if assembled is None:
-                return
-            message = assembled
-        if ex.state is _ClientState.OBSERVING:
-            self._events.append(NotificationReceived(ex.handle, message))
-        elif (
-            message.options.observe is not None
-            and message.code.is_success
-            and ex.options.observe == 0
-        ):
-            ex.enter(_ClientState.OBSERVING)
-            ex.obs_seq, ex.obs_time = message.options.observe, now
-            self._abandon_fetch(ex, now)
-            self._events.append(ResponseReceived(ex.handle, message))
-        else:
-            self._close(ex, now)
-            self._events.append(ResponseReceived(ex.handle, message))
-
-    def _continue_block1(self, ex: _ClientExchange, message: Message, now: float) -> None:
-        block1 = message.options.block1
-        assert ex.b1_szx is not None
-        offset = ex.b1_offset + ex.b1_length
-        if block1 is None or offset >= len(ex.body):
-            self._fail(ex, FailureReason.PROTOCOL, now)
-            return
-        ex.b1_offset = offset
-        ex.b1_szx = min(ex.b1_szx, block1.szx)  # the server may ask for smaller blocks
-        self._send_block1(ex, now)
-
-    def _receive_block2(
-        self, ex: _ClientExchange, message: Message, block2: Block, now: float
-    ) -> Message | None:
-        """Add a Block2 block; the whole response once complete, else None (fetching on)."""
-        assembly = ex.b2
-        if assembly is None:
-            if block2.num != 0:
-                self._fail(ex, FailureReason.PROTOCOL, now)
-                return None
-            assembly = ex.b2 = Assembly(message)
-        elif message.options.etags != assembly.first.options.etags:
-            self._fail(ex, FailureReason.PROTOCOL, now)  # the representation changed under us
-            return None
-        error = assembly.append(block2, message.payload, self.config.max_body_size)
-        if error is not None:
-            reason = (
-                FailureReason.TOO_LARGE
-                if error is BlockError.TOO_LARGE
-                else (FailureReason.PROTOCOL)
-            )
-            self._fail(ex, reason, now)
-            return None
-        if block2.more:
-            self._request_block2(
-                ex, Block(len(assembly.body) // block2.size, False, block2.szx), now
-            )
-            return None
-        ex.b2 = None
-        first = assembly.first
-        return replace(
-            first,
-            options=first.options.replace(block2=None, size2=None),
-            payload=bytes(assembly.body),
-        )
-
     def _on_request(self, key: ExchangeKey, entry: _Received, request: Message, now: float) -> None:
-        echo = None
-        for number, _ in request.options:
-            if number not in _PLAIN_REQUEST_OPTIONS:
-                special = self._on_special_request(key, entry, request, now)
-                if special is None:
-                    return
-                request, echo = special
-                break
-        ex = _ServerExchange(key, request, echo)
+        ex = _ServerExchange(key, request)
+        ex.entry = entry
+        ex.acked = request.type is not Type.CON
+        ex.timer = None
+        if not self._admit(ex, now):
+            return
         entry.exchange = ex
         if not ex.acked and self.config.empty_ack_delay is not None:
             ex.timer = self._timers.schedule(
-                now + self.config.empty_ack_delay, partial(self._on_empty_ack_due, entry, ex)
+                now + self.config.empty_ack_delay, partial(self._on_empty_ack_due, ex)
             )
-        self._events.append(RequestReceived(key, request))
+        self._events.append(RequestReceived(key, ex.request))
 
-    def _on_special_request(
-        self, key: ExchangeKey, entry: _Received, request: Message, now: float
-    ) -> tuple[Message, Block | None] | None:
-        """A request with options that are more than data: unknown critical ones, Observe,
-        Block1 or Block2.  Returns the request to hand on and the Block1 to echo, or None
-        when it is answered here."""
-        options = request.options
-        if options.unknown_critical():
-            if request.type is Type.CON:
-                self._reply(key, entry, request, Code.BAD_OPTION, now=now)
-            else:  # RFC 7252 §5.4.1: reject the NON
-                self._reply_empty(entry, key.peer, Type.RST, key.message_id)
-            return None
-        if options.observe == 1:
-            peer_state = self._peers.get(key.peer)
-            if peer_state is not None and peer_state.observations:
-                obs = peer_state.observations.get(request.token)
-                if obs is not None:
-                    self._drop_observation(obs, FailureReason.CANCELLED, now)
-        block2 = options.block2
-        if block2 is not None and block2.num:
-            cached = self._block2.get((key.peer, options.uri_path, options.uri_query), now)
-            if cached is not None:
-                code, response_options, body = cached
-                ex = _ServerExchange(key, request, None)
-                self._answer(ex, entry, code, response_options, body, now=now)
-                return None
-        block1 = options.block1
-        if block1 is not None:
-            reassembled = self._receive_block1(key, entry, request, block1, now)
-            if reassembled is None:
-                return None
-            request = reassembled
-        return request, None if block1 is None else Block(block1.num, False, block1.szx)
+    # -- ExchangeLayer hooks -----------------------------------------------------------------
 
-    def _receive_block1(
-        self, key: ExchangeKey, entry: _Received, request: Message, block1: Block, now: float
-    ) -> Message | None:
-        """Add a Block1 block; the whole request once complete, else None (answered here)."""
-        options = request.options
-        limit = self.config.max_body_size
-        transfer: _Block1Key = (
-            key.peer,
-            request.code,
-            options.uri_path,
-            options.uri_query,
-            options.request_tag,
-        )
-        if block1.num == 0:
-            size1 = options.size1
-            if size1 is not None and size1 > limit:
-                self._reply(
-                    key,
-                    entry,
-                    request,
-                    Code.REQUEST_ENTITY_TOO_LARGE,
-                    Options.build(size1=limit),
-                    now=now,
-                )
-                return None
-            assembly: Assembly | None = Assembly(request)
+    def _token_key(self, peer: Peer, token: bytes) -> tuple[Peer, bytes]:
+        return peer, token
+
+    def _token_taken(self, peer: Peer, token: bytes) -> bool:
+        return (peer, token) in self._by_token
+
+    def _send_step(
+        self, ex: _ClientExchange, options: Options, payload: bytes, token: bytes, now: float
+    ) -> None:
+        peer_state = self._peer(ex.peer)
+        mid = self._next_mid(peer_state)
+        ex.token = token
+        type_ = Type.CON if ex.confirmable else Type.NON
+        data = Message(type_, ex.code, mid, token, options, payload).encode()
+        if ex.confirmable:
+            ex.tx = self._transmit(peer_state, ex.peer, mid, data, owner=ex, now=now)
         else:
-            assembly = self._block1.get(transfer, now)
-        error = (
-            BlockError.INCOMPLETE
-            if assembly is None
-            else assembly.append(block1, request.payload, limit)
-        )
-        if assembly is None or error is not None:
-            self._block1.pop(transfer)
-            extra = Options.build(size1=limit) if error is BlockError.TOO_LARGE else EMPTY_OPTIONS
-            self._reply(
-                key,
-                entry,
-                request,
-                _BLOCK_ERROR_CODES[error or BlockError.INCOMPLETE],
-                extra,
-                now=now,
-            )
-            return None
-        if block1.more:
-            self._block1.put(transfer, assembly, now + self._exchange_lifetime)
-            szx = min(block1.szx, self.config.preferred_block_szx)
-            self._reply(
-                key,
-                entry,
-                request,
-                Code.CONTINUE,
-                Options.build(block1=Block(block1.num, True, szx)),
-                now=now,
-            )
-            return None
-        self._block1.pop(transfer)
-        first = assembly.first
-        return replace(
-            request,
-            options=first.options.replace(block1=None, size1=None, request_tag=None),
-            payload=bytes(assembly.body),
-        )
+            self._out.append((data, ex.peer))
+            self._arm(ex, now)
 
-    # -- server internals --------------------------------------------------------------------
-
-    def _server(self, exchange: ExchangeKey, now: float) -> tuple[_Received, _ServerExchange]:
-        entry = self._dedup.get(exchange, now)
-        ex = entry.exchange if entry is not None else None
-        if entry is None or ex is None:
-            raise StaleHandleError(f"{exchange} is answered or expired")
-        return entry, ex
-
-    def _ack_early(self, entry: _Received, ex: _ServerExchange) -> None:
-        if not ex.acked:
-            ex.acked = True
-            self._timers.cancel(ex.timer)
-            ex.timer = None
-            self._reply_empty(entry, ex.key.peer, Type.ACK, ex.key.message_id)
-
-    def _on_empty_ack_due(self, entry: _Received, ex: _ServerExchange, now: float) -> None:
+    def _stop_step(self, ex: _ClientExchange, now: float) -> None:
+        if ex.tx is not None:
+            self._end_transmission(ex.tx, now)
+            ex.tx = None
+        self._timers.cancel(ex.timer)
         ex.timer = None
-        if entry.exchange is ex:
-            self._ack_early(entry, ex)
 
-    def _register(self, ex: _ServerExchange, keep: bool) -> _Observation | None:
-        """Register (or refresh) the observer behind an Observe=0 request, or drop it."""
-        peer = ex.key.peer
-        token = ex.request.token
+    def _fresh(self, ex: _ClientExchange, observe: int, now: float) -> bool:
+        """Datagrams reorder: RFC 7641 §3.4 decides which notification is newer."""
+        if not is_fresh(ex.obs_seq, ex.obs_time, observe, now):
+            return False
+        ex.obs_seq, ex.obs_time = observe, now
+        return True
+
+    def _observers(self, peer: Peer, create: bool = False) -> dict[bytes, _Observation] | None:
+        if not create:
+            peer_state = self._peers.get(peer)
+            return None if peer_state is None else peer_state.observations
         peer_state = self._peer(peer)
-        observations = peer_state.observations
-        if not keep:
-            if observations is not None:
-                observations.pop(token, None)
-            return None
-        if observations is None:
-            observations = peer_state.observations = {}
-        obs = observations.get(token)
-        if obs is None:
-            obs = observations[token] = _Observation(peer, ex.request)
-        else:
-            obs.request = ex.request
-            obs.seq = next_sequence(obs.seq)
+        if peer_state.observations is None:
+            peer_state.observations = {}
+        return peer_state.observations
+
+    def _new_observation(self, key: ObservationKey, request: Message) -> _Observation:
+        obs = _Observation(key, request)
+        obs.last_mid = -1
+        obs.tx = None
         return obs
 
     def _drop_observation(
         self, obs: _Observation, reason: FailureReason | None, now: float
     ) -> None:
-        """Forget an observer; with a reason, tell the application it went away."""
-        peer_state = self._peers.get(obs.key.peer)
-        if peer_state is not None and peer_state.observations is not None:
-            peer_state.observations.pop(obs.key.token, None)
         if obs.tx is not None:
             obs.tx.owner = None  # a last CON notification may still be retransmitted
             obs.tx = None
-        if reason is not None:
-            self._events.append(ObservationCancelled(obs.key, reason))
+        super()._drop_observation(obs, reason, now)
+
+    def _take(self, exchange: ExchangeKey, now: float) -> _ServerExchange:
+        ex = self._server(exchange, now)
+        ex.entry.exchange = None
+        self._timers.cancel(ex.timer)
+        return ex
+
+    def _reject_critical(self, ex: _ServerExchange, option: int, now: float) -> None:
+        if ex.request.type is Type.CON:
+            self._reply(ex, Code.BAD_OPTION, EMPTY_OPTIONS, now)
+        else:  # RFC 7252 §5.4.1: reject the NON
+            self._reply_empty(ex.entry, ex.key.peer, Type.RST, ex.key.message_id)
+
+    def _reply(self, ex: _ServerExchange, code: Code, options: Options, now: float) -> None:
+        self._send_response(ex, code, options, b"", observation=None, now=now)
+
+    def _send_response(
+        self,
+        ex: _ServerExchange,
+        code: Code,
+        options: Options,
+        payload: bytes,
+        *,
+        observation: _Observation | None,
+        now: float,
+    ) -> None:
+        """Piggybacked on the ACK while the request is not acknowledged, else separate."""
+        peer, request = ex.key.peer, ex.request
+        shaped = self._shape_body(peer, request, code, options, payload, now=now)
+        if shaped is None:
+            code, options, payload = Code.BAD_OPTION, EMPTY_OPTIONS, b"block out of range"
+        else:
+            options, payload = shaped
+        if not ex.acked:
+            data = Message(Type.ACK, code, ex.key.message_id, request.token, options, payload)
+            reply = ex.entry.reply = data.encode()
+            self._out.append((reply, peer))
+            return
+        peer_state = self._peer(peer)
+        mid = self._next_mid(peer_state)
+        if request.type is Type.CON and self.config.confirmable_separate_responses:
+            data_con = Message(Type.CON, code, mid, request.token, options, payload).encode()
+            tx = self._transmit(peer_state, peer, mid, data_con, owner=observation, now=now)
+            if observation is not None:
+                observation.tx = tx
+        else:
+            if observation is not None:
+                observation.last_mid = mid
+            data_non = Message(Type.NON, code, mid, request.token, options, payload).encode()
+            self._out.append((data_non, peer))
+
+    # -- server internals --------------------------------------------------------------------
+
+    def _server(self, exchange: ExchangeKey, now: float) -> _ServerExchange:
+        entry = self._dedup.get(exchange, now)
+        ex = entry.exchange if entry is not None else None
+        if ex is None:
+            raise StaleHandleError(f"{exchange} is answered or expired")
+        return ex
+
+    def _ack_early(self, ex: _ServerExchange) -> None:
+        if not ex.acked:
+            ex.acked = True
+            self._timers.cancel(ex.timer)
+            ex.timer = None
+            self._reply_empty(ex.entry, ex.key.peer, Type.ACK, ex.key.message_id)
+
+    def _on_empty_ack_due(self, ex: _ServerExchange, now: float) -> None:
+        ex.timer = None
+        if ex.entry.exchange is ex:
+            self._ack_early(ex)
 
     def _shape_body(
         self,
@@ -847,82 +585,18 @@ class Endpoint:
         """
         if options.block2 is not None:
             return options, payload  # the application does block-wise itself
-        wanted = request.options.block2
-        szx = self.config.preferred_block_szx
-        if wanted is not None:
-            szx = min(szx, wanted.szx)
-        elif len(payload) <= 16 << szx:
+        szx = self._block_szx
+        if request.options.block2 is None and len(payload) <= 16 << szx:
             return options, payload
-        if offset is None:
-            offset = 0 if wanted is None else wanted.offset
-        sliced = slice_block(payload, offset, szx)
-        if sliced is None:
-            return None
-        chunk, block = sliced
-        if block.more:
-            uri = (peer, request.options.uri_path, request.options.uri_query)
-            self._block2.put(uri, (code, options, payload), now + self._exchange_lifetime)
-        return options.replace(block2=block, size2=len(payload) if offset == 0 else None), chunk
-
-    def _answer(
-        self,
-        ex: _ServerExchange,
-        entry: _Received,
-        code: Code,
-        options: Options,
-        payload: bytes,
-        *,
-        now: float,
-        observation: _Observation | None = None,
-    ) -> None:
-        shaped = self._shape_body(ex.key.peer, ex.request, code, options, payload, now=now)
-        if shaped is None:
-            code, options, payload = Code.BAD_OPTION, EMPTY_OPTIONS, b"block out of range"
-        else:
-            options, payload = shaped
-        peer, request = ex.key.peer, ex.request
-        if not ex.acked:
-            data = Message(Type.ACK, code, ex.key.message_id, request.token, options, payload)
-            entry.reply = data.encode()
-            self._out.append((entry.reply, peer))
-            return
-        peer_state = self._peer(peer)
-        mid = self._next_mid(peer_state)
-        if request.type is Type.CON and self.config.confirmable_separate_responses:
-            data_con = Message(Type.CON, code, mid, request.token, options, payload).encode()
-            tx = self._transmit(peer_state, peer, mid, data_con, owner=observation, now=now)
-            if observation is not None:
-                observation.tx = tx
-        else:
-            if observation is not None:
-                observation.last_mid = mid
-            data_non = Message(Type.NON, code, mid, request.token, options, payload).encode()
-            self._out.append((data_non, peer))
-
-    def _reply(
-        self,
-        key: ExchangeKey,
-        entry: _Received,
-        request: Message,
-        code: Code,
-        options: Options = EMPTY_OPTIONS,
-        *,
-        now: float,
-    ) -> None:
-        """An answer the endpoint gives by itself (errors, 2.31 Continue): one empty message."""
-        self._answer(_ServerExchange(key, request, None), entry, code, options, b"", now=now)
+        return self._slice_response(
+            peer, request, code, options, payload, szx=szx, offset=offset, now=now
+        )
 
     def _reply_empty(self, entry: _Received, peer: Peer, type_: Type, message_id: int) -> None:
         entry.reply = _empty(type_, message_id)
         self._out.append((entry.reply, peer))
 
     # -- client internals --------------------------------------------------------------------
-
-    def _client(self, handle: int) -> _ClientExchange:
-        ex = self._by_handle.get(handle)
-        if ex is None:
-            raise StaleHandleError(f"request {handle} is over")
-        return ex
 
     def _new_exchange(
         self,
@@ -934,104 +608,23 @@ class Endpoint:
         confirmable: bool,
         token: bytes | None = None,
     ) -> _ClientExchange:
-        handle = self._next_handle
-        self._next_handle += 1
         if token is None:
             token = self._new_token(peer)
         ex = _ClientExchange(
-            handle, peer, code, options, body, token=token, confirmable=confirmable
+            next(self._handles),
+            peer,
+            code,
+            options,
+            body,
+            token=token,
+            timeout=self._response_timeout,
         )
-        self._by_handle[handle] = ex
-        if code is not Code.EMPTY:
-            self._by_token[peer, token] = ex
+        ex.confirmable = confirmable
+        ex.tx = None
+        ex.obs_seq = 0
+        ex.obs_time = -math.inf  # the first notification number is always fresh
+        self._open(ex)
         return ex
-
-    def _new_token(self, peer: Peer) -> bytes:
-        length = self.config.token_length
-        while True:
-            token = self._rng.getrandbits(8 * length).to_bytes(length, "big")
-            if (peer, token) not in self._by_token:
-                return token
-
-    def _new_request_tag(self) -> bytes:
-        tag = self._next_request_tag
-        self._next_request_tag = (tag + 1) & 0xFFFFFFFF
-        return tag.to_bytes(4, "big")
-
-    def _send_step(
-        self, ex: _ClientExchange, options: Options, payload: bytes, token: bytes, now: float
-    ) -> None:
-        """Send the next message of an exchange (the request, a block, or a deregistration)."""
-        peer_state = self._peer(ex.peer)
-        mid = self._next_mid(peer_state)
-        ex.token = token
-        type_ = Type.CON if ex.confirmable else Type.NON
-        data = Message(type_, ex.code, mid, token, options, payload).encode()
-        if ex.confirmable:
-            ex.tx = self._transmit(peer_state, ex.peer, mid, data, owner=ex, now=now)
-        else:
-            self._out.append((data, ex.peer))
-            ex.timer = self._timers.schedule(
-                now + self._response_timeout, partial(self._on_response_timeout, ex)
-            )
-
-    def _send_block1(self, ex: _ClientExchange, now: float) -> None:
-        assert ex.b1_szx is not None
-        sliced = slice_block(ex.body, ex.b1_offset, ex.b1_szx)
-        assert sliced is not None
-        chunk, block = sliced
-        ex.b1_length = len(chunk)
-        options = ex.options.replace(
-            block1=block,
-            size1=len(ex.body) if ex.b1_offset == 0 else None,
-            request_tag=ex.request_tag,
-        )
-        self._send_step(ex, options, chunk, ex.token, now)
-
-    def _request_block2(self, ex: _ClientExchange, block: Block, now: float) -> None:
-        """Ask for the next Block2 block with a fresh token (RFC 7959 §3.4 for observations)."""
-        if ex.token != ex.origin_token:
-            del self._by_token[ex.peer, ex.token]
-        token = self._new_token(ex.peer)
-        self._by_token[ex.peer, token] = ex
-        options = ex.options.replace(block2=block, observe=None)
-        payload = ex.body if ex.code is Code.FETCH else b""
-        self._send_step(ex, options, payload, token, now)
-
-    def _abandon_fetch(self, ex: _ClientExchange, now: float) -> None:
-        """Stop a Block2 fetch of a notification (superseded, failed or cancelled)."""
-        if ex.token != ex.origin_token:
-            del self._by_token[ex.peer, ex.token]
-            ex.token = ex.origin_token
-        if ex.tx is not None:
-            self._end_transmission(ex.tx, now)
-            ex.tx = None
-        self._timers.cancel(ex.timer)
-        ex.timer = None
-        ex.b2 = None
-
-    def _on_response_timeout(self, ex: _ClientExchange, now: float) -> None:
-        ex.timer = None
-        self._fail(ex, FailureReason.TIMEOUT, now)
-
-    def _fail(self, ex: _ClientExchange, reason: FailureReason, now: float) -> None:
-        state = ex.state
-        if state is _ClientState.OBSERVING:  # only a notification's fetch failed
-            self._abandon_fetch(ex, now)
-            return
-        self._close(ex, now)
-        self._events.append(
-            ObservationEnded(ex.handle, None)
-            if state is _ClientState.CANCELLING
-            else RequestFailed(ex.handle, reason)
-        )
-
-    def _close(self, ex: _ClientExchange, now: float) -> None:
-        self._abandon_fetch(ex, now)
-        ex.enter(_ClientState.CLOSED)
-        del self._by_handle[ex.handle]
-        if ex.code is not Code.EMPTY:
-            del self._by_token[ex.peer, ex.origin_token]
 
     # -- transmissions -----------------------------------------------------------------------
 

@@ -31,32 +31,35 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum, auto
 from functools import partial
 from typing import Protocol, TypeAlias
 
-from lwm2m.coap.blockwise import Assembly, BlockError, slice_block
 from lwm2m.coap.cache import ExpiringCache
 from lwm2m.coap.codes import Code, Type
-from lwm2m.coap.endpoint import StaleHandleError
 from lwm2m.coap.errors import BadOptionError, FramingError, MessageFormatError
 from lwm2m.coap.events import (
     Event,
     ExchangeKey,
     FailureReason,
-    NotificationReceived,
     ObservationCancelled,
-    ObservationEnded,
     ObservationKey,
     Peer,
     PongReceived,
     RequestFailed,
     RequestReceived,
-    ResponseReceived,
+)
+from lwm2m.coap.exchange import (
+    ClientExchange,
+    ClientState,
+    CoreQueues,
+    ExchangeLayer,
+    Observation,
+    ServerExchange,
+    StaleHandleError,
 )
 from lwm2m.coap.message import Message
-from lwm2m.coap.observe import next_sequence
 from lwm2m.coap.options import EMPTY_OPTIONS, Block, Options
 from lwm2m.coap.tcp import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -71,19 +74,10 @@ from lwm2m.coap.tcp import (
 )
 from lwm2m.coap.timers import Timer, TimerQueue
 
-_BERT_SIZE = 1024
-_MAX_BLOCK_NUM = 1 << 20
-_BLOCK_ERROR_CODES = {
-    BlockError.INCOMPLETE: Code.REQUEST_ENTITY_INCOMPLETE,
-    BlockError.TOO_LARGE: Code.REQUEST_ENTITY_TOO_LARGE,
-    BlockError.SIZE: Code.BAD_REQUEST,
-}
-# Block1, Size1 and Request-Tag: ours to set when a request body goes block-wise.
-_TRANSFER_OPTIONS = frozenset({27, 60, 292})
 # A 16-byte block with a few options still fits.
 _MIN_MESSAGE_SIZE = 64
 # The Block value that encodes longest, to size blocks before their number is known.
-_WIDEST_BLOCK = Block(_MAX_BLOCK_NUM - 1, True, 6)
+_WIDEST_BLOCK = Block((1 << 20) - 1, True, 6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,124 +182,14 @@ _TRANSITIONS: dict[_State, frozenset[_State]] = {
 }
 
 
-class _ClientState(Enum):
-    REQUESTING = auto()  # request (or one of its blocks) in flight
-    OBSERVING = auto()  # observation established; a Block2 fetch of a notification may run
-    CANCELLING = auto()  # GET with Observe=1 in flight
-    CLOSED = auto()
-
-
-_CLIENT_TRANSITIONS: dict[_ClientState, frozenset[_ClientState]] = {
-    _ClientState.REQUESTING: frozenset({_ClientState.OBSERVING, _ClientState.CLOSED}),
-    _ClientState.OBSERVING: frozenset({_ClientState.CANCELLING, _ClientState.CLOSED}),
-    _ClientState.CANCELLING: frozenset({_ClientState.CLOSED}),
-    _ClientState.CLOSED: frozenset(),
-}
-
-
-class _ClientExchange:
-    """A request of ours from send to its terminal event, through all its blocks."""
-
-    __slots__ = (
-        "b1_length",
-        "b1_offset",
-        "b1_szx",
-        "b2",
-        "body",
-        "code",
-        "handle",
-        "options",
-        "origin_token",
-        "request_tag",
-        "state",
-        "timeout",
-        "timer",
-        "token",
-    )
-
-    def __init__(
-        self,
-        handle: int,
-        code: Code,
-        options: Options,
-        body: bytes,
-        *,
-        token: bytes,
-        timeout: float | None,
-    ) -> None:
-        self.handle = handle
-        self.code = code
-        self.options = options
-        self.body = body
-        self.origin_token = token  # registered until the exchange closes (observations use it)
-        self.token = token  # of the request in flight; Block2 follow-ups get fresh ones
-        self.timeout = timeout
-        self.state = _ClientState.REQUESTING
-        self.timer: Timer | None = None
-        self.b1_szx: int | None = None  # None: the body goes in one message
-        self.b1_offset = 0
-        self.b1_length = 0
-        self.request_tag: bytes | None = None
-        self.b2: Assembly | None = None
-
-    def enter(self, state: _ClientState) -> None:
-        if state not in _CLIENT_TRANSITIONS[self.state]:
-            raise AssertionError(f"client exchange {self.state} -> {state}")
-        self.state = state
-
-
-class _ServerExchange:
-    """An incoming request the application has not answered yet."""
-
-    __slots__ = ("block1", "key", "request")
-
-    def __init__(self, key: ExchangeKey, request: Message, block1: Block | None) -> None:
-        self.key = key
-        self.request = request
-        self.block1 = block1  # echoed (M=0) in the final response of a Block1 body
-
-
-class _Observation:
-    """Server side: one observer of one resource, named by its token on this connection."""
-
-    __slots__ = ("key", "request", "seq")
-
-    def __init__(self, key: ObservationKey, request: Message) -> None:
-        self.key = key
-        self.request = request
-        self.seq = 1
-
-
-_Block1Key = tuple[Code, tuple[str, ...], tuple[str, ...], bytes | None]
-_Block2Key = tuple[tuple[str, ...], tuple[str, ...]]
-
-
-def _append_block(
-    assembly: Assembly, block: Block, payload: bytes, limit: int
-) -> BlockError | None:
-    """Add a block, a BERT one (SZX 7: several 1024-byte blocks in one message) included."""
-    if block.szx != 7:
-        return assembly.append(block, payload, limit)
-    count = max(1, -(-len(payload) // _BERT_SIZE))
-    if block.num + count > _MAX_BLOCK_NUM:
-        return BlockError.TOO_LARGE
-    if block.more and len(payload) % _BERT_SIZE:
-        return BlockError.SIZE
-    for index in range(count):
-        chunk = payload[index * _BERT_SIZE : (index + 1) * _BERT_SIZE]
-        more = block.more or index < count - 1
-        error = assembly.append(Block(block.num + index, more, 6), chunk, limit)
-        if error is not None:
-            return error
-    return None
-
-
-class StreamConnection:
+class StreamConnection(ExchangeLayer[ClientExchange, ServerExchange, Observation, StreamEvent]):
     """One reliable connection's CoAP state; see the module docstring for the protocol.
 
     ``peer`` names the connection in the events (an opaque hashable chosen by the owner);
     ``handles`` numbers client requests, shared when several connections feed one owner.
     """
+
+    _BERT = True
 
     def __init__(
         self,
@@ -315,32 +199,23 @@ class StreamConnection:
         rng: random.Random | None = None,
         handles: Iterator[int] | None = None,
     ) -> None:
+        handles = handles if handles is not None else itertools.count(1)
+        super().__init__(config, rng, handles, transfer_lifetime=config.transfer_lifetime)
         self.peer = peer
         self.config = config
-        self._rng = rng if rng is not None else random.Random()
-        self._handles = handles if handles is not None else itertools.count(1)
         self._state = _State.OPEN
         self._framer = TcpFramer(max(config.max_message_size, DEFAULT_MAX_MESSAGE_SIZE))
-        self._timers = TimerQueue()
         self._out: list[bytes] = []
         self._events: deque[StreamEvent] = deque()
+        self._emit = self._events.append
         #: What the peer accepts; RFC 8323 §5.3.1 defaults until its CSM says otherwise.
         self.peer_max_message_size = DEFAULT_MAX_MESSAGE_SIZE
         self.peer_block_wise_transfer = False
         self.csm_received = False
-        self._by_token: dict[bytes, _ClientExchange] = {}
-        self._by_handle: dict[int, _ClientExchange] = {}
         self._pings: dict[bytes, tuple[int, Timer]] = {}
         self._next_exchange = 0
-        self._pending: dict[int, _ServerExchange] = {}
-        self._observers: dict[bytes, _Observation] = {}
-        self._next_request_tag = self._rng.getrandbits(32)
-        self._block1: ExpiringCache[_Block1Key, Assembly] = ExpiringCache(
-            config.max_block_transfers
-        )
-        self._block2: ExpiringCache[_Block2Key, tuple[Code, Options, bytes]] = ExpiringCache(
-            config.max_block_transfers
-        )
+        self._pending: dict[int, ServerExchange] = {}
+        self._observations: dict[bytes, Observation] = {}
         self._last_rx = now
         self._heard = False  # anything received since the last keep-alive Ping
         self._ping_sent = False
@@ -368,14 +243,8 @@ class StreamConnection:
         self._out = []
         return out[0] if len(out) == 1 else b"".join(out)
 
-    def next_event(self) -> StreamEvent | None:
-        return self._events.popleft() if self._events else None
-
     def get_timer(self) -> float | None:
         return None if self._state is _State.CLOSED else self._timers.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        self._timers.run_due(now)
 
     def has_handle(self, handle: int) -> bool:
         return handle in self._by_handle or any(h == handle for h, _ in self._pings.values())
@@ -437,7 +306,7 @@ class StreamConnection:
         self._send_signal(Abort(bad_csm_option, diagnostic))
         self._close(CloseReason.ABORTED, diagnostic, now)
 
-    # -- client API --------------------------------------------------------------------------
+    # -- client API (cancel_observation is ExchangeLayer's) ----------------------------------
 
     def send_request(
         self,
@@ -453,26 +322,16 @@ class StreamConnection:
         ``timeout`` overrides the configured request timeout for each step of this request.
         On a closed or released connection it fails at once (RequestFailed RESET).
         """
-        if not Code(code).is_request:
-            raise ValueError(f"{code} is not a request code")
-        if any(number in _TRANSFER_OPTIONS for number, _ in options):
-            options = options.replace(block1=None, size1=None, request_tag=None)
+        code, options = self._request_options(code, options)
         handle = next(self._handles)
         if self._state in (_State.RELEASED, _State.CLOSED):
-            self._events.append(RequestFailed(handle, FailureReason.RESET))
+            self._emit(RequestFailed(handle, FailureReason.RESET))
             return handle
-        token = self._new_token()
-        ex = _ClientExchange(
-            handle,
-            Code(code),
-            options,
-            payload,
-            token=token,
-            timeout=self.config.request_timeout if timeout is None else timeout,
-        )
-        self._by_handle[handle] = ex
-        self._by_token[token] = ex
-        frame = self._frame_if_fits(ex.code, token, options, payload)
+        token = self._new_token(self.peer)
+        timeout = self.config.request_timeout if timeout is None else timeout
+        ex = ClientExchange(handle, self.peer, code, options, payload, token=token, timeout=timeout)
+        self._open(ex)
+        frame = self._frame_if_fits(code, token, options, payload)
         if frame is not None:
             self._out.append(frame)
             self._arm(ex, now)
@@ -489,9 +348,9 @@ class StreamConnection:
         """Send 7.02 Ping; ends in :class:`PongReceived` or RequestFailed TIMEOUT."""
         handle = next(self._handles)
         if self._state is _State.CLOSED:
-            self._events.append(RequestFailed(handle, FailureReason.RESET))
+            self._emit(RequestFailed(handle, FailureReason.RESET))
             return handle
-        token = self._new_token()
+        token = self._new_token(self.peer)
         timer = self._timers.schedule(
             now + self.config.pong_timeout, partial(self._on_ping_timeout, token)
         )
@@ -501,66 +360,10 @@ class StreamConnection:
 
     def cancel(self, handle: int, now: float) -> None:
         """Forget a request or observation; its last event says so (CANCELLED or None)."""
-        ex = self._client(handle)
-        observing = ex.state is not _ClientState.REQUESTING
-        self._close_exchange(ex)
-        self._events.append(
-            ObservationEnded(handle, None)
-            if observing
-            else RequestFailed(handle, FailureReason.CANCELLED)
-        )
+        super().cancel(handle, now)
         self._check_released(now)
 
-    def cancel_observation(self, handle: int, now: float) -> None:
-        """Deregister with GET Observe=1 (RFC 7641 §3.6); ends in ObservationEnded."""
-        ex = self._client(handle)
-        if ex.state is not _ClientState.OBSERVING:
-            raise StaleHandleError(f"request {handle} is not an established observation")
-        self._abandon_fetch(ex)
-        ex.enter(_ClientState.CANCELLING)
-        payload = ex.body if ex.code is Code.FETCH else b""
-        self._send_step(ex, ex.options.replace(observe=1), payload, ex.origin_token, now)
-
-    # -- server API --------------------------------------------------------------------------
-
-    def respond(
-        self,
-        exchange: ExchangeKey,
-        code: Code,
-        *,
-        options: Options = EMPTY_OPTIONS,
-        payload: bytes = b"",
-        now: float,
-        observe: bool = True,
-    ) -> ObservationKey | None:
-        """Answer a request; bodies over the peer's Max-Message-Size go as Block2.
-
-        A successful answer to a GET/FETCH with Observe=0 registers the observer (unless
-        ``observe`` is False) and returns the key for :meth:`notify`.
-        """
-        ex = self._pending.pop(exchange.message_id, None) if exchange.peer == self.peer else None
-        if ex is None:
-            raise StaleHandleError(f"{exchange} is answered or its connection closed")
-        code = Code(code)
-        request = ex.request
-        observation: _Observation | None = None
-        if request.options.observe == 0 and request.code in (Code.GET, Code.FETCH):
-            if code.is_success and observe:
-                observation = self._observers.get(request.token)
-                if observation is None:
-                    key = ObservationKey(self.peer, request.token)
-                    observation = self._observers[request.token] = _Observation(key, request)
-                else:
-                    observation.request = request
-                    observation.seq = next_sequence(observation.seq)
-                options = options.replace(observe=observation.seq)
-            else:
-                self._observers.pop(request.token, None)
-        if ex.block1 is not None:
-            options = options.replace(block1=ex.block1)
-        self._answer(request, code, options, payload, now=now, offset=None)
-        self._check_released(now)
-        return None if observation is None else observation.key
+    # -- server API (respond is ExchangeLayer's) ---------------------------------------------
 
     def notify(
         self,
@@ -572,15 +375,11 @@ class StreamConnection:
         now: float,
     ) -> None:
         """Send a notification; an error code ends the observation (RFC 7641 §4.2)."""
-        obs = self._observers.get(observation.token) if observation.peer == self.peer else None
+        obs = self._observations.get(observation.token) if observation.peer == self.peer else None
         if obs is None or self._state is _State.CLOSED:
             raise StaleHandleError(f"{observation} is not registered")
         code = Code(code)
-        if code.is_success:
-            obs.seq = next_sequence(obs.seq)
-            options = options.replace(observe=obs.seq)
-        else:
-            del self._observers[observation.token]
+        options = self._notification_options(obs, code, options, now)
         self._answer(obs.request, code, options, payload, now=now, offset=0)
 
     # -- receiving ---------------------------------------------------------------------------
@@ -653,170 +452,75 @@ class StreamConnection:
         )
 
     def _on_request(self, request: Message, now: float) -> None:
-        options = request.options
-        unknown = options.unknown_critical()
-        if unknown:
-            detail = f"unknown critical option {unknown[0]}".encode()
-            self._send(Code.BAD_OPTION, request.token, EMPTY_OPTIONS, detail)
-            return
-        if options.observe == 1:
-            obs = self._observers.pop(request.token, None)
-            if obs is not None:
-                self._events.append(ObservationCancelled(obs.key, FailureReason.CANCELLED))
-        block2 = options.block2
-        if block2 is not None and block2.num:
-            cached = self._block2.get((options.uri_path, options.uri_query), now)
-            if cached is not None:
-                code, response_options, body = cached
-                self._answer(request, code, response_options, body, now=now, offset=None)
-                return
-        block1 = options.block1
-        if block1 is not None:
-            reassembled = self._receive_block1(request, block1, now)
-            if reassembled is None:
-                return
-            request = reassembled
-        echo = None if block1 is None else Block(block1.num, False, block1.szx)
         number = self._next_exchange
+        ex = ServerExchange(ExchangeKey(self.peer, number), request)
+        if not self._admit(ex, now):
+            return
         self._next_exchange = number + 1
-        key = ExchangeKey(self.peer, number)
-        self._pending[number] = _ServerExchange(key, request, echo)
-        self._events.append(RequestReceived(key, request))
-
-    def _receive_block1(self, request: Message, block1: Block, now: float) -> Message | None:
-        """Add a Block1 block; the whole request once complete, else None (answered here)."""
-        options = request.options
-        limit = self.config.max_body_size
-        transfer = (request.code, options.uri_path, options.uri_query, options.request_tag)
-        self._block1.purge(now)
-        if block1.num == 0:
-            size1 = options.size1
-            if size1 is not None and size1 > limit:
-                extra = Options.build(size1=limit)
-                self._send(Code.REQUEST_ENTITY_TOO_LARGE, request.token, extra, b"")
-                return None
-            assembly: Assembly | None = Assembly(request)
-        else:
-            assembly = self._block1.get(transfer, now)
-        error = (
-            BlockError.INCOMPLETE
-            if assembly is None
-            else _append_block(assembly, block1, request.payload, limit)
-        )
-        if assembly is None or error is not None:
-            self._block1.pop(transfer)
-            error = error or BlockError.INCOMPLETE
-            extra = Options.build(size1=limit) if error is BlockError.TOO_LARGE else EMPTY_OPTIONS
-            self._send(_BLOCK_ERROR_CODES[error], request.token, extra, b"")
-            return None
-        if block1.more:
-            self._block1.put(transfer, assembly, now + self.config.transfer_lifetime)
-            szx = (
-                block1.szx if block1.szx == 7 else min(block1.szx, self.config.preferred_block_szx)
-            )
-            continue_ = Options.build(block1=Block(block1.num, True, szx))
-            self._send(Code.CONTINUE, request.token, continue_, b"")
-            return None
-        self._block1.pop(transfer)
-        return replace(
-            request,
-            options=assembly.first.options.replace(block1=None, size1=None, request_tag=None),
-            payload=bytes(assembly.body),
-        )
+        self._pending[number] = ex
+        self._emit(RequestReceived(ex.key, ex.request))
 
     def _on_response(self, message: Message, now: float) -> None:
         ex = self._by_token.get(message.token)
         if ex is None:
             return  # nobody asked, or we forgot an observation: no RST over reliable transports
-        state = ex.state
-        if state is _ClientState.OBSERVING and message.token == ex.origin_token:
-            if message.options.observe is None or not message.code.is_success:
-                self._close_exchange(ex)
-                self._events.append(ObservationEnded(ex.handle, message))
-                return
-            # In order by construction: every notification is the freshest (RFC 8323 §7.1).
-            self._abandon_fetch(ex)
-        elif state is _ClientState.CANCELLING:
-            if message.options.observe is not None and message.code.is_success:
-                return  # a notification that crossed our deregistration
-            self._close_exchange(ex)
-            self._events.append(ObservationEnded(ex.handle, message))
-            return
-        elif message.token != ex.token:
-            return  # a late answer to an earlier step
-        else:
-            self._timers.cancel(ex.timer)
-            ex.timer = None
-            if ex.b1_szx is not None:
-                if message.code is Code.CONTINUE:
-                    self._continue_block1(ex, message, now)
-                    return
-                ex.b1_szx = None  # final answer, possibly an early error
-        block2 = message.options.block2
-        if block2 is None and ex.b2 is not None:
-            self._fail(ex, FailureReason.PROTOCOL, now)  # the follow-up lost its Block2
-            return
-        if block2 is not None and (block2.more or ex.b2 is not None):
-            assembled = self._receive_block2(ex, message, block2, now)
-            if assembled is None:
-                return
-            message = assembled
-        if ex.state is _ClientState.OBSERVING:
-            self._events.append(NotificationReceived(ex.handle, message))
-        elif (
-            message.options.observe is not None
-            and message.code.is_success
-            and ex.options.observe == 0
-        ):
-            ex.enter(_ClientState.OBSERVING)
-            self._abandon_fetch(ex)
-            self._events.append(ResponseReceived(ex.handle, message))
-            self._check_released(now)
-        else:
-            self._close_exchange(ex)
-            self._events.append(ResponseReceived(ex.handle, message))
-            self._check_released(now)
+        self._on_exchange_response(ex, message, now)
+        self._check_released(now)
 
-    def _continue_block1(self, ex: _ClientExchange, message: Message, now: float) -> None:
-        block1 = message.options.block1
-        assert ex.b1_szx is not None
-        offset = ex.b1_offset + ex.b1_length
-        if block1 is None or offset >= len(ex.body):
-            self._fail(ex, FailureReason.PROTOCOL, now)
-            return
-        ex.b1_offset = offset
-        ex.b1_szx = min(ex.b1_szx, block1.szx)  # the server may ask for smaller blocks
-        self._send_block1(ex, now)
+    # -- ExchangeLayer hooks -----------------------------------------------------------------
 
-    def _receive_block2(
-        self, ex: _ClientExchange, message: Message, block2: Block, now: float
-    ) -> Message | None:
-        """Add a Block2 block; the whole response once complete, else None (fetching on)."""
-        assembly = ex.b2
-        if assembly is None:
-            if block2.num != 0:
-                self._fail(ex, FailureReason.PROTOCOL, now)
-                return None
-            assembly = ex.b2 = Assembly(message)
-        elif message.options.etags != assembly.first.options.etags:
-            self._fail(ex, FailureReason.PROTOCOL, now)  # the representation changed under us
-            return None
-        error = _append_block(assembly, block2, message.payload, self.config.max_body_size)
-        if error is not None:
-            too_large = error is BlockError.TOO_LARGE
-            self._fail(ex, FailureReason.TOO_LARGE if too_large else FailureReason.PROTOCOL, now)
-            return None
-        if block2.more:
-            szx = min(block2.szx, 6)
-            self._request_block2(ex, Block(len(assembly.body) // (16 << szx), False, szx), now)
-            return None
-        ex.b2 = None
-        first = assembly.first
-        return replace(
-            first,
-            options=first.options.replace(block2=None, size2=None),
-            payload=bytes(assembly.body),
-        )
+    def _token_key(self, peer: Peer, token: bytes) -> bytes:
+        return token  # one peer per connection
+
+    def _token_taken(self, peer: Peer, token: bytes) -> bool:
+        return token in self._by_token or token in self._pings
+
+    def _send_step(
+        self, ex: ClientExchange, options: Options, payload: bytes, token: bytes, now: float
+    ) -> None:
+        ex.token = token
+        self._send(ex.code, token, options, payload)
+        self._arm(ex, now)
+
+    def _stop_step(self, ex: ClientExchange, now: float) -> None:
+        self._timers.cancel(ex.timer)
+        ex.timer = None
+
+    def _fresh(self, ex: ClientExchange, observe: int, now: float) -> bool:
+        """In order by construction: every notification is the freshest (RFC 8323 §7.1)."""
+        return True
+
+    def _observers(self, peer: Peer, create: bool = False) -> dict[bytes, Observation]:
+        return self._observations
+
+    def _new_observation(self, key: ObservationKey, request: Message) -> Observation:
+        return Observation(key, request)
+
+    def _take(self, exchange: ExchangeKey, now: float) -> ServerExchange:
+        ex = self._pending.pop(exchange.message_id, None) if exchange.peer == self.peer else None
+        if ex is None:
+            raise StaleHandleError(f"{exchange} is answered or its connection closed")
+        return ex
+
+    def _reject_critical(self, ex: ServerExchange, option: int, now: float) -> None:
+        detail = f"unknown critical option {option}".encode()
+        self._send(Code.BAD_OPTION, ex.request.token, EMPTY_OPTIONS, detail)
+
+    def _reply(self, ex: ServerExchange, code: Code, options: Options, now: float) -> None:
+        self._send(code, ex.request.token, options, b"")
+
+    def _send_response(
+        self,
+        ex: ServerExchange,
+        code: Code,
+        options: Options,
+        payload: bytes,
+        *,
+        observation: Observation | None,
+        now: float,
+    ) -> None:
+        self._answer(ex.request, code, options, payload, now=now, offset=None)
+        self._check_released(now)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -872,111 +576,23 @@ class StreamConnection:
                 self._out.append(frame)
                 return
         szx = self._fitting_szx(token, options.replace(block2=_WIDEST_BLOCK, size2=len(payload)))
-        if wanted is not None:
-            szx = min(szx, wanted.szx)
-        if offset is None:
-            offset = 0 if wanted is None else wanted.offset
-        sliced = slice_block(payload, offset, szx)
-        if sliced is None:
+        shaped = self._slice_response(
+            self.peer, request, code, options, payload, szx=szx, offset=offset, now=now
+        )
+        if shaped is None:
             self._send(Code.BAD_OPTION, token, EMPTY_OPTIONS, b"block out of range")
             return
-        chunk, block = sliced
-        if block.more:
-            uri = (request.options.uri_path, request.options.uri_query)
-            self._block2.put(uri, (code, options, payload), now + self.config.transfer_lifetime)
-        options = options.replace(block2=block, size2=len(payload) if offset == 0 else None)
+        options, chunk = shaped
         self._send(code, token, options, chunk)
 
-    def _send_step(
-        self, ex: _ClientExchange, options: Options, payload: bytes, token: bytes, now: float
-    ) -> None:
-        ex.token = token
-        self._send(ex.code, token, options, payload)
-        self._arm(ex, now)
-
-    def _arm(self, ex: _ClientExchange, now: float) -> None:
-        if ex.timeout is not None:
-            ex.timer = self._timers.schedule(now + ex.timeout, partial(self._on_timeout, ex))
-
-    def _send_block1(self, ex: _ClientExchange, now: float) -> None:
-        assert ex.b1_szx is not None
-        sliced = slice_block(ex.body, ex.b1_offset, ex.b1_szx)
-        assert sliced is not None
-        chunk, block = sliced
-        ex.b1_length = len(chunk)
-        options = ex.options.replace(
-            block1=block,
-            size1=len(ex.body) if ex.b1_offset == 0 else None,
-            request_tag=ex.request_tag,
-        )
-        self._send_step(ex, options, chunk, ex.token, now)
-
-    def _request_block2(self, ex: _ClientExchange, block: Block, now: float) -> None:
-        """Ask for the next Block2 block with a fresh token (RFC 7959 §3.4 for observations)."""
-        if ex.token != ex.origin_token:
-            del self._by_token[ex.token]
-        token = self._new_token()
-        self._by_token[token] = ex
-        options = ex.options.replace(block2=block, observe=None)
-        payload = ex.body if ex.code is Code.FETCH else b""
-        self._send_step(ex, options, payload, token, now)
-
-    # -- client internals --------------------------------------------------------------------
-
-    def _client(self, handle: int) -> _ClientExchange:
-        ex = self._by_handle.get(handle)
-        if ex is None:
-            raise StaleHandleError(f"request {handle} is over")
-        return ex
-
-    def _new_token(self) -> bytes:
-        length = self.config.token_length
-        while True:
-            token = self._rng.getrandbits(8 * length).to_bytes(length, "big")
-            if token not in self._by_token and token not in self._pings:
-                return token
-
-    def _new_request_tag(self) -> bytes:
-        tag = self._next_request_tag
-        self._next_request_tag = (tag + 1) & 0xFFFFFFFF
-        return tag.to_bytes(4, "big")
-
-    def _abandon_fetch(self, ex: _ClientExchange) -> None:
-        """Stop a Block2 fetch of a notification (superseded, failed or cancelled)."""
-        if ex.token != ex.origin_token:
-            del self._by_token[ex.token]
-            ex.token = ex.origin_token
-        self._timers.cancel(ex.timer)
-        ex.timer = None
-        ex.b2 = None
-
-    def _on_timeout(self, ex: _ClientExchange, now: float) -> None:
-        ex.timer = None
-        self._fail(ex, FailureReason.TIMEOUT, now)
-
-    def _fail(self, ex: _ClientExchange, reason: FailureReason, now: float) -> None:
-        state = ex.state
-        if state is _ClientState.OBSERVING:  # only a notification's fetch failed
-            self._abandon_fetch(ex)
-            return
-        self._close_exchange(ex)
-        self._events.append(
-            ObservationEnded(ex.handle, None)
-            if state is _ClientState.CANCELLING
-            else RequestFailed(ex.handle, reason)
-        )
+    def _on_response_timeout(self, ex: ClientExchange, now: float) -> None:
+        super()._on_response_timeout(ex, now)
         self._check_released(now)
-
-    def _close_exchange(self, ex: _ClientExchange) -> None:
-        self._abandon_fetch(ex)
-        ex.enter(_ClientState.CLOSED)
-        del self._by_handle[ex.handle]
-        del self._by_token[ex.origin_token]
 
     def _on_ping_timeout(self, token: bytes, now: float) -> None:
         entry = self._pings.pop(token, None)
         if entry is not None:
-            self._events.append(RequestFailed(entry[0], FailureReason.TIMEOUT))
+            self._emit(RequestFailed(entry[0], FailureReason.TIMEOUT))
 
     # -- connection internals ----------------------------------------------------------------
 
@@ -989,7 +605,7 @@ class StreamConnection:
         """After the peer's Release: close once its requests are answered and ours are over."""
         if self._state is not _State.RELEASING or self._pending:
             return
-        if any(ex.state is _ClientState.REQUESTING for ex in self._by_handle.values()):
+        if any(ex.state is ClientState.REQUESTING for ex in self._by_handle.values()):
             return
         self._close(CloseReason.RELEASED, "", now)
 
@@ -1028,19 +644,13 @@ class StreamConnection:
         self._enter(_State.CLOSED)  # timers still queued find nothing left to do
         self._timers.cancel(self._csm_timer)
         for ex in list(self._by_handle.values()):
-            observing = ex.state is not _ClientState.REQUESTING
-            self._close_exchange(ex)
-            self._events.append(
-                ObservationEnded(ex.handle, None)
-                if observing
-                else RequestFailed(ex.handle, FailureReason.RESET)
-            )
+            self._end(ex, FailureReason.RESET, now)
         for handle, _ in self._pings.values():
             self._events.append(RequestFailed(handle, FailureReason.RESET))
         self._pings.clear()
-        for obs in self._observers.values():
+        for obs in self._observations.values():
             self._events.append(ObservationCancelled(obs.key, FailureReason.RESET))
-        self._observers.clear()
+        self._observations.clear()
         self._pending.clear()
         self._block1 = ExpiringCache(1)
         self._block2 = ExpiringCache(1)
@@ -1073,7 +683,7 @@ class StreamCore(Protocol):
     def handle_timer(self, now: float) -> None: ...
 
 
-class StreamEndpoint:
+class StreamEndpoint(CoreQueues[StreamEvent]):
     """Many :class:`StreamConnection` behind the :class:`~lwm2m.coap.endpoint.Endpoint` API.
 
     ``send_request(peer, ...)``, ``respond``, ``notify``, ``cancel`` and the events are those
@@ -1133,15 +743,6 @@ class StreamEndpoint:
         closing, self._closing = self._closing, []
         return closing
 
-    def next_event(self) -> StreamEvent | None:
-        return self._events.popleft() if self._events else None
-
-    def get_timer(self) -> float | None:
-        return self._timers.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        self._timers.run_due(now)
-
     # -- the Endpoint API --------------------------------------------------------------------
 
     def send_request(
@@ -1149,9 +750,9 @@ class StreamEndpoint:
         peer: Peer,
         code: Code,
         *,
+        now: float,
         options: Options = EMPTY_OPTIONS,
         payload: bytes = b"",
-        now: float,
         timeout: float | None = None,
     ) -> int:
         """As :meth:`StreamConnection.send_request`; an unknown peer raises StaleHandleError."""
@@ -1185,9 +786,9 @@ class StreamEndpoint:
         exchange: ExchangeKey,
         code: Code,
         *,
+        now: float,
         options: Options = EMPTY_OPTIONS,
         payload: bytes = b"",
-        now: float,
         observe: bool = True,
     ) -> ObservationKey | None:
         connection = self.connection(exchange.peer)
@@ -1202,9 +803,9 @@ class StreamEndpoint:
         observation: ObservationKey,
         code: Code,
         *,
+        now: float,
         options: Options = EMPTY_OPTIONS,
         payload: bytes = b"",
-        now: float,
     ) -> None:
         connection = self.connection(observation.peer)
         connection.notify(observation, code, options=options, payload=payload, now=now)

@@ -40,6 +40,7 @@ from lwm2m.coap.events import (
 from lwm2m.coap.message import Message
 from lwm2m.coap.options import EMPTY_OPTIONS, Options
 from lwm2m.coap.stream import StreamCore, StreamEndpoint, StreamEvent
+from lwm2m.transport._timer import CoreTimer
 from lwm2m.transport.udp import Clock, RequestError
 
 logger = logging.getLogger(__name__)
@@ -295,8 +296,7 @@ class StreamTransport(Generic[CoreT]):
         self._ids = itertools.count(1)
         self._connections: dict[Peer, _Connection] = {}
         self._servers: list[asyncio.Server] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = CoreTimer(self._loop, core, self.now, self.pump)
         self._closed = False
 
     @property
@@ -345,7 +345,7 @@ class StreamTransport(Generic[CoreT]):
     def close(self) -> None:
         """Stop listening and close every connection; the core hears each one go."""
         self._closed = True
-        self._disarm()
+        self._timer.disarm()
         for server in self._servers:
             server.close()
         for connection in list(self._connections.values()):
@@ -372,7 +372,8 @@ class StreamTransport(Generic[CoreT]):
                     connection.close()
             if not out and not closing:
                 break
-        self._arm(core.get_timer())
+        if not self._closed:
+            self._timer.arm(core.get_timer())
 
     def _opened(self, connection: _Connection) -> None:
         assert connection.peer is not None
@@ -392,25 +393,6 @@ class StreamTransport(Generic[CoreT]):
         assert connection.peer is not None
         self._connections.pop(connection.peer, None)
         self.core.connection_lost(connection.peer, self.now())
-        self.pump()
-
-    def _arm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at or self._closed:
-            return
-        self._disarm()
-        self._timer_at = deadline
-        if deadline is not None:
-            at = deadline - self.now() + self._loop.time()
-            self._timer = self._loop.call_at(at, self._fire)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._timer_at = None
-
-    def _fire(self) -> None:
-        self._timer = self._timer_at = None
-        self.core.handle_timer(self.now())
         self.pump()
 
 

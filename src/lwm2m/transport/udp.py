@@ -29,6 +29,7 @@ from lwm2m.coap.events import (
 )
 from lwm2m.coap.message import Message
 from lwm2m.coap.options import EMPTY_OPTIONS, Options
+from lwm2m.transport._timer import CoreTimer
 
 EventHandler = Callable[[Event], None]
 Clock = Callable[[], float]
@@ -67,8 +68,7 @@ class UdpTransport(asyncio.DatagramProtocol, Generic[CoreT]):
         self._loop = asyncio.get_running_loop()
         self.now: Clock = clock if clock is not None else self._loop.time
         self._transport: asyncio.DatagramTransport | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = CoreTimer(self._loop, core, self.now, self.pump)
 
     @property
     def local_address(self) -> tuple[str, int]:
@@ -90,13 +90,13 @@ class UdpTransport(asyncio.DatagramProtocol, Generic[CoreT]):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
-        self._disarm()
+        self._timer.disarm()
 
     # -- driving -----------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the socket and stop the timer; the core is left as it is."""
-        self._disarm()
+        self._timer.disarm()
         if self._transport is not None:
             self._transport.close()
 
@@ -115,34 +115,8 @@ class UdpTransport(asyncio.DatagramProtocol, Generic[CoreT]):
             datagrams = core.datagrams_to_send()
             if not datagrams:
                 break
-        deadline = core.get_timer()
-        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
-            self._arm(deadline)
-
-    def _arm(self, deadline: float) -> None:
-        """Arm for ``deadline``.  A later deadline (the earlier timer was cancelled: most are,
-        as answers come long before timeouts) waits for the armed one, which then re-arms:
-        re-arming on every change would cost a loop timer per request."""
-        if self._transport is None:
-            return
-        self._disarm()
-        self._timer_at = deadline
-        at = deadline - self.now() + self._loop.time()
-        self._timer = self._loop.call_at(at, self._fire)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._timer_at = None
-
-    def _fire(self) -> None:
-        self._timer = self._timer_at = None
-        core = self.core
-        now = self.now()
-        deadline = core.get_timer()
-        if deadline is not None and deadline <= now:
-            core.handle_timer(now)
-        self.pump()
+        if self._transport is not None:
+            self._timer.arm(core.get_timer())
 
 
 class UdpEndpoint(UdpTransport[Endpoint]):

@@ -1,0 +1,705 @@
+"""The request/response layer of CoAP (RFC 7252 §2.1), shared by every transport.
+
+:class:`ExchangeLayer` holds what does not depend on how messages travel: the client side of a
+request from send to its terminal event (tokens, Block1 with Request-Tag, Block2 fetching and
+reassembly, the Observe client with its deregistration) and the server side (Block1
+reassembly, Block2 slicing and caching, observer registrations and their sequence numbers).
+The datagram :class:`~lwm2m.coap.endpoint.Endpoint` (CON/ACK, message IDs, retransmission,
+deduplication) and the stream :class:`~lwm2m.coap.stream.StreamConnection` (RFC 8323 framing,
+CSM-sized blocks, connection lifecycle) subclass it and fill in the hooks that say how a
+message is sent, how an answer goes back and how notifications are ordered.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import replace
+from enum import Enum, auto
+from functools import partial
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+from lwm2m.coap.blockwise import Assembly, BlockError, slice_block
+from lwm2m.coap.cache import ExpiringCache
+from lwm2m.coap.codes import Code
+from lwm2m.coap.errors import CoapError
+from lwm2m.coap.events import (
+    Event,
+    ExchangeKey,
+    FailureReason,
+    NotificationReceived,
+    ObservationCancelled,
+    ObservationEnded,
+    ObservationKey,
+    Peer,
+    RequestFailed,
+    ResponseReceived,
+)
+from lwm2m.coap.message import Message
+from lwm2m.coap.observe import next_sequence
+from lwm2m.coap.options import EMPTY_OPTIONS, OPTION_SPECS, Block, OptionNumber, Options
+from lwm2m.coap.timers import Timer, TimerQueue
+
+_TRANSFER_OPTIONS = frozenset({OptionNumber.BLOCK1, OptionNumber.SIZE1, OptionNumber.REQUEST_TAG})
+_PLAIN_REQUEST_OPTIONS = frozenset(OPTION_SPECS).difference(
+    {OptionNumber.OBSERVE, OptionNumber.BLOCK1, OptionNumber.BLOCK2}
+)
+"""Options that a request can carry and the layer has nothing to do about."""
+_OBSERVABLE = frozenset({Code.GET, Code.FETCH})
+_BLOCK_ERROR_CODES = {
+    BlockError.INCOMPLETE: Code.REQUEST_ENTITY_INCOMPLETE,
+    BlockError.TOO_LARGE: Code.REQUEST_ENTITY_TOO_LARGE,
+    BlockError.SIZE: Code.BAD_REQUEST,
+}
+_BERT_SIZE = 1024
+_MAX_BLOCK_NUM = 1 << 20
+
+
+class StaleHandleError(CoapError, LookupError):
+    """Local misuse: the exchange, request or observation named is answered, over or expired."""
+
+
+def _append_bert(assembly: Assembly, block: Block, payload: bytes, limit: int) -> BlockError | None:
+    """Add a BERT block (SZX 7: several 1024-byte blocks in one message, RFC 8323 §6)."""
+    count = max(1, -(-len(payload) // _BERT_SIZE))
+    if block.num + count > _MAX_BLOCK_NUM:
+        return BlockError.TOO_LARGE
+    if block.more and len(payload) % _BERT_SIZE:
+        return BlockError.SIZE
+    for index in range(count):
+        chunk = payload[index * _BERT_SIZE : (index + 1) * _BERT_SIZE]
+        more = block.more or index < count - 1
+        error = assembly.append(Block(block.num + index, more, 6), chunk, limit)
+        if error is not None:
+            return error
+    return None
+
+
+class ClientState(Enum):
+    REQUESTING = auto()  # request (or one of its blocks) in flight
+    OBSERVING = auto()  # observation established; a Block2 fetch of a notification may run
+    CANCELLING = auto()  # GET with Observe=1 in flight
+    CLOSED = auto()
+
+
+_CLIENT_TRANSITIONS: dict[ClientState, frozenset[ClientState]] = {
+    ClientState.REQUESTING: frozenset({ClientState.OBSERVING, ClientState.CLOSED}),
+    ClientState.OBSERVING: frozenset({ClientState.CANCELLING, ClientState.CLOSED}),
+    ClientState.CANCELLING: frozenset({ClientState.CLOSED}),
+    ClientState.CLOSED: frozenset(),
+}
+
+
+class ClientExchange:
+    """A request of ours from send to its terminal event, through all its blocks."""
+
+    __slots__ = (
+        "b1_length",
+        "b1_offset",
+        "b1_szx",
+        "b2",
+        "body",
+        "code",
+        "handle",
+        "options",
+        "origin_token",
+        "peer",
+        "request_tag",
+        "state",
+        "timeout",
+        "timer",
+        "token",
+    )
+
+    def __init__(
+        self,
+        handle: int,
+        peer: Peer,
+        code: Code,
+        options: Options,
+        body: bytes,
+        *,
+        token: bytes,
+        timeout: float | None,
+    ) -> None:
+        self.handle = handle
+        self.peer = peer
+        self.code = code
+        self.options = options
+        self.body = body
+        self.origin_token = token  # registered until the exchange closes (observations use it)
+        self.token = token  # of the request in flight; Block2 follow-ups get fresh ones
+        self.state = ClientState.REQUESTING
+        self.timeout = timeout  # for the response to each step; None waits forever
+        self.timer: Timer | None = None  # that timeout, once armed
+        self.b1_szx: int | None = None  # None: the body goes in one message
+        self.b1_offset = 0
+        self.b1_length = 0
+        self.request_tag: bytes | None = None
+        self.b2: Assembly | None = None
+
+    def enter(self, state: ClientState) -> None:
+        if state not in _CLIENT_TRANSITIONS[self.state]:
+            raise AssertionError(f"client exchange {self.state} -> {state}")
+        self.state = state
+
+
+class ServerExchange:
+    """An incoming request the application has not answered yet."""
+
+    __slots__ = ("block1", "key", "request")
+
+    def __init__(self, key: ExchangeKey, request: Message) -> None:
+        self.key = key
+        self.request = request
+        self.block1: Block | None = None  # echoed (M=0) in the final response of a Block1 body
+
+
+class Observation:
+    """Server side: one observer of one resource (RFC 7641 §4.1: peer and token)."""
+
+    __slots__ = ("key", "request", "seq")
+
+    def __init__(self, key: ObservationKey, request: Message) -> None:
+        self.key = key
+        self.request = request
+        # RFC 7641 allows any start; node-coap (under lwm2m-node-lib) drops an Observe of 0.
+        self.seq = 1
+
+
+E = TypeVar("E")
+CX = TypeVar("CX", bound=ClientExchange)
+SX = TypeVar("SX", bound=ServerExchange)
+OB = TypeVar("OB", bound=Observation)
+
+_Block1Key = tuple[Peer, Code, tuple[str, ...], tuple[str, ...], bytes | None]
+_Block2Key = tuple[Peer, tuple[str, ...], tuple[str, ...]]
+
+
+class CoreQueues(Generic[E]):
+    """The events a sans-I/O core queued for its owner, and the timers the owner fires."""
+
+    _events: deque[E]
+    _timers: TimerQueue
+
+    def next_event(self) -> E | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        return self._timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        self._timers.run_due(now)
+
+
+class TransferConfig(Protocol):
+    """The knobs of :class:`ExchangeLayer`, which every transport's configuration has."""
+
+    @property
+    def token_length(self) -> int: ...
+
+    @property
+    def preferred_block_szx(self) -> int:
+        """Largest block we send or ask for, as SZX."""
+
+    @property
+    def max_body_size(self) -> int:
+        """Largest reassembled body, either direction."""
+
+    @property
+    def max_block_transfers(self) -> int:
+        """Concurrent incoming Block1 bodies and cached outgoing Block2 bodies (each)."""
+
+
+class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
+    """Exchanges above a message layer; the subclass implements the abstract hooks.
+
+    The subclass sets ``_events`` and ``_emit`` (its ``append``) before any exchange starts.
+    ``_BERT`` says whether SZX 7 means BERT (RFC 8323 §6) rather than one 1024-byte block;
+    ``transfer_lifetime`` is how long Block1 and Block2 transfer state is kept.
+    """
+
+    _BERT: ClassVar[bool] = False
+    _emit: Callable[[Event], None]
+
+    def __init__(
+        self,
+        config: TransferConfig,
+        rng: random.Random | None,
+        handles: Iterator[int],
+        *,
+        transfer_lifetime: float,
+    ) -> None:
+        self._rng = rng if rng is not None else random.Random()
+        self._handles = handles
+        self._token_length = config.token_length
+        self._block_szx = config.preferred_block_szx
+        self._max_body_size = config.max_body_size
+        self._transfer_lifetime = transfer_lifetime
+        self._timers = TimerQueue()
+        self._by_token: dict[Hashable, CX] = {}
+        self._by_handle: dict[int, CX] = {}
+        self._next_request_tag = self._rng.getrandbits(32)
+        transfers = config.max_block_transfers
+        self._block1: ExpiringCache[_Block1Key, Assembly] = ExpiringCache(transfers)
+        self._block2: ExpiringCache[_Block2Key, tuple[Code, Options, bytes]] = ExpiringCache(
+            transfers
+        )
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _token_key(self, peer: Peer, token: bytes) -> Hashable:
+        """What ``_by_token`` is keyed by: tokens are per peer (RFC 7252 §5.3.1)."""
+
+    @abstractmethod
+    def _token_taken(self, peer: Peer, token: bytes) -> bool:
+        """Whether a new exchange with ``peer`` must not use ``token``."""
+
+    @abstractmethod
+    def _send_step(
+        self, ex: CX, options: Options, payload: bytes, token: bytes, now: float
+    ) -> None:
+        """Send the next message of an exchange (the request, a block, a deregistration) and
+        arm what ends it if no answer comes."""
+
+    @abstractmethod
+    def _stop_step(self, ex: CX, now: float) -> None:
+        """Stop waiting for the answer to the step in flight."""
+
+    @abstractmethod
+    def _fresh(self, ex: CX, observe: int, now: float) -> bool:
+        """Whether a notification numbered ``observe`` is newer than the last one (noting it
+        if so); the first number of an observation is always taken."""
+
+    @abstractmethod
+    def _observers(self, peer: Peer, create: bool = False) -> dict[bytes, OB] | None:
+        """The observers registered by ``peer``, by token (None when it has none yet)."""
+
+    @abstractmethod
+    def _new_observation(self, key: ObservationKey, request: Message) -> OB: ...
+
+    @abstractmethod
+    def _reject_critical(self, ex: SX, option: int, now: float) -> None:
+        """Answer a request carrying an unknown critical option (RFC 7252 §5.4.1)."""
+
+    @abstractmethod
+    def _take(self, exchange: ExchangeKey, now: float) -> SX:
+        """The pending exchange ``exchange`` names, no longer pending; StaleHandleError if
+        there is none."""
+
+    @abstractmethod
+    def _reply(self, ex: SX, code: Code, options: Options, now: float) -> None:
+        """An answer the layer gives by itself (errors, 2.31 Continue): no payload."""
+
+    @abstractmethod
+    def _send_response(
+        self,
+        ex: SX,
+        code: Code,
+        options: Options,
+        payload: bytes,
+        *,
+        observation: OB | None,
+        now: float,
+    ) -> None:
+        """Send the answer to ``ex``, sliced into the Block2 block its request asks for."""
+
+    # -- client API --------------------------------------------------------------------------
+
+    def cancel(self, handle: int, now: float) -> None:
+        """Forget a request or observation; its last event says so (CANCELLED or None)."""
+        self._end(self._client(handle), FailureReason.CANCELLED, now)
+
+    def cancel_observation(self, handle: int, now: float) -> None:
+        """Deregister politely with GET Observe=1 (RFC 7641 §3.6); ends in ObservationEnded."""
+        ex = self._client(handle)
+        if ex.state is not ClientState.OBSERVING:
+            raise StaleHandleError(f"request {handle} is not an established observation")
+        self._abandon_fetch(ex, now)
+        ex.enter(ClientState.CANCELLING)
+        payload = ex.body if ex.code is Code.FETCH else b""
+        self._send_step(ex, ex.options.replace(observe=1), payload, ex.origin_token, now)
+
+    # -- client internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _request_options(code: Code, options: Options) -> tuple[Code, Options]:
+        """Check a request code and drop the transfer options, which are the layer's to set."""
+        code = Code(code)
+        if not code.is_request:
+            raise ValueError(f"{code} is not a request code")
+        for number, _ in options:
+            if number in _TRANSFER_OPTIONS:
+                return code, options.replace(block1=None, size1=None, request_tag=None)
+        return code, options
+
+    def _arm(self, ex: CX, now: float) -> None:
+        """Wait for the response to the step just sent (or acknowledged)."""
+        if ex.timeout is not None:
+            ex.timer = self._timers.schedule(
+                now + ex.timeout, partial(self._on_response_timeout, ex)
+            )
+
+    def _on_response_timeout(self, ex: CX, now: float) -> None:
+        ex.timer = None
+        self._fail(ex, FailureReason.TIMEOUT, now)
+
+    def _client(self, handle: int) -> CX:
+        ex = self._by_handle.get(handle)
+        if ex is None:
+            raise StaleHandleError(f"request {handle} is over")
+        return ex
+
+    def _open(self, ex: CX) -> None:
+        """Register a new exchange under its handle and (unless a ping) its token."""
+        self._by_handle[ex.handle] = ex
+        if ex.code is not Code.EMPTY:
+            self._by_token[self._token_key(ex.peer, ex.token)] = ex
+
+    def _new_token(self, peer: Peer) -> bytes:
+        length = self._token_length
+        while True:
+            token = self._rng.getrandbits(8 * length).to_bytes(length, "big")
+            if not self._token_taken(peer, token):
+                return token
+
+    def _new_request_tag(self) -> bytes:
+        tag = self._next_request_tag
+        self._next_request_tag = (tag + 1) & 0xFFFFFFFF
+        return tag.to_bytes(4, "big")
+
+    def _send_block1(self, ex: CX, now: float) -> None:
+        assert ex.b1_szx is not None
+        sliced = slice_block(ex.body, ex.b1_offset, ex.b1_szx)
+        assert sliced is not None
+        chunk, block = sliced
+        ex.b1_length = len(chunk)
+        options = ex.options.replace(
+            block1=block,
+            size1=len(ex.body) if ex.b1_offset == 0 else None,
+            request_tag=ex.request_tag,
+        )
+        self._send_step(ex, options, chunk, ex.token, now)
+
+    def _request_block2(self, ex: CX, block: Block, now: float) -> None:
+        """Ask for the next Block2 block with a fresh token (RFC 7959 §3.4 for observations)."""
+        peer = ex.peer
+        if ex.token != ex.origin_token:
+            del self._by_token[self._token_key(peer, ex.token)]
+        token = self._new_token(peer)
+        self._by_token[self._token_key(peer, token)] = ex
+        options = ex.options.replace(block2=block, observe=None)
+        payload = ex.body if ex.code is Code.FETCH else b""
+        self._send_step(ex, options, payload, token, now)
+
+    def _abandon_fetch(self, ex: CX, now: float) -> None:
+        """Stop a Block2 fetch of a notification (superseded, failed or cancelled)."""
+        if ex.token != ex.origin_token:
+            del self._by_token[self._token_key(ex.peer, ex.token)]
+            ex.token = ex.origin_token
+        self._stop_step(ex, now)
+        ex.b2 = None
+
+    def _on_exchange_response(self, ex: CX, message: Message, now: float) -> None:
+        """A response (or notification) carrying the token of one of our exchanges."""
+        state = ex.state
+        if state is ClientState.OBSERVING and message.token == ex.origin_token:
+            observe = message.options.observe
+            if observe is None or not message.code.is_success:
+                self._close_exchange(ex, now)
+                self._emit(ObservationEnded(ex.handle, message))
+                return
+            if not self._fresh(ex, observe, now):
+                return
+            self._abandon_fetch(ex, now)  # a newer notification supersedes a fetch in progress
+        elif state is ClientState.CANCELLING:
+            if message.options.observe is not None and message.code.is_success:
+                return  # a notification that crossed our deregistration
+            self._close_exchange(ex, now)
+            self._emit(ObservationEnded(ex.handle, message))
+            return
+        elif message.token != ex.token:
+            return  # a late answer to an earlier step
+        else:
+            self._timers.cancel(ex.timer)
+            ex.timer = None
+            if ex.b1_szx is not None:
+                if message.code is Code.CONTINUE:
+                    self._continue_block1(ex, message, now)
+                    return
+                ex.b1_szx = None  # final answer, possibly an early error
+
+        block2 = message.options.block2
+        if block2 is None and ex.b2 is not None:
+            self._fail(ex, FailureReason.PROTOCOL, now)  # the follow-up lost its Block2
+            return
+        if block2 is not None and (block2.more or ex.b2 is not None):
+            assembled = self._receive_block2(ex, message, block2, now)
+            if assembled is None:
+                return
+            message = assembled
+        observe = message.options.observe
+        if ex.state is ClientState.OBSERVING:
+            self._emit(NotificationReceived(ex.handle, message))
+        elif observe is not None and message.code.is_success and ex.options.observe == 0:
+            ex.enter(ClientState.OBSERVING)
+            self._fresh(ex, observe, now)
+            self._abandon_fetch(ex, now)
+            self._emit(ResponseReceived(ex.handle, message))
+        else:
+            self._close_exchange(ex, now)
+            self._emit(ResponseReceived(ex.handle, message))
+
+    def _continue_block1(self, ex: CX, message: Message, now: float) -> None:
+        block1 = message.options.block1
+        assert ex.b1_szx is not None
+        offset = ex.b1_offset + ex.b1_length
+        if block1 is None or offset >= len(ex.body):
+            self._fail(ex, FailureReason.PROTOCOL, now)
+            return
+        ex.b1_offset = offset
+        ex.b1_szx = min(ex.b1_szx, block1.szx)  # the server may ask for smaller blocks
+        self._send_block1(ex, now)
+
+    def _append_block(self, assembly: Assembly, block: Block, payload: bytes) -> BlockError | None:
+        if block.szx == 7 and self._BERT:
+            return _append_bert(assembly, block, payload, self._max_body_size)
+        return assembly.append(block, payload, self._max_body_size)
+
+    def _receive_block2(
+        self, ex: CX, message: Message, block2: Block, now: float
+    ) -> Message | None:
+        """Add a Block2 block; the whole response once complete, else None (fetching on)."""
+        assembly = ex.b2
+        if assembly is None:
+            if block2.num != 0:
+                self._fail(ex, FailureReason.PROTOCOL, now)
+                return None
+            assembly = ex.b2 = Assembly(message)
+        elif message.options.etags != assembly.first.options.etags:
+            self._fail(ex, FailureReason.PROTOCOL, now)  # the representation changed under us
+            return None
+        error = self._append_block(assembly, block2, message.payload)
+        if error is not None:
+            too_large = error is BlockError.TOO_LARGE
+            self._fail(ex, FailureReason.TOO_LARGE if too_large else FailureReason.PROTOCOL, now)
+            return None
+        if block2.more:
+            szx = min(block2.szx, 6)  # BERT blocks come 1024 bytes at a time
+            self._request_block2(ex, Block(len(assembly.body) // (16 << szx), False, szx), now)
+            return None
+        ex.b2 = None
+        first = assembly.first
+        return replace(
+            first,
+            options=first.options.replace(block2=None, size2=None),
+            payload=bytes(assembly.body),
+        )
+
+    def _fail(self, ex: CX, reason: FailureReason, now: float) -> None:
+        state = ex.state
+        if state is ClientState.OBSERVING:  # only a notification's fetch failed
+            self._abandon_fetch(ex, now)
+            return
+        self._close_exchange(ex, now)
+        self._emit(
+            ObservationEnded(ex.handle, None)
+            if state is ClientState.CANCELLING
+            else RequestFailed(ex.handle, reason)
+        )
+
+    def _end(self, ex: CX, reason: FailureReason, now: float) -> None:
+        """End an exchange locally: a request fails with ``reason``, an observation ends."""
+        observing = ex.state is not ClientState.REQUESTING
+        self._close_exchange(ex, now)
+        self._emit(
+            ObservationEnded(ex.handle, None) if observing else RequestFailed(ex.handle, reason)
+        )
+
+    def _close_exchange(self, ex: CX, now: float) -> None:
+        self._abandon_fetch(ex, now)
+        ex.enter(ClientState.CLOSED)
+        del self._by_handle[ex.handle]
+        if ex.code is not Code.EMPTY:
+            del self._by_token[self._token_key(ex.peer, ex.origin_token)]
+
+    # -- server API --------------------------------------------------------------------------
+
+    def respond(
+        self,
+        exchange: ExchangeKey,
+        code: Code,
+        *,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+        now: float,
+        observe: bool = True,
+    ) -> ObservationKey | None:
+        """Answer a request; bodies too big for one message go as Block2.
+
+        A successful answer to a GET/FETCH with Observe=0 registers the observer (unless
+        ``observe`` is False), gets an Observe number and returns the key for ``notify``.
+        """
+        ex = self._take(exchange, now)
+        code = Code(code)
+        request = ex.request
+        observation: OB | None = None
+        if request.code in _OBSERVABLE and request.options.observe == 0:
+            observation = self._register(ex.key.peer, request, code.is_success and observe)
+            if observation is not None:
+                options = options.replace(observe=observation.seq)
+        if ex.block1 is not None:
+            options = options.replace(block1=ex.block1)
+        self._send_response(ex, code, options, payload, observation=observation, now=now)
+        return None if observation is None else observation.key
+
+    def _notification_options(self, obs: OB, code: Code, options: Options, now: float) -> Options:
+        """Number a notification; an error code ends the observation (RFC 7641 §4.2)."""
+        if code.is_success:
+            obs.seq = next_sequence(obs.seq)
+            return options.replace(observe=obs.seq)
+        self._drop_observation(obs, None, now)
+        return options
+
+    # -- server internals --------------------------------------------------------------------
+
+    def _admit(self, ex: SX, now: float) -> bool:
+        """Handle a request's options that are more than data: unknown critical ones,
+        Observe, Block1 and Block2. False when it is answered here; else ``ex`` holds the
+        request to hand on (a Block1 body reassembled) and the Block1 to echo."""
+        request = ex.request
+        options = request.options
+        for number, _ in options:
+            if number not in _PLAIN_REQUEST_OPTIONS:
+                break
+        else:
+            return True
+        unknown = options.unknown_critical()
+        if unknown:
+            self._reject_critical(ex, unknown[0], now)
+            return False
+        peer = ex.key.peer
+        if options.observe == 1:
+            observers = self._observers(peer)
+            obs = observers.get(request.token) if observers else None
+            if obs is not None:
+                self._drop_observation(obs, FailureReason.CANCELLED, now)
+        block2 = options.block2
+        if block2 is not None and block2.num:
+            cached = self._block2.get((peer, options.uri_path, options.uri_query), now)
+            if cached is not None:
+                code, response_options, body = cached
+                self._send_response(ex, code, response_options, body, observation=None, now=now)
+                return False
+        block1 = options.block1
+        if block1 is not None:
+            reassembled = self._receive_block1(ex, block1, now)
+            if reassembled is None:
+                return False
+            ex.request = reassembled
+            ex.block1 = Block(block1.num, False, block1.szx)
+        return True
+
+    def _receive_block1(self, ex: SX, block1: Block, now: float) -> Message | None:
+        """Add a Block1 block; the whole request once complete, else None (answered here)."""
+        request = ex.request
+        options = request.options
+        limit = self._max_body_size
+        transfer: _Block1Key = (
+            ex.key.peer,
+            request.code,
+            options.uri_path,
+            options.uri_query,
+            options.request_tag,
+        )
+        self._block1.purge(now)
+        if block1.num == 0:
+            size1 = options.size1
+            if size1 is not None and size1 > limit:
+                self._reply(ex, Code.REQUEST_ENTITY_TOO_LARGE, Options.build(size1=limit), now)
+                return None
+            assembly: Assembly | None = Assembly(request)
+        else:
+            assembly = self._block1.get(transfer, now)
+        error = (
+            BlockError.INCOMPLETE
+            if assembly is None
+            else self._append_block(assembly, block1, request.payload)
+        )
+        if assembly is None or error is not None:
+            self._block1.pop(transfer)
+            error = error or BlockError.INCOMPLETE
+            extra = Options.build(size1=limit) if error is BlockError.TOO_LARGE else EMPTY_OPTIONS
+            self._reply(ex, _BLOCK_ERROR_CODES[error], extra, now)
+            return None
+        if block1.more:
+            self._block1.put(transfer, assembly, now + self._transfer_lifetime)
+            szx = block1.szx
+            if szx != 7 or not self._BERT:
+                szx = min(szx, self._block_szx)
+            self._reply(ex, Code.CONTINUE, Options.build(block1=Block(block1.num, True, szx)), now)
+            return None
+        self._block1.pop(transfer)
+        return replace(
+            request,
+            options=assembly.first.options.replace(block1=None, size1=None, request_tag=None),
+            payload=bytes(assembly.body),
+        )
+
+    def _slice_response(
+        self,
+        peer: Peer,
+        request: Message,
+        code: Code,
+        options: Options,
+        payload: bytes,
+        *,
+        szx: int,
+        offset: int | None,
+        now: float,
+    ) -> tuple[Options, bytes] | None:
+        """The Block2 block of a response that ``request`` asks for (at most ``szx``), caching
+        the body for the follow-ups; ``offset`` overrides the position (notifications start at
+        0). None when the block asked for is past the end of the body."""
+        wanted = request.options.block2
+        if wanted is not None:
+            szx = min(szx, wanted.szx)
+        if offset is None:
+            offset = 0 if wanted is None else wanted.offset
+        sliced = slice_block(payload, offset, szx)
+        if sliced is None:
+            return None
+        chunk, block = sliced
+        if block.more:
+            uri = (peer, request.options.uri_path, request.options.uri_query)
+            self._block2.put(uri, (code, options, payload), now + self._transfer_lifetime)
+        return options.replace(block2=block, size2=len(payload) if offset == 0 else None), chunk
+
+    def _register(self, peer: Peer, request: Message, keep: bool) -> OB | None:
+        """Register (or refresh) the observer behind an Observe=0 request, or drop it."""
+        token = request.token
+        if not keep:
+            observers = self._observers(peer)
+            if observers is not None:
+                observers.pop(token, None)
+            return None
+        observers = self._observers(peer, True)
+        assert observers is not None
+        obs = observers.get(token)
+        if obs is None:
+            obs = observers[token] = self._new_observation(ObservationKey(peer, token), request)
+        else:
+            obs.request = request
+            obs.seq = next_sequence(obs.seq)
+        return obs
+
+    def _drop_observation(self, obs: OB, reason: FailureReason | None, now: float) -> None:
+        """Forget an observer; with a reason, tell the application it went away."""
+        observers = self._observers(obs.key.peer)
+        if observers is not None:
+            observers.pop(obs.key.token, None)
+        if reason is not None:
+            self._emit(ObservationCancelled(obs.key, reason))
