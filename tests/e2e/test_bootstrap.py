@@ -8,11 +8,10 @@ What does not apply, and why:
 - int-3 (bootstrap from a smartcard): a simulated device has no UICC.  Its stand-in, factory
   bootstrap from a file (``lwm2m client --factory``), is what the test checks: the accounts
   from the file are used without asking any bootstrap server.
-- int-1 (full bootstrap with PSK): the bootstrap channel and the DM server's channel are DTLS,
-  which is not in the tree yet.  What applies is tested: PSK credentials are refused over NoSec
-  unless the operator allows it, and when allowed they reach the Security object byte for
-  byte; our UDP-only client then answers Bootstrap-Finish with 4.06 because it cannot use a
-  ``coaps://`` account, which the bootstrap server reports.
+- int-1 (full bootstrap with PSK) runs as the ETS describes it: the client bootstraps over DTLS
+  with its bootstrap PSK, receives a PSK account for the DM server and registers over DTLS with
+  it.  Besides: keys are refused over NoSec, and over DTLS a device bootstraps only as the
+  endpoint its identity is bound to, while an endpoint with a PSK may not bootstrap over NoSec.
 """
 
 from __future__ import annotations
@@ -48,12 +47,17 @@ from lwm2m.client.tree import ObjectTree
 from lwm2m.coap.config import EndpointConfig
 from lwm2m.model import Path
 from lwm2m.operations import EmptyResponse
-from lwm2m.server import LwM2MServer, Registered, ServerEvent
+from lwm2m.security.credentials import MemoryPskStore, Psk, PskCredential, Secret
+from lwm2m.security.dtls import DtlsConfig
+from lwm2m.server import LwM2MServer, Registered, ServerConfig, ServerEvent
+from lwm2m.transport.dtls import DtlsPeer
 from tests.e2e.conftest import EP, FAST, WAIT, eventually, start_server
 
 pytestmark = pytest.mark.timeout(30)
 T = TypeVar("T")
 KEY = "00112233445566778899aabbccddeeff"
+DM_KEY = bytes.fromhex(KEY)
+BS_KEY = b"bootstrap-key-01"
 
 
 @dataclass
@@ -162,25 +166,109 @@ async def test_int_0_client_initiated_bootstrap(setup: Setup) -> None:
     assert setup.bootstrap.sessions == 0
 
 
-async def test_int_1_psk_credentials_reach_the_security_object(setup: Setup) -> None:
-    await setup.bootstrap.stop()
-    setup.bootstrap = await start_bootstrap(keys_over_nosec=True)
-    setup.bootstrap.subscribe(setup.bootstrap_events.append)
-    psk = {"securityMode": "psk", "identity": "dev-1", "key": KEY}
-    setup.configure(servers=[setup.account(uri="coaps://127.0.0.1:5684", **psk)], delete=["/0"])
-    client, tree = setup.device()
-    await client.start()
-    failed = await setup.wait(setup.bootstrap_events, BootstrapFailed)
-    assert (failed.operation, failed.code.dotted if failed.code else None) == (
-        "Bootstrap-Finish",
-        "4.06",
+@dataclass
+class Secured:
+    """A DM server and a bootstrap server, each with a DTLS port and the device's PSK."""
+
+    server: LwM2MServer
+    bootstrap: BootstrapServer
+    server_events: list[ServerEvent] = field(default_factory=list)
+    bootstrap_events: list[BootstrapEvent] = field(default_factory=list)
+    client_events: list[ClientEvent] = field(default_factory=list)
+
+    def device(self, uri: str, identity: bytes | None = b"bs-1") -> tuple[LwM2MClient, ObjectTree]:
+        """A device with only a bootstrap account (NoSec without ``identity``)."""
+        account = BootstrapAccount(uri, identity, BS_KEY if identity else b"")
+        tree = telekom_device(EP, seed=7, now=time.time(), servers=[], bootstrap=account)
+        client = LwM2MClient(
+            tree,
+            EP,
+            local_address=("127.0.0.1", 0),
+            config=ClientConfig(retry_base=0.2, retry_cap=0.5),
+            coap=FAST,
+            seed=7,
+            on_event=self.client_events.append,
+            dtls=DtlsConfig(handshake_timeout_min=0.2, handshake_timeout_max=1.0),
+        )
+        return client, tree
+
+
+@pytest.fixture
+async def secured() -> AsyncIterator[Secured]:
+    server = LwM2MServer(
+        ServerConfig(host="127.0.0.1", coap_port=0, coaps_port=0, coap=FAST),
+        credentials=MemoryPskStore((PskCredential(EP, Psk(b"dm-1", Secret(DM_KEY))),)),
     )
-    security = tree.object(0)
-    (iid,) = [i for i in security.list_instances() if security.read(i, 1) is False]
-    assert security.read(iid, 2) == 0  # PSK
-    assert security.read(iid, 3) == b"dev-1"
-    assert security.read(iid, 5) == bytes.fromhex(KEY)
-    assert security.read(iid, 16) == {0: 0xC0A8, 1: 0x00AE}  # CCM_8 first
+    bootstrap = BootstrapServer(
+        BootstrapServerConfig(host="127.0.0.1", coap_port=0, coaps_port=0, coap=FAST),
+        credentials=MemoryPskStore(
+            (
+                PskCredential(EP, Psk(b"bs-1", Secret(BS_KEY))),
+                PskCredential("urn:dev:other", Psk(b"bs-2", Secret(BS_KEY))),
+            )
+        ),
+    )
+    await server.start()
+    await bootstrap.start()
+    uri = "coaps://{}:{}".format(*server.coaps_address)
+    account = {"shortServerId": 1, "uri": uri, "lifetime": 30, "securityMode": "psk"}
+    bootstrap.configs.put(
+        EP,
+        BootstrapConfig.from_json(
+            {"servers": [{**account, "identity": "dm-1", "key": DM_KEY.hex()}], "delete": ["/0"]}
+        ),
+    )
+    world = Secured(server, bootstrap)
+    server.subscribe(world.server_events.append)
+    bootstrap.subscribe(world.bootstrap_events.append)
+    try:
+        yield world
+    finally:
+        await bootstrap.stop()
+        await server.stop()
+
+
+async def wait_for(events: list[Any], kind: type[T]) -> T:
+    await eventually(lambda: any(isinstance(e, kind) for e in events) or None)
+    return next(e for e in events if isinstance(e, kind))
+
+
+async def test_int_1_full_bootstrap_and_registration_over_dtls(secured: Secured) -> None:
+    client, tree = secured.device("coaps://{}:{}".format(*secured.bootstrap.coaps_address))
+    await client.start()
+    try:
+        assert await wait_for(secured.bootstrap_events, BootstrapFinished) == BootstrapFinished(EP)
+        assert await wait_for(secured.client_events, Bootstrapped) == Bootstrapped((1,))
+        registered = await wait_for(secured.server_events, Registered)
+        assert isinstance(registered.registration.address, DtlsPeer)
+        await wait_for(secured.client_events, ClientRegistered)
+        security = tree.object(0)
+        (iid,) = [i for i in security.list_instances() if security.read(i, 1) is False]
+        assert security.read(iid, 2) == 0  # PSK
+        assert security.read(iid, 3) == b"dm-1"
+        assert security.read(iid, 5) == DM_KEY
+        assert security.read(iid, 16) == {0: 0xC0A8, 1: 0x00AE}  # CCM_8 first
+        assert secured.server.dtls_sessions == 1
+    finally:
+        await client.stop(timeout=2.0)
+
+
+@pytest.mark.parametrize("channel", ["nosec", "another identity"])
+async def test_int_1_bootstrap_refuses_what_the_psk_binding_forbids(
+    secured: Secured, channel: str
+) -> None:
+    if channel == "nosec":  # EP has a bootstrap PSK: NoSec would bypass it
+        uri, identity = "coap://{}:{}".format(*secured.bootstrap.coap_address), None
+    else:  # bs-2 is bound to another endpoint
+        uri, identity = "coaps://{}:{}".format(*secured.bootstrap.coaps_address), b"bs-2"
+    client, _ = secured.device(uri, identity)
+    await client.start()
+    try:
+        refused = await wait_for(secured.bootstrap_events, BootstrapRefused)
+        assert (refused.endpoint, refused.code.dotted) == (EP, "4.03")
+        assert secured.server_events == []
+    finally:
+        await client.stop(timeout=2.0)
 
 
 async def test_int_1_keys_are_refused_over_nosec(setup: Setup) -> None:

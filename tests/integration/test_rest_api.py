@@ -289,6 +289,9 @@ async def test_observe_streams_notifications_as_events(
         while event["type"] != "notification":
             event = await next_event(lines)
     assert (event["endpoint"], event["path"], event["values"]) == (EP, "/3/0/9", {"/3/0/9": 42})
+    history = (await http.get(api("/3/0/history"), params={"limit": "5"})).json()["values"]
+    assert [(entry["path"], entry["value"]) for entry in history][-1] == ("/3/0/9", 42)
+    assert (await http.get(api("/3/0/history"), params={"limit": "0"})).status_code == 400
     response = await http.delete(api("/3/0/9/observe"))
     assert response.status_code == 200
 

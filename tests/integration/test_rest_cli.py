@@ -12,7 +12,17 @@ import pytest
 
 pytestmark = pytest.mark.timeout(60)
 
-SERVER = (sys.executable, "-m", "lwm2m.cli.main", "server", "--host", "127.0.0.1")
+# :memory: keeps these runs off var/lwm2m.db (and off a `make run` using it).
+SERVER = (
+    sys.executable,
+    "-m",
+    "lwm2m.cli.main",
+    "server",
+    "--host",
+    "127.0.0.1",
+    "--db",
+    ":memory:",
+)
 
 
 def free_tcp_port() -> int:

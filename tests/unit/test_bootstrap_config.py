@@ -4,6 +4,7 @@ rules, the Bootstrap-Discover inventory and the request plan."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -236,14 +237,17 @@ async def test_rest_api_lists_puts_gets_and_deletes_without_keys() -> None:
 # -- CLI -----------------------------------------------------------------------------------
 
 
-def test_cli_reports_missing_dtls_and_bad_files(
+def test_cli_reports_a_port_in_use_and_bad_files(
     tmp_path: FilePath, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file = tmp_path / "bs.json"
     file.write_text(json.dumps({"urn:imei:1": {"servers": [NOSEC]}}))
     argv = ["bootstrap", "--config", str(file), "--host", "127.0.0.1", "--coap-port", "0"]
-    assert main([*argv, "--http-port", "0", "--coaps-port", "0"]) == 1
-    assert "DTLS not available yet" in capsys.readouterr().err
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = str(taken.getsockname()[1])
+        assert main([*argv, "--http-port", "0", "--coaps-port", port]) == 1
+    assert "cannot listen" in capsys.readouterr().err
     file.write_text(json.dumps({"urn:imei:1": {"servers": [{**NOSEC, "uri": 5}]}}))
     assert main([*argv, "--http-port", "0"]) == 1
     assert "servers[0].uri" in capsys.readouterr().err

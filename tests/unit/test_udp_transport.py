@@ -94,8 +94,8 @@ async def test_the_server_asks_for_its_configured_receive_buffer() -> None:
         server = LwM2MServer(replace(default, receive_buffer=wanted))
         await server.start()
         try:
-            assert server._udp is not None and server._udp._transport is not None
-            sock = server._udp._transport.get_extra_info("socket")
+            assert server._net is not None and server._net.plain._transport is not None
+            sock = server._net.plain._transport.get_extra_info("socket")
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= min(wanted, rmem_max)
         finally:
             await server.stop()

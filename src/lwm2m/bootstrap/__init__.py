@@ -22,7 +22,7 @@ from lwm2m.bootstrap.events import (
     BootstrapRefused,
     BootstrapStarted,
 )
-from lwm2m.bootstrap.server import BootstrapServer, BootstrapServerConfig, TransportUnavailableError
+from lwm2m.bootstrap.server import BootstrapServer, BootstrapServerConfig
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -43,5 +43,4 @@ __all__ = [
     "ConfigStore",
     "Oscore",
     "SecurityMode",
-    "TransportUnavailableError",
 ]

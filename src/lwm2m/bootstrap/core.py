@@ -13,7 +13,9 @@ bootstrap is the same thing, started by the DM server's Execute of /1/x/9).
 
 ``channel`` is what protects the datagrams this core gets.  Over NoSec anyone who knows an
 endpoint name can ask for its configuration, so one that holds keys is refused there unless
-``keys_over_nosec`` (labs and tests) says otherwise.
+``keys_over_nosec`` (labs and tests) says otherwise.  ``authorize(endpoint, peer)`` is the
+façade's say on who may bootstrap as whom (a DTLS peer only as the endpoint its PSK identity is
+bound to): refused is 4.03.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lwm2m.bootstrap.config import BootstrapConfig, ConfigStore, SecurityMode
@@ -105,8 +108,10 @@ class BootstrapCore:
         coap: EndpointConfig = DEFAULT,
         models: ModelRegistry | None = None,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
+        authorize: Callable[[str, Peer], bool] | None = None,
     ) -> None:
         self.configs = configs
+        self._authorize = authorize
         self.channel = channel
         self.endpoint = Endpoint(coap, rng)
         self.models = models if models is not None else builtin_models()
@@ -169,7 +174,9 @@ class BootstrapCore:
         peer, endpoint = exchange.peer, op.endpoint
         config = self.configs.lookup(endpoint)
         refusal: tuple[Code, str] | None = None
-        if config is None:
+        if self._authorize is not None and not self._authorize(endpoint, peer):
+            refusal = Code.FORBIDDEN, "this peer may not bootstrap as this endpoint"
+        elif config is None:
             refusal = Code.BAD_REQUEST, f"no bootstrap configuration for {endpoint!r} and no '*'"
         elif self.channel is SecurityMode.NOSEC and _has_keys(config) and not self._keys_over_nosec:
             refusal = Code.BAD_REQUEST, "its configuration holds keys, not sent over NoSec"

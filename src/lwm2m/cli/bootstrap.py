@@ -1,7 +1,10 @@
-"""``lwm2m bootstrap``: the bootstrap server (CoAP/UDP) and its configuration REST API.
+"""``lwm2m bootstrap``: the bootstrap server (CoAP over UDP and DTLS) and its configuration
+REST API.
 
 :func:`bootstrap_service` is also what ``lwm2m server --bootstrap-config`` runs next to the
-LwM2M server, in the same event loop, with the API mounted on the server's own HTTP port.
+LwM2M server, in the same event loop, with the API mounted on the server's own HTTP port and
+the server's PSKs.  :func:`add_psk_arguments` and :func:`load_credentials` are the ``--psk`` and
+``--psk-file`` options both commands take.
 """
 
 from __future__ import annotations
@@ -12,16 +15,17 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import BinaryIO
 
-from lwm2m.bootstrap import (
-    BootstrapServer,
-    BootstrapServerConfig,
-    ConfigError,
-    ConfigStore,
-    TransportUnavailableError,
-)
+from lwm2m.bootstrap import BootstrapServer, BootstrapServerConfig, ConfigError, ConfigStore
 from lwm2m.cli.payload import InputError
+from lwm2m.security.credentials import (
+    CredentialStore,
+    MemoryPskStore,
+    PskCredential,
+    load_psk_file,
+)
 from lwm2m.web.bootstrap_api import create_bootstrap_app
 from lwm2m.web.serving import HttpServer
 
@@ -35,11 +39,52 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--config", required=True, metavar="FILE", help="configurations (JSON)")
     cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP and HTTP (0.0.0.0)")
     cmd.add_argument("--coap-port", type=int, default=5783, help="UDP port, 0: any (5783)")
-    cmd.add_argument("--coaps-port", type=int, help="DTLS port (5784; needs DTLS support)")
+    cmd.add_argument("--coaps-port", type=int, default=5784, help="DTLS port, 0: any (5784)")
     cmd.add_argument("--http-port", type=int, default=8081, help="TCP port, 0: any (8081)")
     cmd.add_argument("--keys-over-nosec", action="store_true", help=KEYS_HELP)
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    add_psk_arguments(cmd)
     cmd.set_defaults(handler=run_bootstrap)
+
+
+def add_psk_arguments(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--psk",
+        action="append",
+        default=[],
+        metavar="ENDPOINT:IDENTITY:HEXKEY",
+        help="a device's pre-shared key for DTLS (repeat for several)",
+    )
+    cmd.add_argument(
+        "--psk-file",
+        metavar="FILE",
+        help='pre-shared keys from a JSON list of {"endpoint", "identity", "key"}',
+    )
+
+
+def load_credentials(
+    args: argparse.Namespace, into: CredentialStore | None = None
+) -> CredentialStore:
+    """The ``--psk-file`` and ``--psk`` credentials, added to ``into`` (a persistent store) or
+    to a new in-memory one; InputError naming the bad one, never its key."""
+    credentials: list[PskCredential] = []
+    if args.psk_file:
+        try:
+            credentials.extend(load_psk_file(Path(args.psk_file).read_text()))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{args.psk_file}: {exc}") from None
+    for n, spec in enumerate(args.psk, start=1):
+        try:
+            credentials.append(PskCredential.parse(spec))
+        except ValueError as exc:
+            raise InputError(f"--psk number {n}: {exc}") from None
+    store = into if into is not None else MemoryPskStore()
+    for credential in credentials:
+        try:
+            store.set(credential)
+        except ValueError as exc:
+            raise InputError(f"PSK of {credential.endpoint!r}: {exc}") from None
+    return store
 
 
 def run_bootstrap(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
@@ -61,10 +106,11 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         keys_over_nosec=args.keys_over_nosec,
     )
     configs = load_configs(args.config)
+    credentials = load_credentials(args)
     api = HttpServer(
         create_bootstrap_app(configs), host=args.host, port=args.http_port, log_level=args.log_level
     )
-    async with bootstrap_service(configs, config, stdout):
+    async with bootstrap_service(configs, config, credentials, stdout):
         try:
             await api.start()
         except OSError as exc:
@@ -87,20 +133,25 @@ def load_configs(config_file: str) -> ConfigStore:
 
 @contextlib.asynccontextmanager
 async def bootstrap_service(
-    configs: ConfigStore, config: BootstrapServerConfig, stdout: BinaryIO
+    configs: ConfigStore,
+    config: BootstrapServerConfig,
+    credentials: CredentialStore,
+    stdout: BinaryIO,
 ) -> AsyncIterator[BootstrapServer]:
-    """The bootstrap server, listening until the block ends; InputError for a port in use or
-    a transport this build lacks.  Its REST API is served by the caller."""
-    server = BootstrapServer(config, configs=configs)
+    """The bootstrap server, listening until the block ends; InputError for a port in use.
+    Its REST API is served by the caller."""
+    server = BootstrapServer(config, configs=configs, credentials=credentials)
     try:
         await server.start()
-    except TransportUnavailableError as exc:
-        raise InputError(str(exc)) from None
     except OSError as exc:
-        raise InputError(f"cannot listen on udp {config.host}:{config.coap_port}: {exc}") from None
+        ports = f"{config.coap_port}" + (f", {config.coaps_port}" if config.coaps_port else "")
+        raise InputError(f"cannot listen on udp {config.host}:{ports}: {exc}") from None
     try:
         host, port = server.coap_address[:2]
-        banner = f"LwM2M bootstrap server on coap://{host}:{port} ({len(configs)} configurations)"
+        uris = f"coap://{host}:{port}"
+        if config.coaps_port is not None:
+            uris += " and coaps://{}:{}".format(*server.coaps_address[:2])
+        banner = f"LwM2M bootstrap server on {uris} ({len(configs)} configurations)"
         stdout.write(f"{banner}\n".encode())
         stdout.flush()
         yield server

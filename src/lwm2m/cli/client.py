@@ -7,7 +7,8 @@ as the servers and the bootstrap server left them (URI, credentials, lifetime, b
 written readable by its owner only.  ``--bootstrap URI`` gives the device a bootstrap server
 account (used when it has no server account, when its servers stay unreachable, or when one
 executes /1/x/9); ``--factory FILE`` loads server accounts from a file in the bootstrap
-server's per-endpoint format (factory bootstrap, docs/bootstrap.md).
+server's per-endpoint format (factory bootstrap, docs/bootstrap.md).  A ``coaps://`` server or
+bootstrap server is reached over DTLS with ``--psk-identity`` and ``--psk-key`` (docs/security.md).
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         action="append",
         default=[],
         metavar="URI",
-        help="coap://HOST:PORT of a server (repeat for several; Short Server IDs 1, 2, ...)",
+        help="coap[s]://HOST:PORT of a server (repeat for several; Short Server IDs 1, 2, ...)",
     )
     cmd.add_argument(
-        "--bootstrap", "-b", metavar="URI", help="coap://HOST:PORT of a bootstrap server"
+        "--bootstrap", "-b", metavar="URI", help="coap[s]://HOST:PORT of a bootstrap server"
     )
+    cmd.add_argument("--psk-identity", metavar="ID", help="PSK identity for coaps:// URIs")
+    cmd.add_argument("--psk-key", metavar="HEX", help="PSK key (hex) for coaps:// URIs")
     cmd.add_argument("--factory", metavar="FILE", help="server accounts from a file (JSON)")
     cmd.add_argument("--lifetime", type=int, default=86400, help="registration lifetime (s)")
     cmd.add_argument("--queue", action="store_true", help="queue mode (binding UQ)")
@@ -74,8 +77,9 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
         if args.seed is not None
         else (saved_seed if isinstance(saved_seed, int) else int(time.time()))
     )
-    accounts = _accounts(args, state)
-    bootstrap = _bootstrap_account(args, state)
+    psk = _psk(args)
+    accounts = _accounts(args, state, psk)
+    bootstrap = _bootstrap_account(args, state, psk)
     if not accounts and bootstrap is None:
         raise InputError("--server, --factory or --bootstrap is required (or a --state file)")
     try:
@@ -135,7 +139,32 @@ def _report(
         _save_state(args.state, tree, endpoint, seed)
 
 
-def _accounts(args: argparse.Namespace, state: dict[str, object]) -> list[ServerAccount]:
+def _psk(args: argparse.Namespace) -> tuple[bytes, bytes] | None:
+    """``--psk-identity`` and ``--psk-key``, for every ``coaps://`` URI of the command line."""
+    if (args.psk_identity is None) != (args.psk_key is None):
+        raise InputError("--psk-identity and --psk-key go together")
+    if args.psk_identity is None:
+        uris = [*args.server, args.bootstrap or ""]
+        if any(uri.startswith("coaps://") for uri in uris):
+            raise InputError("a coaps:// URI needs --psk-identity and --psk-key")
+        return None
+    try:
+        key = bytes.fromhex(args.psk_key)
+    except ValueError:
+        raise InputError("--psk-key is not hexadecimal") from None
+    if not key or not args.psk_identity:
+        raise InputError("--psk-identity and --psk-key must not be empty")
+    return args.psk_identity.encode(), key
+
+
+def _credentials(uri: str, psk: tuple[bytes, bytes] | None) -> tuple[bytes | None, bytes]:
+    """An account's PSK identity and key: the command line's for ``coaps://``, else none."""
+    return (None, b"") if psk is None or not uri.startswith("coaps://") else psk
+
+
+def _accounts(
+    args: argparse.Namespace, state: dict[str, object], psk: tuple[bytes, bytes] | None
+) -> list[ServerAccount]:
     saved = state.get("servers")
     if isinstance(saved, list) and saved and not args.server:
         try:
@@ -149,10 +178,20 @@ def _accounts(args: argparse.Namespace, state: dict[str, object]) -> list[Server
     if args.lifetime <= 0:
         raise InputError("--lifetime must be positive")
     binding = "UQ" if args.queue else "U"
-    return [
-        ServerAccount(ssid, uri, lifetime=args.lifetime, binding=binding)
-        for ssid, uri in enumerate(args.server, start=1)
-    ]
+    accounts = []
+    for ssid, uri in enumerate(args.server, start=1):
+        identity, key = _credentials(uri, psk)
+        accounts.append(
+            ServerAccount(
+                ssid,
+                uri,
+                lifetime=args.lifetime,
+                binding=binding,
+                psk_identity=identity,
+                psk_key=key,
+            )
+        )
+    return accounts
 
 
 def _factory(file: str) -> list[ServerAccount]:
@@ -176,12 +215,15 @@ def _factory(file: str) -> list[ServerAccount]:
 
 
 def _bootstrap_account(
-    args: argparse.Namespace, state: dict[str, object]
+    args: argparse.Namespace, state: dict[str, object], psk: tuple[bytes, bytes] | None
 ) -> BootstrapAccount | None:
     if args.bootstrap:
-        return BootstrapAccount(args.bootstrap)
+        return BootstrapAccount(args.bootstrap, *_credentials(args.bootstrap, psk))
     saved = state.get("bootstrap")
     if isinstance(saved, dict) and isinstance(saved.get("uri"), str):
+        identity, key = saved.get("psk_identity"), saved.get("psk_key")
+        if isinstance(identity, str) and isinstance(key, str):
+            return BootstrapAccount(saved["uri"], bytes.fromhex(identity), bytes.fromhex(key))
         return BootstrapAccount(saved["uri"])
     return None
 
@@ -218,15 +260,17 @@ def _save_state(file: str, tree: ObjectTree, endpoint: str, seed: int) -> None:
     for iid in security.list_instances():
         present = security.list_resources(iid)
         uri = security.read(iid, sec.SERVER_URI)
+        identity, key = (
+            security.read(iid, rid) if rid in present else b""
+            for rid in (sec.PUBLIC_KEY_OR_IDENTITY, sec.SECRET_KEY)
+        )
+        assert isinstance(identity, bytes) and isinstance(key, bytes)
+        psk = security.read(iid, sec.SECURITY_MODE) == sec.SecurityMode.PSK
         if sec.BOOTSTRAP_SERVER in present and security.read(iid, sec.BOOTSTRAP_SERVER):
             bootstrap = {"uri": uri}
+            if psk:
+                bootstrap.update(psk_identity=identity.hex(), psk_key=key.hex())
         elif sec.SHORT_SERVER_ID in present:
-            identity, key = (
-                security.read(iid, rid) if rid in present else b""
-                for rid in (sec.PUBLIC_KEY_OR_IDENTITY, sec.SECRET_KEY)
-            )
-            assert isinstance(identity, bytes) and isinstance(key, bytes)
-            psk = security.read(iid, sec.SECURITY_MODE) == sec.SecurityMode.PSK
             credentials[security.read(iid, sec.SHORT_SERVER_ID)] = {
                 "uri": uri,
                 "psk_identity": identity.hex() if psk else None,

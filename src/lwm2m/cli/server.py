@@ -1,4 +1,5 @@
-"""``lwm2m server``: the LwM2M server (CoAP/UDP) and its REST API in one event loop."""
+"""``lwm2m server``: the LwM2M server (CoAP over UDP and DTLS) and its REST API in one event
+loop."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import logging
 import signal
 from typing import BinaryIO
 
-from lwm2m.bootstrap import BootstrapServerConfig
-from lwm2m.cli.bootstrap import bootstrap_service, load_configs
+from lwm2m.bootstrap import BootstrapServerConfig, ConfigStore
+from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_configs, load_credentials
 from lwm2m.cli.payload import InputError
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
+from lwm2m.storage import SqliteStore, StoreError, open_store
 from lwm2m.web.bootstrap_api import bootstrap_routes
 from lwm2m.web.serving import WebServer
 
@@ -25,11 +27,21 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd = subparsers.add_parser("server", help=helptext, description=helptext)
     cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP and HTTP (0.0.0.0)")
     cmd.add_argument("--coap-port", type=int, default=5683, help="UDP port, 0: any (5683)")
+    cmd.add_argument("--coaps-port", type=int, default=5684, help="DTLS port, 0: any (5684)")
     cmd.add_argument("--http-port", type=int, default=8080, help="TCP port, 0: any (8080)")
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     cmd.add_argument("--auth", metavar="TOKEN", help="require this bearer token for the API")
     cmd.add_argument("--bootstrap-config", metavar="FILE", help="also run the bootstrap server")
     cmd.add_argument("--bootstrap-port", type=int, default=5783, help="its UDP port (5783)")
+    cmd.add_argument("--bootstrap-coaps-port", type=int, default=5784, help="its DTLS port (5784)")
+    add_psk_arguments(cmd)
+    cmd.add_argument(
+        "--db",
+        metavar="FILE",
+        default="var/lwm2m.db",
+        help="SQLite file that keeps registrations, observations and queues across restarts;"
+        " :memory: keeps nothing (var/lwm2m.db)",
+    )
     cmd.set_defaults(handler=run_server)
 
 
@@ -47,8 +59,24 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    configs = load_configs(args.bootstrap_config) if args.bootstrap_config else None
-    server = LwM2MServer(ServerConfig(host=args.host, coap_port=args.coap_port))
+    try:
+        store = open_store(args.db)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    # With a database, credentials and bootstrap configurations live there too (--psk and
+    # --bootstrap-config entries are added to it); with :memory: they last as long as we do.
+    database = store if isinstance(store, SqliteStore) else None
+    credentials = load_credentials(args, into=database.credentials if database else None)
+    configs: ConfigStore | None = None
+    if args.bootstrap_config:
+        configs = database.bootstrap_configs if database else ConfigStore()
+        for endpoint, entry in load_configs(args.bootstrap_config):
+            configs.put(endpoint, entry)
+    server = LwM2MServer(
+        ServerConfig(host=args.host, coap_port=args.coap_port, coaps_port=args.coaps_port),
+        credentials=credentials,
+        store=store,
+    )
     web = WebServer(
         server,
         host=args.host,
@@ -60,26 +88,35 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     try:
         await server.start()
     except OSError as exc:
-        raise InputError(f"cannot listen on udp {args.host}:{args.coap_port}: {exc}") from None
+        ports = f"{args.coap_port}, {args.coaps_port}"
+        raise InputError(f"cannot listen on udp {args.host}:{ports}: {exc}") from None
     try:
         try:
             await web.start()
         except OSError as exc:
             raise InputError(f"cannot listen on tcp {args.host}:{args.http_port}: {exc}") from None
         coap_host, coap_port = server.coap_address[:2]
+        coaps_port = server.coaps_address[1]
         stdout.write(
-            f"LwM2M server on coap://{coap_host}:{coap_port}\n"
+            f"LwM2M server on coap://{coap_host}:{coap_port} and coaps://{coap_host}:{coaps_port}"
+            f" ({len(credentials)} PSKs)\n"
             f"console on {web.url}/\n"
             f"REST API on {web.url}/api/clients, events on {web.url}/api/events\n".encode()
         )
         stdout.flush()
         async with contextlib.AsyncExitStack() as services:
             if configs is not None:
-                config = BootstrapServerConfig(host=args.host, coap_port=args.bootstrap_port)
-                await services.enter_async_context(bootstrap_service(configs, config, stdout))
+                config = BootstrapServerConfig(
+                    host=args.host,
+                    coap_port=args.bootstrap_port,
+                    coaps_port=args.bootstrap_coaps_port,
+                )
+                service = bootstrap_service(configs, config, credentials, stdout)
+                await services.enter_async_context(service)
                 stdout.write(f"bootstrap REST API on {web.url}/api/bootstrap\n".encode())
                 stdout.flush()
             await stop.wait()
     finally:
         await web.stop()
         await server.stop()
+        store.close()

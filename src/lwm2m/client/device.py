@@ -1,9 +1,17 @@
-"""The asyncio façade of the client: a UDP socket, the wall clock and the simulator's ticks.
+"""The asyncio façade of the client: its sockets, the wall clock and the simulator's ticks.
 
-All protocol logic is in :class:`~lwm2m.client.engine.ClientEngine`; :mod:`lwm2m.transport.udp`
-moves its datagrams and keeps its timer, and this module turns the engine's events into
-awaitable results.  The wall clock is read once, at :meth:`LwM2MClient.start`, to anchor the
-loop's monotonic clock to Unix time (what the engine's ``now`` is).
+All protocol logic is in :class:`~lwm2m.client.engine.ClientEngine`;
+:class:`~lwm2m.transport.dtls.Channels` moves its datagrams (NoSec on one socket, DTLS on
+another, the engine seeing DTLS servers as :class:`~lwm2m.transport.dtls.DtlsPeer`) and keeps
+its timer, and this module turns the engine's events into awaitable results.  The wall clock is
+read once, at :meth:`LwM2MClient.start`, to anchor the loop's monotonic clock to Unix time (what
+the engine's ``now`` is).
+
+DTLS: a ``coaps://`` account authenticates with the PSK of its Security instance (/0/x/2
+mode 0, /0/x/3 identity, /0/x/5 key), read whenever the account is resolved, so keys a
+bootstrap server writes are used from then on.  A handshake that fails or times out fails the
+request it carried (the registration backs off: no handshake storm), and a request that goes
+unanswered over DTLS closes the session, so the next one starts with a fresh handshake.
 """
 
 from __future__ import annotations
@@ -15,26 +23,39 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from lwm2m.client.engine import (
+    BOOTSTRAP_SSID,
     DEFAULT_CONFIG,
     ClientConfig,
     ClientEngine,
     ClientError,
     ClientEvent,
     SendCompleted,
+    ServerSilent,
     Stopped,
-    udp_peer,
+    server_address,
 )
 from lwm2m.client.objects import DeviceEvent
 from lwm2m.client.simulator import DeviceSimulator
-from lwm2m.client.tree import ObjectTree
+from lwm2m.client.standard import security as sec
+from lwm2m.client.tree import SECURITY, ObjectTree
 from lwm2m.coap.codes import Code
 from lwm2m.coap.config import DEFAULT, EndpointConfig
+from lwm2m.coap.events import Peer as AnyPeer
 from lwm2m.model import Path
-from lwm2m.transport.udp import UdpTransport, open_udp
+from lwm2m.security.credentials import Psk, Secret
+from lwm2m.security.dtls import DtlsClient, DtlsConfig, DtlsEvent, EndReason, SessionEnded
+from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
 
 log = logging.getLogger(__name__)
 
 Peer = tuple[str, int]
+
+NBIOT_DTLS = DtlsConfig(
+    handshake_timeout_min=10.0, handshake_timeout_max=60.0, handshake_lifetime=240.0
+)
+"""Handshake timers for NB-IoT, whose round trips take seconds (up to 10 s in coverage
+enhancement): RFC 6347's 1 s initial timer would resend every flight before its answer could
+arrive, spending airtime and battery; four minutes leave room for a few lost flights."""
 
 
 class LwM2MClient:
@@ -58,6 +79,7 @@ class LwM2MClient:
         tick_interval: float = 10.0,
         seed: int | None = None,
         on_event: Callable[[ClientEvent], None] | None = None,
+        dtls: DtlsConfig = NBIOT_DTLS,
     ) -> None:
         self.tree = tree
         self.endpoint_name = endpoint_name
@@ -74,17 +96,57 @@ class LwM2MClient:
             coap=coap,
             resolve=self._resolve,
         )
+        self._dtls = DtlsClient(None, dtls)
         self._offset = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._udp: UdpTransport[ClientEngine] | None = None
+        self._udp: Channels[ClientEngine] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._sends: dict[int, asyncio.Future[Code | None]] = {}
         self._stopped: asyncio.Event = asyncio.Event()
         self._wake: asyncio.Handle | None = None
         tree.subscribe(self._on_tree_event)
 
-    def _resolve(self, short_server_id: int, uri: str) -> Peer:
-        return self._servers.get(short_server_id) or udp_peer(short_server_id, uri)
+    def _resolve(self, short_server_id: int, uri: str) -> AnyPeer:
+        secure, address = server_address(uri)
+        address = self._servers.get(short_server_id, address)
+        psk = self._psk(short_server_id)
+        if not secure:
+            if psk is not None:
+                raise ClientError(f"server URI {uri!r}: security mode PSK needs coaps://")
+            return address
+        if psk is None:
+            raise ClientError(f"server URI {uri!r}: coaps:// needs security mode 0 (PSK)")
+        self._dtls.use_psk(address, psk)
+        return DtlsPeer(address)
+
+    def _psk(self, short_server_id: int) -> Psk | None:
+        """The PSK of an account's Security instance; None in NoSec mode."""
+        security = self.tree.object(SECURITY)
+        for iid in security.list_instances():
+            present = security.list_resources(iid)
+            is_bootstrap = sec.BOOTSTRAP_SERVER in present and security.read(
+                iid, sec.BOOTSTRAP_SERVER
+            )
+            ssid = (
+                security.read(iid, sec.SHORT_SERVER_ID) if sec.SHORT_SERVER_ID in present else None
+            )
+            if (short_server_id == BOOTSTRAP_SSID) != bool(is_bootstrap) or (
+                not is_bootstrap and ssid != short_server_id
+            ):
+                continue
+            mode = security.read(iid, sec.SECURITY_MODE) if sec.SECURITY_MODE in present else None
+            if mode != sec.SecurityMode.PSK:
+                return None
+            identity, key = (
+                security.read(iid, rid) if rid in present else b""
+                for rid in (sec.PUBLIC_KEY_OR_IDENTITY, sec.SECRET_KEY)
+            )
+            assert isinstance(identity, bytes) and isinstance(key, bytes)
+            try:
+                return Psk(identity, Secret(key))
+            except ValueError as exc:
+                raise ClientError(f"Security instance {iid}: {exc}") from None
+        return None
 
     @property
     def now(self) -> float:
@@ -94,13 +156,21 @@ class LwM2MClient:
 
     @property
     def local_address(self) -> Peer:
+        """The NoSec socket's address."""
         assert self._udp is not None
-        return self._udp.local_address
+        return self._udp.plain.local_address
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self._offset = time.time() - loop.time()
-        self._udp = await open_udp(self.engine, self._drain, self._local_address, lambda: self.now)
+        self._udp = await open_channels(
+            self.engine,
+            self._drain,
+            self._local_address,
+            dtls=self._dtls,
+            clock=lambda: self.now,
+            on_session=self._on_session,
+        )
         self.engine.start(self.now)
         self._pump()
         if self._simulator is not None:
@@ -147,9 +217,20 @@ class LwM2MClient:
         while (event := self.engine.next_event()) is not None:
             self._dispatch(event)
 
+    def _on_session(self, event: DtlsEvent) -> None:
+        if isinstance(event, SessionEnded) and event.reason in (
+            EndReason.FAILED,
+            EndReason.TIMEOUT,
+        ):
+            log.warning("DTLS handshake with %s failed: %s", event.peer, event.detail)
+            self.engine.unreachable(event.peer, self.now)
+
     def _dispatch(self, event: ClientEvent) -> None:
         log.info("%s", event)
-        if isinstance(event, SendCompleted):
+        if isinstance(event, ServerSilent):
+            if isinstance(event.peer, DtlsPeer) and self._udp is not None:
+                self._udp.close_session(event.peer)
+        elif isinstance(event, SendCompleted):
             future = self._sends.pop(event.send_id, None)
             if future is not None and not future.done():
                 future.set_result(event.code)

@@ -74,6 +74,7 @@ from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.coap.endpoint import Endpoint, StaleHandleError
 from lwm2m.coap.events import (
     Event,
+    FailureReason,
     ObservationCancelled,
     ObservationKey,
     Peer,
@@ -152,12 +153,22 @@ DEVICE = 3
 """The Device object, whose instance Bootstrap-Delete of ``/`` leaves (Core 1.1 §5.2.7.5)."""
 
 
-def udp_peer(short_server_id: int, uri: str) -> tuple[str, int]:
-    """``coap://host:port`` to ``(host, port)``; names are left to the caller to resolve."""
+def server_address(uri: str) -> tuple[bool, tuple[str, int]]:
+    """``coap[s]://host[:port]`` to (secure, ``(host, port)``); names are left to the caller
+    to resolve."""
     parts = urlsplit(uri)
-    if parts.scheme != "coap" or not parts.hostname:
-        raise ClientError(f"server URI {uri!r}: only coap://host[:port] is supported")
-    return parts.hostname, parts.port or 5683
+    if parts.scheme not in ("coap", "coaps") or not parts.hostname:
+        raise ClientError(f"server URI {uri!r}: only coap:// and coaps://host[:port] are supported")
+    secure = parts.scheme == "coaps"
+    return secure, (parts.hostname, parts.port or (5684 if secure else 5683))
+
+
+def udp_peer(short_server_id: int, uri: str) -> tuple[str, int]:
+    """The resolver of a client without DTLS: ``coap://host:port`` to ``(host, port)``."""
+    secure, address = server_address(uri)
+    if secure:
+        raise ClientError(f"server URI {uri!r}: this client reaches coap:// only (no DTLS)")
+    return address
 
 
 class ClientError(Exception):
@@ -256,6 +267,14 @@ class Stopped:
     """Every registration is over after :meth:`ClientEngine.stop`."""
 
 
+@dataclass(frozen=True, slots=True)
+class ServerSilent:
+    """A request to ``peer`` went unanswered until CoAP gave up: a secure transport should
+    start its session over (the server may have lost it, or a NAT the address)."""
+
+    peer: Peer
+
+
 ClientEvent: TypeAlias = (
     Registered
     | Updated
@@ -266,6 +285,7 @@ ClientEvent: TypeAlias = (
     | Bootstrapped
     | BootstrapFailed
     | Stopped
+    | ServerSilent
 )
 
 _Stored = tuple[ObservationKey, CoapParts, bool]
@@ -393,6 +413,23 @@ class ClientEngine:
             self._step(reg, Trigger.UPDATE, now)
         self._settle(now)
 
+    def unreachable(self, peer: Peer, now: float) -> None:
+        """The transport to ``peer`` failed (a DTLS handshake was refused or timed out): what
+        is in flight to it fails now, as if unanswered, instead of being retransmitted into one
+        handshake after another; registrations back off, a bootstrap retries later."""
+        self._now = now
+        for handle, (reg, _) in list(self._requests.items()):
+            if reg.peer == peer:
+                with contextlib.suppress(StaleHandleError):
+                    self._endpoint.cancel(handle, now)
+                self._on_response(handle, None, None, now)
+        boot = self._bootstrap
+        if boot.handle is not None and boot.peer == peer:
+            with contextlib.suppress(StaleHandleError):
+                self._endpoint.cancel(boot.handle, now)
+            self._on_bootstrap_answer(None, b"", now)
+        self._settle(now)
+
     def send(self, paths: Iterable[Path], now: float, *, server_id: int | None = None) -> list[int]:
         """Send the current values at ``paths`` (``POST /dp``, SenML CBOR, timestamped ``now``)
         to every registered server (or ``server_id``) that has not muted Send (/1/x/23).
@@ -441,6 +478,8 @@ class ClientEngine:
                 self._out.extend(out)
 
     def _on_endpoint_event(self, event: Event, now: float) -> None:
+        if isinstance(event, RequestFailed) and event.reason is FailureReason.TIMEOUT:
+            self._went_silent(event.handle)
         if isinstance(event, RequestReceived):
             if self._bootstrap.busy and event.exchange.peer == self._bootstrap.peer:
                 self._serve_bootstrap(event, now)
@@ -456,6 +495,13 @@ class ClientEngine:
             self._on_response(event.handle, None, None, now)
         elif isinstance(event, ObservationCancelled):
             self._forget_observation(event.observation)
+
+    def _went_silent(self, handle: int) -> None:
+        entry = self._requests.get(handle)
+        boot = self._bootstrap
+        peer = entry[0].peer if entry is not None else boot.peer if handle == boot.handle else None
+        if peer is not None:
+            self._events.append(ServerSilent(peer))
 
     def _on_tree_event(self, event: DeviceEvent) -> None:
         if isinstance(event, Changed):

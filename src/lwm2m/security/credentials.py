@@ -8,6 +8,7 @@ leaking its key.  Only the DTLS backend calls :meth:`Secret.reveal`.
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -105,11 +106,66 @@ class PskCredential:
         endpoint, identity, key = parts
         return cls(endpoint, Psk(identity.encode("utf-8"), Secret.from_hex(key)))
 
+    @classmethod
+    def from_json(cls, endpoint: str, entry: object) -> PskCredential:
+        """``{"mode": "psk", "identity": "..", "key": "hex"}`` (``mode`` may be left out);
+        ValueError naming the field that is wrong, never quoting the key."""
+        if not isinstance(entry, dict):
+            raise ValueError("a credential is a JSON object")
+        if entry.get("mode", "psk") != "psk":
+            raise ValueError("mode: only 'psk' is supported")
+        identity, key = entry.get("identity"), entry.get("key")
+        if not endpoint:
+            raise ValueError("endpoint: must not be empty")
+        if not isinstance(identity, str) or not identity:
+            raise ValueError("identity: a non-empty string is required")
+        if not isinstance(key, str):
+            raise ValueError("key: a hex string is required")
+        return cls(endpoint, Psk(identity.encode("utf-8"), Secret.from_hex(key)))
+
+    def to_json(self) -> dict[str, object]:
+        """What may be shown of the credential: never the key."""
+        identity = self.psk.identity.decode("utf-8")
+        return {"endpoint": self.endpoint, "mode": "psk", "identity": identity, "hasKey": True}
+
+
+def load_psk_file(text: str) -> tuple[PskCredential, ...]:
+    """A ``--psk-file``: a JSON list of ``{"endpoint", "identity", "key"}``; ValueError saying
+    which entry is wrong."""
+    try:
+        entries = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(entries, list):
+        raise ValueError('expected a JSON list of {"endpoint", "identity", "key"}')
+    credentials = []
+    for n, entry in enumerate(entries):
+        endpoint = entry.get("endpoint") if isinstance(entry, dict) else None
+        try:
+            if not isinstance(endpoint, str):
+                raise ValueError("endpoint: a string is required")
+            credentials.append(PskCredential.from_json(endpoint, entry))
+        except ValueError as exc:
+            raise ValueError(f"entry {n}: {exc}") from None
+    return tuple(credentials)
+
 
 class PskStore(Protocol):
     """Where a DTLS server finds the credential behind a PSK identity."""
 
     def lookup(self, identity: bytes) -> PskCredential | None: ...
+
+
+class CredentialStore(PskStore, Protocol):
+    """A :class:`PskStore` that the server's API manages: one credential per endpoint."""
+
+    def set(self, credential: PskCredential) -> None:
+        """Add or replace; ValueError if the identity belongs to another endpoint."""
+
+    def remove(self, endpoint: str) -> bool: ...
+    def get(self, endpoint: str) -> PskCredential | None: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[PskCredential]: ...
 
 
 class MemoryPskStore:

@@ -636,6 +636,19 @@ class DtlsServer(_DtlsPeers):
                 break
             self._forget(peer, EndReason.IDLE, "")
 
+    def close_endpoint(self, endpoint: str) -> int:
+        """Close every session authenticated as ``endpoint`` (its credential changed or went);
+        returns how many there were."""
+        peers = [
+            peer
+            for peer, association in (*self._half_open.items(), *self._sessions.items())
+            if (credential := association.session.peer_credential) is not None
+            and credential.endpoint == endpoint
+        ]
+        for peer in peers:
+            self.close(peer)
+        return len(peers)
+
     def _accept(self, data: bytes, peer: Peer, now: float) -> list[bytes]:
         result = self._backend.accept(data, repr(peer).encode(), now)
         if result is None:
@@ -683,26 +696,57 @@ class DtlsServer(_DtlsPeers):
 
 
 class DtlsClient(_DtlsPeers):
-    """Our side of DTLS sessions to servers, all with one PSK; ``send`` opens them on demand."""
+    """Our side of DTLS sessions to servers; ``send`` opens them on demand.
+
+    Every server gets ``psk`` unless :meth:`use_psk` named another for it (a bootstrap
+    server and a DM server hold different keys).  Sending to a server without a PSK ends in
+    ``SessionEnded(FAILED)`` at once."""
 
     def __init__(
         self,
-        psk: Psk,
+        psk: Psk | None = None,
         config: DtlsConfig = DEFAULT_DTLS,
         *,
         backend: DtlsClientBackend | None = None,
     ) -> None:
         super().__init__(config)
-        self._backend = backend if backend is not None else MbedtlsClientBackend(psk, config)
+        self._default = psk
+        self._backend = backend
+        self._backends: dict[Psk, DtlsClientBackend] = {}
+        self._psks: dict[Peer, Psk] = {}
         self._pending: dict[Peer, deque[bytes]] = {}
+
+    def use_psk(self, peer: Peer, psk: Psk) -> None:
+        """Authenticate to ``peer`` with ``psk`` from now on; a session opened with another
+        key is closed, so the next datagram handshakes with this one."""
+        changed = self._psks.get(peer, self._default) != psk
+        self._psks[peer] = psk
+        if changed:
+            self.close(peer)
 
     def connect(self, peer: Peer, now: float) -> None:
         """Start a handshake with ``peer`` unless one is running or done."""
         if peer in self._half_open or peer in self._sessions:
             return
-        association = _Association(self._backend.connect(now), b"", now)
+        backend = self._backend_for(peer)
+        if backend is None:
+            self._pending.pop(peer, None)
+            self._events.append(SessionEnded(peer, None, EndReason.FAILED, "no PSK for it"))
+            return
+        association = _Association(backend.connect(now), b"", now)
         self._half_open[peer] = association
         self._settle(peer, association, now)
+
+    def _backend_for(self, peer: Peer) -> DtlsClientBackend | None:
+        if self._backend is not None:
+            return self._backend
+        psk = self._psks.get(peer, self._default)
+        if psk is None:
+            return None
+        backend = self._backends.get(psk)
+        if backend is None:
+            backend = self._backends[psk] = MbedtlsClientBackend(psk, self.config)
+        return backend
 
     def send(self, plaintext: bytes, peer: Peer, now: float) -> bool:
         """Encrypt to ``peer``, or hold the datagram until the handshake (started here) ends."""

@@ -26,19 +26,32 @@ from lwm2m.server.events import (
     Target,
     Updated,
 )
-from lwm2m.server.registration import MemoryRegistrationStore, Registration, RegistrationStore
+from lwm2m.server.registration import (
+    HistoryEntry,
+    MemoryRegistrationStore,
+    MemoryStore,
+    ObservationRecord,
+    QueuedRecord,
+    Registration,
+    RegistrationStore,
+    ServerStore,
+)
 from lwm2m.server.server import LwM2MServer
 
 __all__ = [
     "CoreEvent",
     "Deregistered",
     "Expired",
+    "HistoryEntry",
     "LwM2MServer",
     "MemoryRegistrationStore",
+    "MemoryStore",
     "NotificationReceived",
     "ObservationCancelled",
+    "ObservationRecord",
     "QueueDrained",
     "QueueFullError",
+    "QueuedRecord",
     "Registered",
     "Registration",
     "RegistrationStore",
@@ -52,6 +65,7 @@ __all__ = [
     "ServerCore",
     "ServerError",
     "ServerEvent",
+    "ServerStore",
     "Target",
     "UnknownEndpointError",
     "Updated",

@@ -1,4 +1,4 @@
-"""Server settings: where to listen, and the registration and queue-mode policy."""
+"""Server settings: where to listen, and the registration, queue-mode and DTLS policy."""
 
 from __future__ import annotations
 
@@ -7,9 +7,18 @@ from dataclasses import dataclass, field
 
 from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.coap.events import Peer
+from lwm2m.security.dtls import DtlsConfig
 
 Authorize = Callable[[str, Peer], bool]
-"""``(endpoint name, address) -> allowed``: a refused Register is answered 4.03 Forbidden."""
+"""``(endpoint name, address) -> allowed``: a refused Register, Update, De-register or Send is
+answered 4.03 Forbidden.  The server's own identity binding is checked first; a DTLS peer is a
+:class:`~lwm2m.transport.dtls.DtlsPeer`."""
+
+SERVER_DTLS = DtlsConfig(idle_timeout=2 * 86_400.0)
+"""A session must outlive the registration it carries: a queue-mode device sends nothing
+between Updates, and a session forgotten meanwhile costs it a handshake (seconds of NB-IoT
+airtime).  Two days cover the default lifetime (one day) with room; raise it for longer
+lifetimes (the server logs a warning for each registration that outlives it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +39,9 @@ class ServerConfig:
     #: Registrations held at most; Register beyond it gets 5.03 (memory is the limit).
     max_registrations: int = 1_000_000
     authorize: Authorize | None = None
+    #: DTLS with PSK (``lwm2m server`` listens on 5684); None: no DTLS port.
+    coaps_port: int | None = None
+    dtls: DtlsConfig = SERVER_DTLS
     #: Bytes of UDP receive buffer to ask for (Linux caps it at net.core.rmem_max; raise that
     #: sysctl to get it all); None keeps the system's default, 208 KiB on Linux.  Datagrams
     #: that arrive while the server is busy wait here: a fleet answering 256 requests at once
@@ -37,8 +49,9 @@ class ServerConfig:
     receive_buffer: int | None = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        if not 0 <= self.coap_port <= 0xFFFF:
-            raise ValueError(f"coap_port {self.coap_port} is not a UDP port")
+        for port in (self.coap_port, self.coaps_port):
+            if port is not None and not 0 <= port <= 0xFFFF:
+                raise ValueError(f"port {port} is not a UDP port")
         if self.awake_window < 0 or self.queue_ttl <= 0 or self.expiry_grace < 0:
             raise ValueError("awake_window and expiry_grace must be >= 0, queue_ttl > 0")
         if self.queue_size < 1 or self.max_registrations < 1:

@@ -19,6 +19,11 @@ Memory per registration is what 100,000 clients in one process need: one slotted
 registration ID and address) and one expiry timer that an Update moves lazily (it is re-armed
 when it fires early, never rescheduled per Update).  Object lists are interned, since a fleet
 sends a handful of distinct ones.  Queues and observation maps exist only when used.
+
+Every change of state a restarted server needs (registrations, established observations with
+their tokens, queued requests) and every reported value goes to the injected
+:class:`~lwm2m.server.registration.ServerStore` as it happens; :meth:`ServerCore.restore`
+carries on from what a store kept.  A store must not block: persistent ones write behind.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import contextlib
 import logging
 import random
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import lru_cache, partial
 
@@ -39,6 +45,7 @@ from lwm2m.coap.events import (
     FailureReason,
     NotificationReceived,
     ObservationEnded,
+    ObservationKey,
     Peer,
     RequestFailed,
     RequestReceived,
@@ -112,7 +119,13 @@ from lwm2m.server.events import (
     Updated,
 )
 from lwm2m.server.events import NotificationReceived as Notification
-from lwm2m.server.registration import Registration
+from lwm2m.server.registration import (
+    MemoryStore,
+    ObservationRecord,
+    QueuedRecord,
+    Registration,
+    ServerStore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +171,7 @@ class _Request:
         "request_id",
         "target",
         "timer",
+        "token",
     )
 
     def __init__(self, request_id: int, endpoint: str, op: ServerRequest, fmt: int | None) -> None:
@@ -171,6 +185,7 @@ class _Request:
         self.timer: Timer | None = None  # time to live while queued
         self.deadline: Timer | None = None  # the caller's timeout, if any
         self.cancelling: _Request | None = None  # on an observation: its active cancel
+        self.token: bytes | None = None  # on an established observation: its CoAP token
 
 
 def _target(op: ServerRequest) -> Target | None:
@@ -192,9 +207,11 @@ class ServerCore:
         rng: random.Random,
         clock: Clock,
         models: ModelRegistry | None = None,
+        store: ServerStore | None = None,
     ) -> None:
         self.config = config
         self.endpoint = Endpoint(config.coap, rng)
+        self.store: ServerStore = store if store is not None else MemoryStore()
         self.models = models if models is not None else builtin_models()
         self.codecs = default_codecs(clock)
         self._rng = rng
@@ -259,6 +276,100 @@ class ServerCore:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    # -- restart -----------------------------------------------------------------------------
+
+    def restore(
+        self,
+        registrations: Iterable[Registration],
+        observations: Iterable[ObservationRecord],
+        queued: Iterable[QueuedRecord],
+        now: float,
+    ) -> None:
+        """Carry on from what a store kept, before the first datagram: registrations until
+        their lifetime ends (those past it expire now, with an Expired event), observations
+        under their old tokens (notifications arrive with no new Observe), queued requests
+        until their time to live ends.  Clients count as asleep until they speak.  What no
+        longer fits (no registration, undecodable) is dropped from the store."""
+        store, wall, grace = self.store, self._clock(), self.config.expiry_grace
+        queued = list(queued)
+        for record in queued:
+            self._next_request_id = max(self._next_request_id, record.request_id + 1)
+        for registration in registrations:
+            left = registration.expires_at + grace - wall
+            if left <= 0:
+                store.registrations.delete(registration.endpoint)
+                store.history.clear(registration.endpoint)
+                self._events.append(Expired(registration))
+                continue
+            session = _Session(registration, now + left, now)
+            self._sessions[registration.endpoint] = session
+            self._by_id[registration.registration_id] = session
+            self._by_peer[registration.address] = session
+            self._arm_expiry(session)
+        for observation in observations:
+            self._restore_observation(observation)
+        for record in queued:
+            self._restore_queued(record, wall, now)
+
+    def _restore_observation(self, record: ObservationRecord) -> None:
+        session = self._sessions.get(record.endpoint)
+        target = None
+        if session is not None:
+            op = self._decode_stored(record.request, session.registration.root_path)
+            target = None if op is None or _is_cancel(op) else _target(op)
+        if (
+            session is None
+            or op is None
+            or target is None
+            or target in (session.observations or {})
+        ):
+            self.store.observations.delete(record.endpoint, record.token)
+            return
+        parts = record.request
+        try:
+            handle = self.endpoint.restore_observation(
+                ObservationKey(record.peer, record.token),
+                parts.code,
+                options=parts.options,
+                payload=parts.payload,
+            )
+        except ValueError:  # the token is another stored observation's
+            self.store.observations.delete(record.endpoint, record.token)
+            return
+        request = _Request(self._new_request_id(), record.endpoint, op, None)
+        request.handle = handle
+        request.token = record.token
+        self._by_handle[handle] = request
+        if session.observations is None:
+            session.observations = {}
+        session.observations[target] = request
+
+    def _decode_stored(self, parts: CoapParts, root_path: str) -> ServerRequest | None:
+        """A stored request as an operation again (None: it no longer decodes, e.g. for a
+        model that changed)."""
+        try:
+            op = decode_request(parts, self.codecs, self.models, root=_root(root_path))
+        except OperationError:
+            return None
+        return op if isinstance(op, ServerRequest) else None
+
+    def _restore_queued(self, record: QueuedRecord, wall: float, now: float) -> None:
+        session = self._sessions.get(record.endpoint)
+        op = None
+        if session is not None and record.expires_at > wall:
+            op = self._decode_stored(record.request, "/")
+        if session is None or op is None:
+            self.store.queue.delete(record.request_id)
+            return
+        request = _Request(record.request_id, record.endpoint, op, _body_format(record.request))
+        request.timer = self._timers.schedule(
+            now + record.expires_at - wall, partial(self._on_queue_ttl, request)
+        )
+        if session.queue is None:
+            session.queue = deque()
+        session.queue.append(request)
+        self._requests[request.request_id] = request
 
     # -- device management and information reporting ----------------------------------------
 
@@ -327,6 +438,7 @@ class ServerCore:
         self._end_deadline(request)
         if request.timer is not None:  # still queued
             self._timers.cancel(request.timer)
+            self.store.queue.delete(request_id)
             session = self._sessions.get(request.endpoint)
             if session is not None and session.queue is not None:
                 session.queue.remove(request)
@@ -408,6 +520,7 @@ class ServerCore:
                     f"{registration.endpoint} already has {len(queue)} requests waiting"
                 )
             queue.append(request)
+            self._store_queued(request, registration)
             request.parts = None  # encoded again when it goes: the registration may change
             request.timer = self._timers.schedule(
                 now + self.config.queue_ttl, partial(self._on_queue_ttl, request)
@@ -422,6 +535,13 @@ class ServerCore:
                 now + timeout, partial(self._on_deadline, request, timeout)
             )
         return request.request_id
+
+    def _store_queued(self, request: _Request, registration: Registration) -> None:
+        parts = request.parts
+        if parts is None or _root(registration.root_path):
+            parts = encode_request(request.op, self.codecs, self.models, fmt=request.fmt)
+        expires_at = self._clock() + self.config.queue_ttl
+        self.store.queue.put(QueuedRecord(request.request_id, request.endpoint, parts, expires_at))
 
     def _start(self, session: _Session, request: _Request, now: float) -> None:
         if _is_cancel(request.op):
@@ -452,6 +572,7 @@ class ServerCore:
 
     def _on_queue_ttl(self, request: _Request, now: float) -> None:
         request.timer = None
+        self.store.queue.delete(request.request_id)
         session = self._sessions.get(request.endpoint)
         if session is not None and session.queue is not None:
             session.queue.remove(request)
@@ -476,9 +597,11 @@ class ServerCore:
         if not queue:
             return
         session.queue = None
+        delete = self.store.queue.delete
         for request in queue:
             self._timers.cancel(request.timer)
             request.timer = None
+            delete(request.request_id)
             self._start(session, request, now)
         self._events.append(QueueDrained(session.registration.endpoint, len(queue)))
 
@@ -518,9 +641,16 @@ class ServerCore:
                 if previous is not None:
                     self._drop_observation(session, previous, "replaced", now)
                 observations[request.target] = request
+                self._store_observation(session, request, handle)
         self._complete(request, response)
         if session is not None:
             self._heard(session, now)
+
+    def _store_observation(self, session: _Session, request: _Request, handle: int) -> None:
+        key = self.endpoint.observation_key(handle)
+        request.token = key.token
+        parts = self._encode(request, session.registration)  # what went out (parts is spent)
+        self.store.observations.put(ObservationRecord(request.endpoint, key.token, key.peer, parts))
 
     def _on_notification(self, handle: int, message: Message, now: float) -> None:
         request = self._by_handle.get(handle)
@@ -540,6 +670,7 @@ class ServerCore:
                 if isinstance(response, ValuesResponse)
                 else {}
             )
+            self.store.history.add(request.endpoint, self._clock(), values)
             self._events.append(
                 Notification(
                     request.endpoint,
@@ -559,6 +690,8 @@ class ServerCore:
         observations = session.observations if session is not None else None
         if observations is not None and observations.get(request.target) is request:
             del observations[request.target]
+        if request.token is not None:
+            self.store.observations.delete(request.endpoint, request.token)
         cancel = request.cancelling
         if cancel is None:
             reason = "ended"
@@ -592,6 +725,8 @@ class ServerCore:
         assert observation.target is not None and observation.handle is not None
         if session.observations is not None:
             session.observations.pop(observation.target, None)
+        if observation.token is not None:
+            self.store.observations.delete(observation.endpoint, observation.token)
         if self._by_handle.pop(observation.handle, None) is not None:
             self._endpoint_cancel(observation.handle, now)
         if observation.cancelling is not None:
@@ -634,9 +769,7 @@ class ServerCore:
 
     def _register(self, exchange: ExchangeKey, op: Register, payload: bytes, now: float) -> None:
         peer = exchange.peer
-        authorize = self.config.authorize
-        if authorize is not None and not authorize(op.endpoint, peer):
-            raise OperationError(Code.FORBIDDEN, f"endpoint {op.endpoint!r:.60} is not allowed")
+        self._authorize(op.endpoint, peer)
         old = self._sessions.get(op.endpoint)
         if old is None and len(self._sessions) >= self.config.max_registrations:
             raise OperationError(Code.SERVICE_UNAVAILABLE, "registration table is full")
@@ -667,6 +800,7 @@ class ServerCore:
         self._by_id[registration.registration_id] = session
         self._by_peer[peer] = session
         self._arm_expiry(session)
+        self.store.registrations.put(registration)
         response = RegisteredResponse(registration.location)
         self._respond(exchange, encode_response(op, response, self.codecs, self.models), now)
         self._events.append(Registered(registration, None if old is None else old.registration))
@@ -678,6 +812,7 @@ class ServerCore:
             raise OperationError(Code.NOT_FOUND, "no such registration")
         previous = session.registration
         peer = exchange.peer
+        self._authorize(previous.endpoint, peer)
         binding = previous.binding if op.binding is None else op.binding
         queue_mode = previous.queue_mode
         if op.binding is not None and previous.lwm2m_version == "1.0":
@@ -704,6 +839,7 @@ class ServerCore:
         session.registration = registration
         session.expires = now + registration.lifetime + self.config.expiry_grace
         self._arm_expiry(session)
+        self.store.registrations.put(registration)
         self._respond(exchange, encode_response(op, EmptyResponse(), self.codecs, self.models), now)
         self._events.append(Updated(registration, previous))
         self._heard(session, now)
@@ -712,6 +848,7 @@ class ServerCore:
         session = self._by_id.get(op.location[1]) if len(op.location) == 2 else None
         if session is None:
             raise OperationError(Code.NOT_FOUND, "no such registration")
+        self._authorize(session.registration.endpoint, exchange.peer)
         self._respond(exchange, encode_response(op, EmptyResponse(), self.codecs, self.models), now)
         self._remove(session, "deregistered", now)
         self._events.append(Deregistered(session.registration))
@@ -720,9 +857,23 @@ class ServerCore:
         session = self._by_peer.get(exchange.peer)
         if session is None:
             raise OperationError(Code.FORBIDDEN, "Send from an address that is not registered")
+        self._authorize(session.registration.endpoint, exchange.peer)
         self._respond(exchange, encode_response(op, EmptyResponse(), self.codecs, self.models), now)
-        self._events.append(SendReceived(session.registration.endpoint, op.batches))
+        endpoint = session.registration.endpoint
+        wall = self._clock()
+        for batch in op.batches:
+            self.store.history.add(
+                endpoint, wall if batch.timestamp is None else batch.timestamp, batch.values
+            )
+        self._events.append(SendReceived(endpoint, op.batches))
         self._heard(session, now)
+
+    def _authorize(self, endpoint: str, peer: Peer) -> None:
+        """4.03 unless ``config.authorize`` lets ``peer`` act for ``endpoint`` (Register,
+        Update, De-register, Send: how the façade binds DTLS identities to endpoint names)."""
+        authorize = self.config.authorize
+        if authorize is not None and not authorize(endpoint, peer):
+            raise OperationError(Code.FORBIDDEN, f"endpoint {endpoint!r:.60} is not allowed")
 
     def _arm_expiry(self, session: _Session) -> None:
         """One timer per session; a later deadline waits for it to fire (then it re-arms)."""
@@ -746,9 +897,14 @@ class ServerCore:
     def _remove(self, session: _Session, reason: str, now: float) -> None:
         """The client is gone: fail what waited for it and free its address's CoAP state."""
         queue = self._end(session, reason, now)
-        error = UnknownEndpointError(f"{session.registration.endpoint} is {reason}")
+        endpoint = session.registration.endpoint
+        store = self.store
+        store.registrations.delete(endpoint)
+        store.history.clear(endpoint)
+        error = UnknownEndpointError(f"{endpoint} is {reason}")
         for request in queue or ():
             self._timers.cancel(request.timer)
+            store.queue.delete(request.request_id)
             self._abort(request, error)
         address = session.registration.address
         if address not in self._by_peer:
@@ -791,6 +947,11 @@ class ServerCore:
 def _root(root_path: str) -> tuple[str, ...]:
     """The Uri-Path segments of a client's alternate path (``/lwm2m`` -> ``("lwm2m",)``)."""
     return tuple(s for s in root_path.split("/") if s)
+
+
+def _body_format(request: CoapParts) -> int | None:
+    """The Content-Format a request's body went in (the ``fmt`` it was sent with)."""
+    return request.options.content_format if request.payload else None
 
 
 def _legacy_write_format(op: Write) -> int:

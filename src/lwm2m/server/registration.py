@@ -1,18 +1,32 @@
-"""A client's registration as the API sees it, and where registrations are kept.
+"""A client's registration as the API sees it, and the stores the server keeps its state in.
 
 A :class:`Registration` is immutable: an Update makes a new one.  Times are Unix seconds;
 ``last_seen`` is the last Register or Update, the moment the lifetime counts from (other
 messages keep a queue-mode client awake but do not rewrite the registration, so 20,000
 notifications a second cost no store writes).
+
+:class:`ServerStore` is everything a restarted server needs to carry on (registrations,
+observations, queued requests) plus a bounded history of reported values.  The server core
+writes every change to it and reads it once, at start (:meth:`ServerCore.restore`); methods
+are called on the event loop, so a persistent store must queue its writes, never wait for a
+disk or a network.  The memory stores here keep state for the life of the process; SQLite
+lives in :mod:`lwm2m.storage`, and a shared store (Redis) implements the same protocols.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from lwm2m.coap.events import Peer
 from lwm2m.codec.link import Link
+from lwm2m.model import Path, Value
+from lwm2m.operations.mapping import CoapParts
+
+HISTORY_LIMIT = 100
+"""Values kept per endpoint and resource by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +80,9 @@ def format_address(address: Peer) -> str:
 
 
 class RegistrationStore(Protocol):
-    """Where the façade keeps registrations for the API (memory now; SQLite, Redis later).
+    """Registrations by endpoint name; what the API lists.
 
-    The server core keeps its own index and never reads a store; the façade writes every
+    The server core keeps its own index and reads a store only at start; it writes every
     change here, so a store may persist, replicate or answer queries however it likes.
     """
 
@@ -119,3 +133,158 @@ class MemoryRegistrationStore:
     def expiring(self, before: float) -> list[Registration]:
         due = [r for r in self._by_endpoint.values() if r.expires_at < before]
         return sorted(due, key=lambda r: r.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRecord:
+    """An established observation, as a restarted server adopts it again.
+
+    ``request`` is the Observe or Observe-Composite as it went out (alternate path included):
+    the client matches notifications by ``token`` alone, and an active cancel repeats the
+    request with Observe=1.
+    """
+
+    endpoint: str
+    token: bytes
+    peer: Peer
+    request: CoapParts
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecord:
+    """A request waiting for a queue-mode client; ``request`` is encoded without the client's
+    alternate path, which is added when it goes (an Update may change it)."""
+
+    request_id: int
+    endpoint: str
+    request: CoapParts
+    expires_at: float  # Unix time its queue time-to-live ends
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One reported value: from a notification or a Send, at Unix ``time``."""
+
+    time: float
+    path: Path
+    value: Value
+
+
+class ObservationStore(Protocol):
+    def put(self, record: ObservationRecord) -> None: ...
+    def delete(self, endpoint: str, token: bytes) -> None: ...
+    def all(self) -> list[ObservationRecord]: ...
+
+
+class QueueStore(Protocol):
+    def put(self, record: QueuedRecord) -> None: ...
+    def delete(self, request_id: int) -> None: ...
+    def all(self) -> list[QueuedRecord]:
+        """Every waiting request, in the order they were queued."""
+
+
+class HistoryStore(Protocol):
+    """The last values reported per endpoint and resource (a bounded number of each)."""
+
+    def add(self, endpoint: str, time: float, values: Mapping[Path, Value]) -> None: ...
+    def clear(self, endpoint: str) -> None:
+        """Forget an endpoint's values (its registration ended)."""
+
+    def query(self, endpoint: str, path: Path, limit: int) -> list[HistoryEntry]:
+        """The last ``limit`` values at ``path`` or below it, oldest first."""
+
+
+class ServerStore(Protocol):
+    """Everything the server persists; :meth:`close` writes what is still queued."""
+
+    @property
+    def registrations(self) -> RegistrationStore: ...
+    @property
+    def observations(self) -> ObservationStore: ...
+    @property
+    def queue(self) -> QueueStore: ...
+    @property
+    def history(self) -> HistoryStore: ...
+    def close(self) -> None: ...
+
+
+class MemoryObservationStore:
+    __slots__ = ("_records",)
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, bytes], ObservationRecord] = {}
+
+    def put(self, record: ObservationRecord) -> None:
+        self._records[record.endpoint, record.token] = record
+
+    def delete(self, endpoint: str, token: bytes) -> None:
+        self._records.pop((endpoint, token), None)
+
+    def all(self) -> list[ObservationRecord]:
+        return list(self._records.values())
+
+
+class MemoryQueueStore:
+    __slots__ = ("_records",)
+
+    def __init__(self) -> None:
+        self._records: dict[int, QueuedRecord] = {}
+
+    def put(self, record: QueuedRecord) -> None:
+        self._records[record.request_id] = record
+
+    def delete(self, request_id: int) -> None:
+        self._records.pop(request_id, None)
+
+    def all(self) -> list[QueuedRecord]:
+        return sorted(self._records.values(), key=lambda record: record.request_id)
+
+
+class MemoryHistoryStore:
+    """A deque of ``(time, value)`` per endpoint and path, ``limit`` long."""
+
+    __slots__ = ("_by_endpoint", "limit")
+
+    def __init__(self, limit: int = HISTORY_LIMIT) -> None:
+        if limit < 1:
+            raise ValueError("history limit must be positive")
+        self.limit = limit
+        self._by_endpoint: dict[str, dict[Path, deque[tuple[float, Value]]]] = {}
+
+    def add(self, endpoint: str, time: float, values: Mapping[Path, Value]) -> None:
+        paths = self._by_endpoint.get(endpoint)
+        if paths is None:
+            paths = self._by_endpoint[endpoint] = {}
+        for path, value in values.items():
+            kept = paths.get(path)
+            if kept is None:
+                kept = paths[path] = deque(maxlen=self.limit)
+            kept.append((time, value))
+
+    def clear(self, endpoint: str) -> None:
+        self._by_endpoint.pop(endpoint, None)
+
+    def query(self, endpoint: str, path: Path, limit: int) -> list[HistoryEntry]:
+        entries = [
+            HistoryEntry(time, kept_path, value)
+            for kept_path, kept in self._by_endpoint.get(endpoint, {}).items()
+            if kept_path.startswith(path)
+            for time, value in kept
+        ]
+        entries.sort(key=lambda entry: entry.time)
+        return entries[-limit:] if limit > 0 else []
+
+
+class MemoryStore:
+    """The server's state in this process only (what ``LwM2MServer`` uses without a store)."""
+
+    __slots__ = ("history", "observations", "queue", "registrations")
+
+    def __init__(self, history_limit: int = HISTORY_LIMIT) -> None:
+        self.registrations = MemoryRegistrationStore()
+        self.observations = MemoryObservationStore()
+        self.queue = MemoryQueueStore()
+        self.history = MemoryHistoryStore(history_limit)
+
+    def close(self) -> None:
+        """Nothing to write."""

@@ -1,9 +1,17 @@
 """The asyncio façade over :class:`~lwm2m.server.core.ServerCore` (contract: docs/server-api.md).
 
-The core does the protocol; this class drives it over a UDP socket through
-:mod:`lwm2m.transport.udp` (which also keeps the core's timer), turns request IDs into
-awaitables, mirrors registrations into a :class:`RegistrationStore` and hands events to
-subscribers.  It is the only part of the server that reads the wall clock.
+The core does the protocol; this class drives it over UDP, and over DTLS when a ``coaps_port``
+is configured, through :class:`~lwm2m.transport.dtls.Channels`: one core behind both sockets,
+DTLS peers told apart as :class:`~lwm2m.transport.dtls.DtlsPeer` (why one core and not two:
+see that module).  It turns request IDs into awaitables, restores the core from its
+:class:`~lwm2m.server.registration.ServerStore` at start (the core writes every change there)
+and hands events to subscribers.  It is the only part of the server that reads the wall clock.
+
+Security (docs/security.md): PSK credentials live in a
+:class:`~lwm2m.security.credentials.CredentialStore`, one per endpoint.  Every Register,
+Update, De-register and Send passes :meth:`LwM2MServer._authorize` (4.03 and a log line
+otherwise): over DTLS, the endpoint acted for must be the one the peer's PSK identity is bound
+to; over NoSec, it must have no credential, or the NoSec port would bypass DTLS.
 """
 
 from __future__ import annotations
@@ -13,7 +21,9 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 
+from lwm2m.coap.events import Peer
 from lwm2m.model import ModelRegistry, ObjectNode, Path, Value, values_to_node
 from lwm2m.operations import (
     Create,
@@ -34,6 +44,8 @@ from lwm2m.operations import (
     WriteComposite,
     parse_arguments,
 )
+from lwm2m.security.credentials import CredentialStore, MemoryPskStore, PskCredential
+from lwm2m.security.dtls import DtlsServer
 from lwm2m.server.config import ServerConfig
 from lwm2m.server.core import ServerCore
 from lwm2m.server.errors import RequestFailedError
@@ -47,8 +59,14 @@ from lwm2m.server.events import (
     Target,
     Updated,
 )
-from lwm2m.server.registration import MemoryRegistrationStore, RegistrationStore
-from lwm2m.transport.udp import UdpTransport, open_udp
+from lwm2m.server.registration import (
+    HistoryEntry,
+    MemoryStore,
+    Registration,
+    RegistrationStore,
+    ServerStore,
+)
+from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
 
 logger = logging.getLogger(__name__)
 
@@ -61,39 +79,61 @@ class LwM2MServer:
         self,
         config: ServerConfig | None = None,
         *,
-        store: RegistrationStore | None = None,
+        store: ServerStore | None = None,
         models: ModelRegistry | None = None,
         rng: random.Random | None = None,
+        credentials: CredentialStore | None = None,
     ) -> None:
-        """``rng`` defaults to the system's: registration IDs and tokens must be unguessable."""
+        """``rng`` defaults to the system's: registration IDs and tokens must be unguessable.
+        ``credentials`` holds the PSKs devices authenticate with (empty by default)."""
         self.config = config if config is not None else ServerConfig()
+        self._store: ServerStore = store if store is not None else MemoryStore()
         self._core = ServerCore(
-            self.config, rng if rng is not None else random.SystemRandom(), time.time, models
+            replace(self.config, authorize=self._authorize),
+            rng if rng is not None else random.SystemRandom(),
+            time.time,
+            models,
+            self._store,
         )
-        self._store: RegistrationStore = store if store is not None else MemoryRegistrationStore()
+        self._restored = False
+        self._credentials: CredentialStore = (
+            credentials if credentials is not None else MemoryPskStore()
+        )
         self._subscribers: list[Subscriber] = []
         self._futures: dict[int, asyncio.Future[Response]] = {}
-        self._udp: UdpTransport[ServerCore] | None = None
+        self._net: Channels[ServerCore] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._udp is not None:
+        if self._net is not None:
             raise RuntimeError("the server is already started")
         config = self.config
-        self._udp = await open_udp(
+        secure = config.coaps_port is not None
+        if not self._restored:  # what the store kept from the last run, once
+            self._restored = True
+            store = self._store
+            self._core.restore(
+                store.registrations.all(),
+                store.observations.all(),
+                store.queue.all(),
+                asyncio.get_running_loop().time(),
+            )
+        self._net = await open_channels(
             self._core,
             self._drain,
             (config.host, config.coap_port),
+            dtls=DtlsServer(self._credentials, config.dtls) if secure else None,
+            dtls_address=(config.host, config.coaps_port or 0),
             receive_buffer=config.receive_buffer,
         )
 
     async def stop(self) -> None:
         """Close the socket; requests still waiting fail with RequestFailedError."""
-        if self._udp is None:
+        if self._net is None:
             return
-        self._udp.close()
-        self._udp = None
+        self._net.close()
+        self._net = None
         futures, self._futures = self._futures, {}
         for future in futures.values():
             if not future.done():
@@ -101,13 +141,24 @@ class LwM2MServer:
 
     @property
     def coap_address(self) -> tuple[str, int]:
-        if self._udp is None:
+        if self._net is None:
             raise RuntimeError("the server is not started")
-        return self._udp.local_address
+        return self._net.plain.local_address
+
+    @property
+    def coaps_address(self) -> tuple[str, int]:
+        """The DTLS socket's address; RuntimeError without one."""
+        if self._net is None or self._net.secure is None:
+            raise RuntimeError("the server has no DTLS port")
+        return self._net.secure.local_address
 
     @property
     def registrations(self) -> RegistrationStore:
-        return self._store
+        return self._store.registrations
+
+    def history(self, ep: str, path: PathLike, limit: int = 100) -> list[HistoryEntry]:
+        """The last ``limit`` values notified or sent at ``path`` or below it, oldest first."""
+        return self._store.history.query(ep, _path(path), limit)
 
     @property
     def models(self) -> ModelRegistry:
@@ -123,6 +174,59 @@ class LwM2MServer:
                 self._subscribers.remove(callback)
 
         return unsubscribe
+
+    # -- security ----------------------------------------------------------------------------
+
+    @property
+    def credentials(self) -> CredentialStore:
+        """The PSKs (to look at; change them with :meth:`set_credential`)."""
+        return self._credentials
+
+    @property
+    def dtls_sessions(self) -> int:
+        """Established DTLS sessions (0 without a DTLS port)."""
+        dtls = None if self._net is None else self._net.dtls
+        return 0 if dtls is None else dtls.established
+
+    def set_credential(self, credential: PskCredential) -> bool:
+        """Add or replace the credential of ``credential.endpoint``; True if it is new.  A
+        changed credential closes the endpoint's live DTLS sessions, so the device
+        authenticates again.  ValueError if the identity belongs to another endpoint."""
+        old = self._credentials.get(credential.endpoint)
+        self._credentials.set(credential)
+        if old is not None and old != credential:
+            self._close_sessions(credential.endpoint)
+        return old is None
+
+    def remove_credential(self, endpoint: str) -> bool:
+        """Remove the endpoint's credential and close its DTLS sessions; False if it had none."""
+        if not self._credentials.remove(endpoint):
+            return False
+        self._close_sessions(endpoint)
+        return True
+
+    def _close_sessions(self, endpoint: str) -> None:
+        if self._net is not None and self._net.close_endpoint(endpoint):
+            logger.info("DTLS sessions of %r closed: its credential changed", endpoint)
+
+    def _authorize(self, endpoint: str, peer: Peer) -> bool:
+        """The identity binding (see the module docstring), then ``config.authorize``."""
+        if isinstance(peer, DtlsPeer):
+            identity = None if self._net is None else self._net.peer_identity(peer)
+            refusal = (
+                None
+                if identity is not None and identity.endpoint == endpoint
+                else f"its PSK identity is bound to {identity.endpoint if identity else None!r}"
+            )
+        elif self._credentials.get(endpoint) is not None:
+            refusal = "it has a PSK, so it must use DTLS"
+        else:
+            refusal = None
+        if refusal is not None:
+            logger.warning("%s may not act for endpoint %r: %s", peer, endpoint, refusal)
+            return False
+        authorize = self.config.authorize
+        return authorize is None or authorize(endpoint, peer)
 
     # -- device management -------------------------------------------------------------------
 
@@ -237,42 +341,42 @@ class LwM2MServer:
         target: Target = (
             _path(path_or_paths) if isinstance(path_or_paths, Path | str) else _paths(path_or_paths)
         )
-        udp = self._running()
+        net = self._running()
         request_id = self._core.cancel_observation(
-            ep, target, active=active, now=udp.now(), timeout=timeout
+            ep, target, active=active, now=net.now(), timeout=timeout
         )
-        return await self._outcome(request_id, udp)
+        return await self._outcome(request_id, net)
 
     # -- driving -----------------------------------------------------------------------------
 
     def _send(
         self, ep: str, op: ServerRequest, fmt: int | None, timeout: float | None
     ) -> Awaitable[Response]:
-        udp = self._running()
-        request_id = self._core.send(ep, op, fmt=fmt, now=udp.now(), timeout=timeout)
-        return self._outcome(request_id, udp)
+        net = self._running()
+        request_id = self._core.send(ep, op, fmt=fmt, now=net.now(), timeout=timeout)
+        return self._outcome(request_id, net)
 
-    async def _outcome(self, request_id: int, udp: UdpTransport[ServerCore]) -> Response:
+    async def _outcome(self, request_id: int, net: Channels[ServerCore]) -> Response:
         """Wait for the core's outcome event; the core keeps the timeout, so one future is
         all a request costs here."""
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._futures[request_id] = future
-        udp.pump()
+        net.pump()
         try:
             return await future
         finally:
             if self._futures.pop(request_id, None) is not None:  # given up on, not answered
-                self._core.cancel(request_id, udp.now())
+                self._core.cancel(request_id, net.now())
                 self._flush()
 
-    def _running(self) -> UdpTransport[ServerCore]:
-        if self._udp is None:
+    def _running(self) -> Channels[ServerCore]:
+        if self._net is None:
             raise RuntimeError("the server is not started")
-        return self._udp
+        return self._net
 
     def _flush(self) -> None:
-        if self._udp is not None:
-            self._udp.pump()
+        if self._net is not None:
+            self._net.pump()
         else:
             self._drain()
 
@@ -293,14 +397,27 @@ class LwM2MServer:
 
     def _publish(self, event: ServerEvent) -> None:
         if isinstance(event, Registered | Updated):
-            self._store.put(event.registration)
+            self._check_session_lifetime(event.registration)
         elif isinstance(event, Deregistered | Expired):
-            self._store.delete(event.registration.endpoint)
+            address = event.registration.address
+            if isinstance(address, DtlsPeer) and self._net is not None:
+                self._net.close_session(address)  # the device is gone: free its session
         for callback in list(self._subscribers):
             try:
                 callback(event)
             except Exception:
                 logger.exception("event subscriber %r failed", callback)
+
+    def _check_session_lifetime(self, registration: Registration) -> None:
+        idle = self.config.dtls.idle_timeout
+        if isinstance(registration.address, DtlsPeer) and registration.lifetime > idle:
+            logger.warning(
+                "%r registered for %d s over DTLS, but idle sessions end after %.0f s: raise "
+                "ServerConfig.dtls.idle_timeout, or it handshakes again after each quiet period",
+                registration.endpoint,
+                registration.lifetime,
+                idle,
+            )
 
 
 def _path(path: PathLike) -> Path:

@@ -1,16 +1,27 @@
-"""Run any sans-I/O datagram core over DTLS.
+"""Run any sans-I/O datagram core over DTLS, alone or next to plain UDP.
 
 :class:`DtlsCore` wraps a :class:`~lwm2m.transport.udp.DatagramCore` (the CoAP
 :class:`~lwm2m.coap.endpoint.Endpoint`, the server core, the client engine) and is one itself,
 so :class:`~lwm2m.transport.udp.UdpTransport` drives it unchanged.  The wrapped core sees
 plaintext and the same ``(host, port)`` peers; who a peer authenticated as is asked with
 :meth:`DtlsCore.peer_identity`, which is how a server binds an endpoint name to a PSK identity.
+
+:class:`Channels` puts one core behind a NoSec socket and a DTLS socket at once (the LwM2M
+server's 5683 and 5684; a client with a NoSec and a PSK account).  It is one core, not one per
+socket, because the core's state belongs to endpoints, not sockets: a device's registration,
+queue and observations (or a client's server accounts) are one table, and a device may move
+from one channel to the other.  What keeps the channels apart is the peer: a DTLS peer is a
+:class:`DtlsPeer`, never equal to the ``(host, port)`` tuple of a NoSec peer, so no
+registration, exchange or deduplication entry of one channel can answer for the other (a NAT
+may well give a NoSec and a DTLS flow the same address).  Each socket's transport takes what
+the core queued for its kind of peer; the NoSec side owns the core's timer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic
+from dataclasses import dataclass, replace
+from typing import Generic, cast
 
 from lwm2m.coap.events import Peer
 from lwm2m.security.credentials import PskIdentity
@@ -90,3 +101,169 @@ async def open_dtls(
     secured = DtlsCore(core, dtls, now, on_session)
     transport = await open_udp(secured, drain, local_address, clock)
     return transport
+
+
+@dataclass(frozen=True, slots=True)
+class DtlsPeer:
+    """A peer over DTLS as a core with NoSec peers too sees it (see the module docstring)."""
+
+    address: tuple[str, int]
+
+    def __str__(self) -> str:
+        host, port = self.address
+        return f"coaps://[{host}]:{port}" if ":" in host else f"coaps://{host}:{port}"
+
+
+Datagrams = list[tuple[bytes, Peer]]
+
+
+class _PlainSide:
+    """The NoSec socket's view of the shared core; it runs the core's timer."""
+
+    __slots__ = ("_channels",)
+
+    def __init__(self, channels: Channels[CoreT]) -> None:
+        self._channels = channels
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> None:
+        self._channels.core.receive(data, peer, now)
+
+    def datagrams_to_send(self) -> Datagrams:
+        return self._channels.take(secure=False)
+
+    def get_timer(self) -> float | None:
+        return self._channels.core.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self._channels.core.handle_timer(now)
+
+
+class _SecureSide:
+    """The DTLS socket's view of the shared core: its peers wear :class:`DtlsPeer`."""
+
+    __slots__ = ("_channels",)
+
+    def __init__(self, channels: Channels[CoreT]) -> None:
+        self._channels = channels
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> None:
+        self._channels.core.receive(data, DtlsPeer(cast(tuple[str, int], peer)), now)
+
+    def datagrams_to_send(self) -> Datagrams:
+        return [
+            (data, cast(DtlsPeer, peer).address) for data, peer in self._channels.take(secure=True)
+        ]
+
+    def get_timer(self) -> float | None:
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """The core's timer runs on the NoSec side."""
+
+
+class Channels(Generic[CoreT]):
+    """``core`` on a NoSec socket and, when given a DTLS server or client, a DTLS socket (see
+    the module docstring); open with :func:`open_channels`."""
+
+    def __init__(self, core: CoreT) -> None:
+        self.core = core
+        self.plain: UdpTransport[_PlainSide]
+        self.secure: UdpTransport[DtlsCore[_SecureSide]] | None = None
+        self._out: tuple[Datagrams, Datagrams] = ([], [])  # NoSec, DTLS
+        self._kicking = False
+
+    @property
+    def dtls(self) -> DtlsServer | DtlsClient | None:
+        return None if self.secure is None else self.secure.core.dtls
+
+    def now(self) -> float:
+        return self.plain.now()
+
+    def peer_identity(self, peer: Peer) -> PskIdentity | None:
+        """Who a :class:`DtlsPeer` authenticated as (server side); None for anyone else."""
+        if self.secure is None or not isinstance(peer, DtlsPeer):
+            return None
+        return self.secure.core.peer_identity(peer.address)
+
+    def pump(self) -> None:
+        """Send what the core queued (on whichever socket it belongs to)."""
+        self.plain.pump()
+
+    def close_session(self, peer: DtlsPeer) -> None:
+        """Close the DTLS session with ``peer`` (close_notify), if there is one."""
+        if self.secure is not None:
+            self.secure.core.dtls.close(peer.address)
+            self.secure.pump()
+
+    def close_endpoint(self, endpoint: str) -> int:
+        """Close the sessions authenticated as ``endpoint`` (server side); how many."""
+        dtls = self.dtls
+        if not isinstance(dtls, DtlsServer):
+            return 0
+        closed = dtls.close_endpoint(endpoint)
+        if closed:
+            assert self.secure is not None
+            self.secure.pump()
+        return closed
+
+    def close(self) -> None:
+        self.plain.close()
+        if self.secure is not None:
+            self.secure.close()
+
+    def take(self, *, secure: bool) -> Datagrams:
+        """The core's datagrams for one socket; what it queued for the other is kept for it,
+        and that socket is pumped now so it does not wait for its next event."""
+        if self.secure is None:
+            return self.core.datagrams_to_send()
+        out = self._out
+        for datagram in self.core.datagrams_to_send():
+            out[isinstance(datagram[1], DtlsPeer)].append(datagram)
+        mine, other = out[secure], out[not secure]
+        self._out = (other, []) if secure else ([], other)
+        if other and not self._kicking:
+            self._kicking = True
+            try:
+                (self.plain if secure else self.secure).pump()
+            finally:
+                self._kicking = False
+        return mine
+
+
+async def open_channels(
+    core: CoreT,
+    drain: Callable[[], None],
+    local_address: tuple[str, int],
+    *,
+    dtls: DtlsServer | DtlsClient | None = None,
+    dtls_address: tuple[str, int] | None = None,
+    clock: Clock | None = None,
+    on_session: SessionHandler | None = None,
+    receive_buffer: int | None = None,
+) -> Channels[CoreT]:
+    """Bind the NoSec socket at ``local_address`` and, with ``dtls``, the DTLS one at
+    ``dtls_address`` (default: the same host, any port); close with :meth:`Channels.close`.
+    ``on_session`` sees DTLS session events with their peer as a :class:`DtlsPeer`."""
+    channels = Channels(core)
+    channels.plain = await open_udp(
+        _PlainSide(channels), drain, local_address, clock, receive_buffer=receive_buffer
+    )
+    if dtls is not None:
+
+        def tagged(event: DtlsEvent) -> None:
+            if on_session is not None:
+                on_session(replace(event, peer=DtlsPeer(event.peer)))  # type: ignore[arg-type]
+
+        try:
+            channels.secure = await open_dtls(
+                _SecureSide(channels),
+                drain,
+                dtls,
+                local_address=dtls_address or (local_address[0], 0),
+                clock=channels.plain.now,
+                on_session=tagged,
+            )
+        except OSError:
+            channels.plain.close()
+            raise
+    return channels

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from lwm2m.coap.codes import Code
 from lwm2m.codec.errors import CodecError
-from lwm2m.codec.flat_json import values_to_json
+from lwm2m.codec.flat_json import value_to_json, values_to_json
 from lwm2m.model import Path, node_to_values
 from lwm2m.operations import (
     CreatedResponse,
@@ -41,6 +41,7 @@ from lwm2m.web import inputs
 from lwm2m.web.auth import ApiGuard
 from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub
+from lwm2m.web.security_api import security_routes
 
 _ENDPOINT = "/api/clients/{endpoint}"
 _NODE = _ENDPOINT + "/{path:path}"
@@ -68,6 +69,7 @@ def create_app(
         Route(_ENDPOINT + "/composite/observe", api.observe_composite, methods=["POST"]),
         Route(_ENDPOINT + "/composite/observe", api.cancel_composite, methods=["DELETE"]),
         Route(_NODE + "/discover", api.discover, methods=["GET"]),
+        Route(_NODE + "/history", api.history, methods=["GET"]),
         Route(_NODE + "/attributes", api.write_attributes, methods=["PUT"]),
         Route(_NODE + "/execute", api.execute, methods=["POST"]),
         Route(_NODE + "/observe", api.observe, methods=["POST"]),
@@ -76,6 +78,7 @@ def create_app(
         Route(_NODE, api.read, methods=["GET"]),
         Route(_NODE, api.write, methods=["PUT", "PATCH"]),
         Route(_NODE, api.delete, methods=["DELETE"]),
+        *security_routes(server),
         *extra_routes,
         *console_routes(server),
     ]
@@ -117,6 +120,22 @@ class _Api:
         if registration is None:
             raise HTTPException(404, f"no registration for endpoint {endpoint!r:.80}")
         return JSONResponse(registration.to_json())
+
+    async def history(self, request: Request) -> Response:
+        """Values the device notified or sent at the path or below, oldest first."""
+        endpoint, path = _target(request)
+        limit = inputs.Query(request, ("limit",)).limit
+        if self._server.registrations.get(endpoint) is None:
+            raise HTTPException(404, f"no registration for endpoint {endpoint!r:.80}")
+        entries = self._server.history(endpoint, path, limit)
+        return JSONResponse(
+            {
+                "values": [
+                    {"time": e.time, "path": str(e.path), "value": value_to_json(e.value)}
+                    for e in entries
+                ]
+            }
+        )
 
     async def events(self, request: Request) -> Response:
         inputs.Query(request, ())

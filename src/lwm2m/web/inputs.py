@@ -20,6 +20,7 @@ from lwm2m.operations import NotificationAttributes, OperationError
 MAX_BODY = 1 << 20
 """Largest request body we read (a composite write of a whole device fits many times)."""
 
+MAX_HISTORY = 1000
 MAX_TIMEOUT = 3600.0
 """Longest ``?timeout=`` we wait for a device (queue-mode devices may sleep for a while)."""
 
@@ -92,6 +93,14 @@ class Query:
             return None
         if text not in ("0", "1", "2", "3"):
             raise bad_request(f"depth must be 0, 1, 2 or 3, not {text!r:.40}")
+        return int(text)
+
+    @property
+    def limit(self) -> int:
+        """How many history values, newest last: 1 to MAX_HISTORY, 100 by default."""
+        text = self._params.get("limit", "100")
+        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_HISTORY):
+            raise bad_request(f"limit must be a whole number from 1 to {MAX_HISTORY}")
         return int(text)
 
     @property

@@ -1,0 +1,80 @@
+"""The security REST API: the PSK each endpoint authenticates with over DTLS (docs/security.md).
+
+``GET /api/security`` lists the credentials (endpoint, mode, identity), ``GET``/``PUT``/
+``DELETE /api/security/{endpoint}`` reads, adds or replaces (``{"mode": "psk", "identity":
+"..", "key": "hex"}``), and removes one.  Keys go in and never come out, neither in an answer
+nor in a log line; a changed or removed credential closes the endpoint's DTLS sessions.
+Errors are ``{"message": ...}`` with 400 (bad input, naming the field), 404 (no credential),
+409 (the identity belongs to another endpoint) or 413 (a body over :data:`MAX_BODY`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lwm2m.security.credentials import PskCredential
+from lwm2m.server import LwM2MServer
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 4096
+
+
+def security_routes(server: LwM2MServer) -> list[BaseRoute]:
+    async def list_credentials(request: Request) -> Response:
+        return JSONResponse([credential.to_json() for credential in server.credentials])
+
+    async def get_credential(request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        credential = server.credentials.get(endpoint)
+        if credential is None:
+            return _error(404, f"no credential for {endpoint!r:.80}")
+        return JSONResponse(credential.to_json())
+
+    async def put_credential(request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return _error(413, f"body over {MAX_BODY} bytes")
+        try:
+            entry = json.loads(body)
+        except ValueError as exc:
+            return _error(400, f"not JSON: {exc}")
+        try:
+            credential = PskCredential.from_json(endpoint, entry)
+        except ValueError as exc:  # the messages name the field, never the key
+            return _error(400, str(exc))
+        try:
+            created = server.set_credential(credential)
+        except ValueError as exc:
+            return _error(409, str(exc))
+        logger.info(
+            "PSK of %r %s (identity %r)",
+            endpoint,
+            "added" if created else "replaced",
+            credential.psk.identity,
+        )
+        return JSONResponse(credential.to_json(), 201 if created else 200)
+
+    async def delete_credential(request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        if not server.remove_credential(endpoint):
+            return _error(404, f"no credential for {endpoint!r:.80}")
+        logger.info("PSK of %r removed", endpoint)
+        return Response(status_code=204)
+
+    return [
+        Route("/api/security", list_credentials, methods=["GET"]),
+        Route("/api/security/{endpoint}", get_credential, methods=["GET"]),
+        Route("/api/security/{endpoint}", put_credential, methods=["PUT"]),
+        Route("/api/security/{endpoint}", delete_credential, methods=["DELETE"]),
+    ]
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"message": message}, status)
