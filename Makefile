@@ -44,8 +44,10 @@ $(VENV)/.browser: $(STAMP)
 	fi
 	touch $@
 
+# CoAP 5683, CoAPs 5684, HTTP 8080 (console at /), state in var/lwm2m.db.
+# More options through ARGS, e.g. make run ARGS="--demo 5".
 run: $(STAMP)
-	$(VENV)/bin/lwm2m server
+	$(VENV)/bin/lwm2m server $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench tools

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from lwm2m.bootstrap import BootstrapServerConfig, ConfigStore
 from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_configs, load_credentials
+from lwm2m.cli.demo import MAX_DEVICES, demo_devices
 from lwm2m.cli.payload import InputError
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
@@ -31,6 +32,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--http-port", type=int, default=8080, help="TCP port, 0: any (8080)")
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     cmd.add_argument("--auth", metavar="TOKEN", help="require this bearer token for the API")
+    cmd.add_argument(
+        "--demo",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"also run N simulated Telekom-profile devices (at most {MAX_DEVICES})",
+    )
     cmd.add_argument("--bootstrap-config", metavar="FILE", help="also run the bootstrap server")
     cmd.add_argument("--bootstrap-port", type=int, default=5783, help="its UDP port (5783)")
     cmd.add_argument("--bootstrap-coaps-port", type=int, default=5784, help="its DTLS port (5784)")
@@ -59,6 +67,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if not 0 <= args.demo <= MAX_DEVICES:
+        raise InputError(f"--demo takes 0 to {MAX_DEVICES} devices")
     try:
         store = open_store(args.db)
     except StoreError as exc:
@@ -114,6 +124,13 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
                 service = bootstrap_service(configs, config, credentials, stdout)
                 await services.enter_async_context(service)
                 stdout.write(f"bootstrap REST API on {web.url}/api/bootstrap\n".encode())
+                stdout.flush()
+            if args.demo:
+                local = "127.0.0.1" if coap_host in ("0.0.0.0", "::") else coap_host
+                await services.enter_async_context(
+                    demo_devices(args.demo, f"coap://{local}:{coap_port}")
+                )
+                stdout.write(f"{args.demo} simulated devices registering\n".encode())
                 stdout.flush()
             await stop.wait()
     finally:

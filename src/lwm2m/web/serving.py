@@ -56,7 +56,10 @@ class HttpServer:
 
     @property
     def url(self) -> str:
+        """Where to point a browser: a wildcard bind is reached as localhost."""
         host, port = self.address
+        if host in ("0.0.0.0", "::"):
+            return f"http://localhost:{port}"
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     async def start(self) -> None:
