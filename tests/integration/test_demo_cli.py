@@ -26,6 +26,7 @@ def test_demo_devices_register_and_leave_with_the_server() -> None:
     command = [
         *(sys.executable, "-m", "lwm2m.cli.main", "server", "--host", "127.0.0.1"),
         *("--db", ":memory:", "--coap-port", "0", "--coaps-port", "0"),
+        *("--tcp-port", "0", "--tls-port", "0"),
         *("--http-port", str(http), "--demo", "3"),
     ]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:

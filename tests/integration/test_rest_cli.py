@@ -22,6 +22,8 @@ SERVER = (
     "127.0.0.1",
     "--db",
     ":memory:",
+    # Every port ephemeral, so that runs in parallel (and a `make run`) never clash.
+    *("--coaps-port", "0", "--tcp-port", "0", "--tls-port", "0"),
 )
 
 

@@ -215,6 +215,7 @@ async def test_the_server_command_keeps_registrations_in_its_db(tmp_path: FilePa
     command = [
         *(sys.executable, "-m", "lwm2m.cli.main", "server", "--host", "127.0.0.1"),
         *("--db", str(db), "--coap-port", str(coap_port), "--coaps-port", "0"),
+        *("--tcp-port", "0", "--tls-port", "0"),
         *("--http-port", str(http_port), "--log-level", "warning"),
     ]
     server = await launch(command, http_port)

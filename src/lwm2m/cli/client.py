@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path as FilePath
 from typing import BinaryIO
 
@@ -27,12 +28,15 @@ from lwm2m.bootstrap.config import BootstrapConfig, ConfigError
 from lwm2m.cli.payload import InputError
 from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import ClientConfig, ClientError, ClientEvent
+from lwm2m.client.oscore import add_oscore_account
 from lwm2m.client.profile import BootstrapAccount, ServerAccount, telekom_device
 from lwm2m.client.simulator import DeviceSimulator
 from lwm2m.client.standard import security as sec
 from lwm2m.client.standard import server as srv
 from lwm2m.client.tree import SECURITY, SERVER, ObjectTree
 from lwm2m.model import Path, PathError
+from lwm2m.security.oscore import SequenceStore
+from lwm2m.security.oscore_endpoint import FileSequenceStore
 
 STATE_VERSION = 1
 
@@ -54,6 +58,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     cmd.add_argument("--psk-identity", metavar="ID", help="PSK identity for coaps:// URIs")
     cmd.add_argument("--psk-key", metavar="HEX", help="PSK key (hex) for coaps:// URIs")
+    cmd.add_argument(
+        "--oscore",
+        metavar="SENDERID:RECIPIENTID:MASTERSECRET",
+        help="OSCORE (hex; the device's Sender ID first) with every coap:// server; needs"
+        " --state, where sequence numbers are kept",
+    )
     cmd.add_argument("--factory", metavar="FILE", help="server accounts from a file (JSON)")
     cmd.add_argument("--lifetime", type=int, default=86400, help="registration lifetime (s)")
     cmd.add_argument("--queue", action="store_true", help="queue mode (binding UQ)")
@@ -88,6 +98,7 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
         raise InputError(str(exc)) from None
     now = time.time()
     tree = telekom_device(endpoint, seed=seed, now=now, servers=accounts, bootstrap=bootstrap)
+    sequences = _oscore(args, tree, accounts)
     client = LwM2MClient(
         tree,
         endpoint,
@@ -97,6 +108,7 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
         tick_interval=args.tick,
         seed=seed,
         on_event=lambda event: _report(event, args, tree, endpoint, seed),
+        oscore_sequences=sequences,
     )
     try:
         asyncio.run(_run(client, paths, stdout))
@@ -139,14 +151,37 @@ def _report(
         _save_state(args.state, tree, endpoint, seed)
 
 
+def _oscore(
+    args: argparse.Namespace, tree: ObjectTree, accounts: list[ServerAccount]
+) -> Callable[[int], SequenceStore] | None:
+    """``--oscore``: an OSCORE context for each ``coap://`` account, its sequence numbers in
+    ``STATE.oscore-SSID`` (a restart must never reuse a nonce)."""
+    if args.oscore is None:
+        return None
+    if not args.state:
+        raise InputError("--oscore needs --state: sequence numbers must survive restarts")
+    parts = args.oscore.split(":")
+    try:
+        sender, recipient, secret = (bytes.fromhex(part) for part in parts)
+    except ValueError:  # never quote the secret
+        raise InputError("--oscore: expected SENDERID:RECIPIENTID:MASTERSECRET in hex") from None
+    if not secret:
+        raise InputError("--oscore: the master secret must not be empty")
+    for account in accounts:
+        if account.uri.startswith("coap://"):
+            add_oscore_account(tree, account.short_server_id, sender, recipient, secret)
+    state = args.state
+    return lambda ssid: FileSequenceStore(f"{state}.oscore-{ssid}")
+
+
 def _psk(args: argparse.Namespace) -> tuple[bytes, bytes] | None:
     """``--psk-identity`` and ``--psk-key``, for every ``coaps://`` URI of the command line."""
     if (args.psk_identity is None) != (args.psk_key is None):
         raise InputError("--psk-identity and --psk-key go together")
     if args.psk_identity is None:
         uris = [*args.server, args.bootstrap or ""]
-        if any(uri.startswith("coaps://") for uri in uris):
-            raise InputError("a coaps:// URI needs --psk-identity and --psk-key")
+        if any(uri.startswith(("coaps://", "coaps+tcp://")) for uri in uris):
+            raise InputError("a coaps:// or coaps+tcp:// URI needs --psk-identity and --psk-key")
         return None
     try:
         key = bytes.fromhex(args.psk_key)
@@ -159,7 +194,8 @@ def _psk(args: argparse.Namespace) -> tuple[bytes, bytes] | None:
 
 def _credentials(uri: str, psk: tuple[bytes, bytes] | None) -> tuple[bytes | None, bytes]:
     """An account's PSK identity and key: the command line's for ``coaps://``, else none."""
-    return (None, b"") if psk is None or not uri.startswith("coaps://") else psk
+    secure = uri.startswith(("coaps://", "coaps+tcp://"))
+    return (None, b"") if psk is None or not secure else psk
 
 
 def _accounts(
@@ -177,10 +213,10 @@ def _accounts(
         return []
     if args.lifetime <= 0:
         raise InputError("--lifetime must be positive")
-    binding = "UQ" if args.queue else "U"
     accounts = []
     for ssid, uri in enumerate(args.server, start=1):
         identity, key = _credentials(uri, psk)
+        binding = ("T" if "+tcp://" in uri else "U") + ("Q" if args.queue else "")
         accounts.append(
             ServerAccount(
                 ssid,

@@ -14,6 +14,8 @@ from lwm2m.bootstrap import BootstrapServerConfig, ConfigStore
 from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_configs, load_credentials
 from lwm2m.cli.demo import MAX_DEVICES, demo_devices
 from lwm2m.cli.payload import InputError
+from lwm2m.security.credentials import OscoreCredential
+from lwm2m.security.oscore_endpoint import OscoreServerContexts, file_sequences
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
 from lwm2m.storage import SqliteStore, StoreError, open_store
@@ -29,6 +31,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP and HTTP (0.0.0.0)")
     cmd.add_argument("--coap-port", type=int, default=5683, help="UDP port, 0: any (5683)")
     cmd.add_argument("--coaps-port", type=int, default=5684, help="DTLS port, 0: any (5684)")
+    cmd.add_argument(
+        "--tcp-port", type=int, default=5683, help="CoAP over TCP port, 0: any, -1: off (5683)"
+    )
+    cmd.add_argument(
+        "--tls-port", type=int, default=5684, help="CoAP over TLS port, 0: any, -1: off (5684)"
+    )
     cmd.add_argument("--http-port", type=int, default=8080, help="TCP port, 0: any (8080)")
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     cmd.add_argument("--auth", metavar="TOKEN", help="require this bearer token for the API")
@@ -43,6 +51,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--bootstrap-port", type=int, default=5783, help="its UDP port (5783)")
     cmd.add_argument("--bootstrap-coaps-port", type=int, default=5784, help="its DTLS port (5784)")
     add_psk_arguments(cmd)
+    cmd.add_argument(
+        "--oscore",
+        action="append",
+        default=[],
+        metavar="ENDPOINT:SENDERID:RECIPIENTID:MASTERSECRET",
+        help="a device's OSCORE context, in hex, the server's Sender ID first (repeat for"
+        " several; needs a --db file, where sequence numbers are kept)",
+    )
     cmd.add_argument(
         "--db",
         metavar="FILE",
@@ -83,9 +99,16 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         for endpoint, entry in load_configs(args.bootstrap_config):
             configs.put(endpoint, entry)
     server = LwM2MServer(
-        ServerConfig(host=args.host, coap_port=args.coap_port, coaps_port=args.coaps_port),
+        ServerConfig(
+            host=args.host,
+            coap_port=args.coap_port,
+            coaps_port=args.coaps_port,
+            tcp_port=None if args.tcp_port < 0 else args.tcp_port,
+            tls_port=None if args.tls_port < 0 else args.tls_port,
+        ),
         credentials=credentials,
         store=store,
+        oscore=_oscore(args),
     )
     web = WebServer(
         server,
@@ -98,8 +121,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     try:
         await server.start()
     except OSError as exc:
-        ports = f"{args.coap_port}, {args.coaps_port}"
-        raise InputError(f"cannot listen on udp {args.host}:{ports}: {exc}") from None
+        ports = f"udp {args.coap_port}, {args.coaps_port}; tcp {args.tcp_port}, {args.tls_port}"
+        raise InputError(f"cannot listen on {args.host} ({ports}): {exc}") from None
     try:
         try:
             await web.start()
@@ -109,7 +132,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         coaps_port = server.coaps_address[1]
         stdout.write(
             f"LwM2M server on coap://{coap_host}:{coap_port} and coaps://{coap_host}:{coaps_port}"
-            f" ({len(credentials)} PSKs)\n"
+            f"{_stream_uris(server, coap_host)} ({len(credentials)} PSKs)\n"
             f"console on {web.url}/\n"
             f"REST API on {web.url}/api/clients, events on {web.url}/api/events\n".encode()
         )
@@ -137,3 +160,25 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         await web.stop()
         await server.stop()
         store.close()
+
+
+def _stream_uris(server: LwM2MServer, host: str) -> str:
+    """The CoAP over TCP and TLS listeners, if any, for the banner."""
+    uris = []
+    for scheme, address in (("coap+tcp", "tcp_address"), ("coaps+tcp", "tls_address")):
+        with contextlib.suppress(RuntimeError):
+            uris.append(f"{scheme}://{host}:{getattr(server, address)[1]}")
+    return "".join(f", {uri}" for uri in uris)
+
+
+def _oscore(args: argparse.Namespace) -> OscoreServerContexts:
+    """The ``--oscore`` contexts; their sequence numbers live next to the ``--db`` file."""
+    memory = args.db == ":memory:"
+    if args.oscore and memory:
+        raise InputError("--oscore needs a --db file: sequence numbers must survive restarts")
+    sequences = None if memory else file_sequences(args.db + ".oscore")
+    try:
+        credentials = [OscoreCredential.parse(spec) for spec in args.oscore]
+        return OscoreServerContexts(credentials, sequences)
+    except ValueError as exc:  # the messages never quote the secret
+        raise InputError(f"--oscore: {exc}") from None

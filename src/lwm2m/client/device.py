@@ -17,10 +17,16 @@ unanswered over DTLS closes the session, so the next one starts with a fresh han
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import TypeVar, cast
+from urllib.parse import urlsplit
 
 from lwm2m.client.engine import (
     BOOTSTRAP_SSID,
@@ -29,22 +35,42 @@ from lwm2m.client.engine import (
     ClientEngine,
     ClientError,
     ClientEvent,
+    CoapEndpoint,
     SendCompleted,
     ServerSilent,
     Stopped,
     server_address,
 )
 from lwm2m.client.objects import DeviceEvent
+from lwm2m.client.oscore import OscoreAccounts, has_oscore
 from lwm2m.client.simulator import DeviceSimulator
 from lwm2m.client.standard import security as sec
 from lwm2m.client.tree import SECURITY, ObjectTree
 from lwm2m.coap.codes import Code
 from lwm2m.coap.config import DEFAULT, EndpointConfig
+from lwm2m.coap.endpoint import StaleHandleError
+from lwm2m.coap.events import (
+    Event,
+    ExchangeKey,
+    FailureReason,
+    ObservationCancelled,
+    ObservationKey,
+    RequestFailed,
+    RequestReceived,
+)
 from lwm2m.coap.events import Peer as AnyPeer
+from lwm2m.coap.options import EMPTY_OPTIONS, Options
+from lwm2m.coap.stream import ConnectionClosed, StreamEndpoint
 from lwm2m.model import Path
 from lwm2m.security.credentials import Psk, Secret
 from lwm2m.security.dtls import DtlsClient, DtlsConfig, DtlsEvent, EndReason, SessionEnded
+from lwm2m.security.oscore import SequenceStore
+from lwm2m.security.oscore_endpoint import OscoreEndpoint
 from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
+from lwm2m.transport.tcp import Psk as TlsPsk
+from lwm2m.transport.tcp import StreamPeer, StreamTransport
+
+TCP_SCHEMES = ("coap+tcp", "coaps+tcp")
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +106,7 @@ class LwM2MClient:
         seed: int | None = None,
         on_event: Callable[[ClientEvent], None] | None = None,
         dtls: DtlsConfig = NBIOT_DTLS,
+        oscore_sequences: Callable[[int], SequenceStore] | None = None,
     ) -> None:
         self.tree = tree
         self.endpoint_name = endpoint_name
@@ -88,14 +115,29 @@ class LwM2MClient:
         self._simulator = simulator
         self._tick_interval = tick_interval
         self._on_event = on_event
+        rng = random.Random(seed)
+        self._links: _StreamLinks | None = None
+        if _uses_tcp(tree):
+            stream = StreamEndpoint(rng=random.Random(rng.getrandbits(64)))
+            self._links = _StreamLinks(coap, stream, self._want)
+        # OSCORE (client/oscore.py) for the accounts whose Security instance links /21/y.
+        self.oscore: OscoreAccounts | None = None
+        endpoint: CoapEndpoint | None = self._links
+        if self._links is None and (oscore_sequences is not None or has_oscore(tree)):
+            self.oscore = OscoreAccounts(tree, oscore_sequences)
+            endpoint = OscoreEndpoint(coap, random.Random(rng.getrandbits(64)), self.oscore)
         self.engine = ClientEngine(
             tree,
             endpoint_name,
-            rng=random.Random(seed),
+            rng=rng,
             config=config,
             coap=coap,
             resolve=self._resolve,
+            endpoint=endpoint,
         )
+        self._tcp: StreamTransport[_EngineStreams] | None = None
+        self._tls: dict[AnyPeer, TlsPsk | None] = {}
+        self._connecting: dict[AnyPeer, asyncio.Task[None]] = {}
         self._dtls = DtlsClient(None, dtls)
         self._offset = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -107,17 +149,70 @@ class LwM2MClient:
         tree.subscribe(self._on_tree_event)
 
     def _resolve(self, short_server_id: int, uri: str) -> AnyPeer:
+        if urlsplit(uri).scheme in TCP_SCHEMES:
+            return self._resolve_tcp(short_server_id, uri)
+        if self._links is not None:
+            raise ClientError(f"server URI {uri!r}: a TCP client has only TCP servers")
         secure, address = server_address(uri)
         address = self._servers.get(short_server_id, address)
         psk = self._psk(short_server_id)
         if not secure:
             if psk is not None:
                 raise ClientError(f"server URI {uri!r}: security mode PSK needs coaps://")
+            if self.oscore is not None:
+                self.oscore.use(short_server_id, address)
             return address
         if psk is None:
             raise ClientError(f"server URI {uri!r}: coaps:// needs security mode 0 (PSK)")
         self._dtls.use_psk(address, psk)
         return DtlsPeer(address)
+
+    def _resolve_tcp(self, short_server_id: int, uri: str) -> AnyPeer:
+        """``coap+tcp://`` or (PSK) ``coaps+tcp://``: the engine sees the address, the links
+        map it to the server's current connection."""
+        parts = urlsplit(uri)
+        if self._links is None or not parts.hostname:
+            raise ClientError(f"server URI {uri!r}: not a usable CoAP over TCP URI")
+        secure = parts.scheme == "coaps+tcp"
+        default: Peer = (parts.hostname, parts.port or (5684 if secure else 5683))
+        address = self._servers.get(short_server_id, default)
+        psk = self._psk(short_server_id)
+        if secure != (psk is not None):
+            raise ClientError(f"server URI {uri!r}: coaps+tcp:// goes with security mode 0 (PSK)")
+        self._tls[address] = (
+            None if psk is None else TlsPsk(psk.identity.decode("utf-8"), psk.key.reveal())
+        )
+        return address
+
+    def _want(self, address: AnyPeer) -> None:
+        """The engine has a request for a server we have no connection to: connect."""
+        if self._tcp is not None and address not in self._connecting:
+            task = asyncio.get_running_loop().create_task(self._connect(address))
+            self._connecting[address] = task
+
+    async def _connect(self, address: AnyPeer) -> None:
+        assert self._tcp is not None and self._links is not None
+        try:
+            peer = await self._tcp.connect(cast(Peer, address), self._tls.get(address))
+        except (OSError, TimeoutError) as exc:  # ConnectionError is an OSError
+            log.warning("cannot connect to %s: %s", address, exc)
+            self._links.connect_failed(address)
+        else:
+            self._links.connected(address, peer, self.now)
+        finally:
+            self._connecting.pop(address, None)
+        self.engine.handle_timer(self.now)
+        self._pump()
+
+    def _lost(self, address: AnyPeer) -> None:
+        """A server's connection closed under us: Update over a new one (the Update connects;
+        if that fails the engine backs off and registers again)."""
+        if self._tcp is None or self.engine.asleep:
+            return
+        for ssid, reg in self.engine.registrations.items():
+            if reg.peer == address and reg.online:
+                self.engine.trigger_update(self.now, ssid)
+        self._pump()
 
     def _psk(self, short_server_id: int) -> Psk | None:
         """The PSK of an account's Security instance; None in NoSec mode."""
@@ -163,6 +258,19 @@ class LwM2MClient:
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self._offset = time.time() - loop.time()
+        if self._links is not None:
+
+            def on_lost(address: AnyPeer) -> None:
+                loop.call_soon(self._lost, address)  # not from inside the engine's own step
+
+            self._links.on_lost = on_lost
+            streams = _EngineStreams(self.engine, self._links)
+            self._tcp = StreamTransport(streams, self._drain, lambda: self.now)
+            self.engine.start(self.now)
+            self._pump()
+            if self._simulator is not None:
+                self._ticker = asyncio.create_task(self._tick())
+            return
         self._udp = await open_channels(
             self.engine,
             self._drain,
@@ -178,7 +286,7 @@ class LwM2MClient:
 
     async def stop(self, timeout: float = 10.0) -> None:
         """De-register from every server (waiting at most ``timeout``), then close."""
-        if self._udp is None:
+        if not self._running:
             return
         if self._ticker is not None:
             self._ticker.cancel()
@@ -209,9 +317,15 @@ class LwM2MClient:
 
     # -- driving -------------------------------------------------------------------------------
 
+    @property
+    def _running(self) -> bool:
+        return self._udp is not None or self._tcp is not None
+
     def _pump(self) -> None:
         if self._udp is not None:
             self._udp.pump()
+        if self._tcp is not None:
+            self._tcp.pump()
 
     def _drain(self) -> None:
         while (event := self.engine.next_event()) is not None:
@@ -241,12 +355,12 @@ class LwM2MClient:
 
     def _on_tree_event(self, event: DeviceEvent) -> None:
         """Device code changed the tree: the engine acts on it at the loop's next turn."""
-        if self._loop is not None and self._udp is not None and self._wake is None:
+        if self._loop is not None and self._running and self._wake is None:
             self._wake = self._loop.call_soon(self._woken)
 
     def _woken(self) -> None:
         self._wake = None
-        if self._udp is not None:
+        if self._running:
             self.engine.handle_timer(self.now)
             self._pump()
 
@@ -266,8 +380,216 @@ class LwM2MClient:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
+        if self._tcp is not None:
+            self._tcp.close()
+            self._tcp = None
+        for task in self._connecting.values():
+            task.cancel()
         for future in self._sends.values():
             future.cancel()
 
 
 __all__ = ["ClientError", "LwM2MClient"]
+
+
+def _uses_tcp(tree: ObjectTree) -> bool:
+    """Whether the device's servers are CoAP over TCP ones (one transport per client)."""
+    security = tree.object(SECURITY)
+    for iid in security.list_instances():
+        if sec.SERVER_URI in security.list_resources(iid):
+            uri = security.read(iid, sec.SERVER_URI)
+            if isinstance(uri, str) and urlsplit(uri).scheme in TCP_SCHEMES:
+                return True
+    return False
+
+
+class _StreamLinks:
+    """The engine's CoAP endpoint over TCP and TLS (RFC 8323).
+
+    The engine names a server by its address, as over UDP; this maps the address to the
+    server's current connection, so a reconnect is invisible to the engine.  A request for a
+    server with no connection waits while the façade connects (``want``); a failed connect
+    fails it (RESET), and the engine's registration back-off paces the next attempt.
+    """
+
+    def __init__(
+        self, config: EndpointConfig, stream: StreamEndpoint, want: Callable[[AnyPeer], None]
+    ) -> None:
+        self._config = config
+        self.stream = stream
+        self._want = want
+        self.on_lost: Callable[[AnyPeer], None] | None = None
+        self.links: dict[AnyPeer, StreamPeer] = {}
+        self._addresses: dict[AnyPeer, AnyPeer] = {}
+        self._events: deque[Event] = deque()
+        self._pending: dict[int, tuple[AnyPeer, Code, Options, bytes]] = {}
+        self._waiting = itertools.count(-1, -1)  # handles of requests waiting for a connection
+        self._alias: dict[int, int] = {}  # stream handle -> the waiting handle the engine knows
+        self._real: dict[int, int] = {}
+
+    @property
+    def config(self) -> EndpointConfig:
+        return self._config
+
+    # -- connections (the façade) --------------------------------------------------------------
+
+    def connected(self, address: AnyPeer, peer: StreamPeer, now: float) -> None:
+        """``peer`` is the connection to ``address`` now: what waited for it goes out."""
+        self.links[address] = peer
+        self._addresses[peer] = address
+        for handle, (target, code, options, payload) in list(self._pending.items()):
+            if target == address:
+                del self._pending[handle]
+                real = self.stream.send_request(
+                    peer, code, options=options, payload=payload, now=now
+                )
+                self._alias[real] = handle
+                self._real[handle] = real
+
+    def connect_failed(self, address: AnyPeer) -> None:
+        for handle, (target, *_) in list(self._pending.items()):
+            if target == address:
+                del self._pending[handle]
+                self._events.append(RequestFailed(handle, FailureReason.RESET))
+
+    # -- the engine's endpoint -------------------------------------------------------------------
+
+    def receive(self, data: bytes, peer: AnyPeer, now: float) -> None:
+        self.stream.receive(data, peer, now)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, AnyPeer]]:
+        return self.stream.data_to_send()
+
+    def get_timer(self) -> float | None:
+        return self.stream.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self.stream.handle_timer(now)
+
+    def next_event(self) -> Event | None:
+        """The stream's events with servers named by address (connection events consumed)."""
+        while not self._events:
+            event = self.stream.next_event()
+            if event is None:
+                return None
+            if isinstance(event, ConnectionClosed):
+                address = self._addresses.pop(event.peer, None)
+                if address is not None and self.links.get(address) == event.peer:
+                    del self.links[address]
+                    if self.on_lost is not None:
+                        self.on_lost(address)
+            elif isinstance(event, RequestReceived):
+                exchange = event.exchange
+                self._events.append(replace(event, exchange=self._logical(exchange)))
+            elif isinstance(event, ObservationCancelled):
+                self._events.append(replace(event, observation=self._logical(event.observation)))
+            elif not isinstance(event, Event):
+                continue  # CSM, Release: the stream core handles them
+            else:
+                handle: int | None = getattr(event, "handle", None)
+                alias = self._alias.pop(handle, None) if handle is not None else None
+                if alias is not None:  # the engine observes nothing: any event ends a request
+                    del self._real[alias]
+                    event = replace(event, handle=alias)
+                self._events.append(event)
+        return self._events.popleft()
+
+    def send_request(
+        self,
+        peer: AnyPeer,
+        code: Code,
+        *,
+        now: float,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+    ) -> int:
+        link = self.links.get(peer)
+        if link is not None:
+            return self.stream.send_request(link, code, options=options, payload=payload, now=now)
+        handle = next(self._waiting)
+        self._pending[handle] = (peer, code, options, payload)
+        self._want(peer)
+        return handle
+
+    def cancel(self, handle: int, now: float) -> None:
+        if self._pending.pop(handle, None) is not None:
+            return
+        real = self._real.pop(handle, handle)
+        self._alias.pop(real, None)
+        with contextlib.suppress(StaleHandleError):  # its connection closed: it is over
+            self.stream.cancel(real, now)
+
+    def respond(
+        self,
+        exchange: ExchangeKey,
+        code: Code,
+        *,
+        now: float,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+    ) -> ObservationKey | None:
+        physical = self._physical(exchange)
+        if physical is None:
+            return None  # the connection it came on is gone, and its answer with it
+        key = self.stream.respond(physical, code, options=options, payload=payload, now=now)
+        return None if key is None else self._logical(key)
+
+    def notify(
+        self,
+        observation: ObservationKey,
+        code: Code,
+        *,
+        now: float,
+        options: Options = EMPTY_OPTIONS,
+        payload: bytes = b"",
+        confirmable: bool = False,
+    ) -> None:
+        """Over TCP every message is reliable: ``confirmable`` has no meaning."""
+        physical = self._physical(observation)
+        if physical is not None:
+            with contextlib.suppress(StaleHandleError):
+                self.stream.notify(physical, code, options=options, payload=payload, now=now)
+
+    def _logical(self, key: _Keyed) -> _Keyed:
+        address = self._addresses.get(key.peer)
+        return key if address is None else replace(key, peer=address)
+
+    def _physical(self, key: _Keyed) -> _Keyed | None:
+        link = self.links.get(key.peer)
+        return None if link is None else replace(key, peer=link)
+
+
+_Keyed = TypeVar("_Keyed", ExchangeKey, ObservationKey)
+
+
+class _EngineStreams:
+    """The engine as a :class:`~lwm2m.coap.stream.StreamCore`, for the stream transport."""
+
+    __slots__ = ("_engine", "_links")
+
+    def __init__(self, engine: ClientEngine, links: _StreamLinks) -> None:
+        self._engine = engine
+        self._links = links
+
+    def connection_made(self, peer: AnyPeer, now: float) -> None:
+        self._links.stream.connection_made(peer, now)
+        self._engine.handle_timer(now)
+
+    def receive(self, data: bytes, peer: AnyPeer, now: float) -> None:
+        self._engine.receive(data, peer, now)
+
+    def connection_lost(self, peer: AnyPeer, now: float) -> None:
+        self._links.stream.connection_lost(peer, now)
+        self._engine.handle_timer(now)
+
+    def data_to_send(self) -> list[tuple[bytes, AnyPeer]]:
+        return self._engine.datagrams_to_send()
+
+    def closing(self) -> list[AnyPeer]:
+        return self._links.stream.closing()
+
+    def get_timer(self) -> float | None:
+        return self._engine.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self._engine.handle_timer(now)

@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 from urllib.parse import urlsplit
 
 from lwm2m.client import bootstrap as bs
@@ -74,6 +74,7 @@ from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.coap.endpoint import Endpoint, StaleHandleError
 from lwm2m.coap.events import (
     Event,
+    ExchangeKey,
     FailureReason,
     ObservationCancelled,
     ObservationKey,
@@ -169,6 +170,45 @@ def udp_peer(short_server_id: int, uri: str) -> tuple[str, int]:
     if secure:
         raise ClientError(f"server URI {uri!r}: this client reaches coap:// only (no DTLS)")
     return address
+
+
+class CoapEndpoint(Protocol):
+    """What the engine needs of its CoAP endpoint: :class:`~lwm2m.coap.endpoint.Endpoint`'s
+    API (``config`` supplies the timing Updates and queue mode are planned with)."""
+
+    @property
+    def config(self) -> EndpointConfig: ...
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> None: ...
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Peer]]: ...
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+    def next_event(self) -> Event | None: ...
+
+    def send_request(
+        self, peer: Peer, code: Code, *, now: float, options: Options, payload: bytes
+    ) -> int: ...
+
+    def cancel(self, handle: int, now: float) -> None: ...
+
+    def respond(
+        self, exchange: ExchangeKey, code: Code, *, now: float, options: Options, payload: bytes
+    ) -> ObservationKey | None: ...
+
+    def notify(
+        self,
+        observation: ObservationKey,
+        code: Code,
+        *,
+        now: float,
+        options: Options = ...,
+        payload: bytes = ...,
+        confirmable: bool = ...,
+    ) -> None: ...
 
 
 class ClientError(Exception):
@@ -303,13 +343,17 @@ class ClientEngine:
         config: ClientConfig = DEFAULT_CONFIG,
         coap: EndpointConfig = DEFAULT,
         resolve: Resolver = udp_peer,
+        endpoint: CoapEndpoint | None = None,
     ) -> None:
+        """``endpoint`` replaces the datagram endpoint (CoAP over TCP: ``LwM2MClient``)."""
         self.tree = tree
         self.endpoint_name = endpoint_name
         self.config = config
         self._rng = rng
         self._resolve = resolve
-        self._endpoint = Endpoint(coap, random.Random(rng.getrandbits(64)))
+        self._endpoint: CoapEndpoint = (
+            Endpoint(coap, random.Random(rng.getrandbits(64))) if endpoint is None else endpoint
+        )
         self._now = 0.0
         self._codecs = default_codecs(lambda: self._now)
         self._timers = TimerQueue()

@@ -207,3 +207,85 @@ class MemoryPskStore:
 
     def __iter__(self) -> Iterator[PskCredential]:
         return iter(tuple(self._by_endpoint.values()))
+
+
+# -- OSCORE --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OscoreCredential:
+    """A server-side OSCORE security context's input (RFC 8613 §3.1): the endpoint that owns
+    it, the server's Sender ID (the device's Recipient ID) and the device's Sender ID."""
+
+    endpoint: str
+    master_secret: Secret
+    sender_id: bytes
+    recipient_id: bytes
+    master_salt: bytes = b""
+    id_context: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if not self.endpoint:
+            raise ValueError("endpoint: must not be empty")
+        if not len(self.master_secret):
+            raise ValueError("masterSecret: must not be empty")
+        if self.sender_id == self.recipient_id:
+            raise ValueError("senderId and recipientId must differ")
+        if len(self.sender_id) > 7 or len(self.recipient_id) > 7:
+            raise ValueError("senderId and recipientId: at most 7 bytes")
+
+    @classmethod
+    def parse(cls, spec: str) -> OscoreCredential:
+        """Parse ``ENDPOINT:SENDERID:RECIPIENTID:MASTERSECRET`` (IDs and secret in hex; the
+        endpoint may contain colons)."""
+        parts = spec.rsplit(":", 3)
+        if len(parts) != 4 or not parts[0]:
+            raise ValueError("expected ENDPOINT:SENDERID:RECIPIENTID:MASTERSECRET")
+        endpoint, sender, recipient, secret = parts
+        return cls(
+            endpoint,
+            Secret.from_hex(secret),
+            _hex(sender, "SENDERID"),
+            _hex(recipient, "RECIPIENTID"),
+        )
+
+    @classmethod
+    def from_json(cls, endpoint: str, entry: object) -> OscoreCredential:
+        """``{"mode": "oscore", "masterSecret", "senderId", "recipientId", "masterSalt"?,
+        "idContext"?}``, all hex; ValueError naming the wrong field, never quoting the secret."""
+        if not isinstance(entry, dict) or entry.get("mode") != "oscore":
+            raise ValueError("mode: 'oscore' expected")
+        secret = entry.get("masterSecret")
+        if not isinstance(secret, str):
+            raise ValueError("masterSecret: a hex string is required")
+        salt, id_context = entry.get("masterSalt", ""), entry.get("idContext")
+        return cls(
+            endpoint,
+            Secret.from_hex(secret),
+            _hex(entry.get("senderId"), "senderId"),
+            _hex(entry.get("recipientId"), "recipientId"),
+            _hex(salt, "masterSalt"),
+            None if id_context is None else _hex(id_context, "idContext"),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """What may be shown: never the master secret (nor the salt, which keys derive from)."""
+        shown: dict[str, object] = {
+            "endpoint": self.endpoint,
+            "mode": "oscore",
+            "senderId": self.sender_id.hex(),
+            "recipientId": self.recipient_id.hex(),
+            "hasKey": True,
+        }
+        if self.id_context is not None:
+            shown["idContext"] = self.id_context.hex()
+        return shown
+
+
+def _hex(value: object, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: a hex string is required")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ValueError(f"{name}: not hexadecimal") from None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.coap.events import Peer
+from lwm2m.coap.stream import DEFAULT_STREAM, StreamConfig
 from lwm2m.security.dtls import DtlsConfig
 
 Authorize = Callable[[str, Peer], bool]
@@ -42,6 +43,12 @@ class ServerConfig:
     #: DTLS with PSK (``lwm2m server`` listens on 5684); None: no DTLS port.
     coaps_port: int | None = None
     dtls: DtlsConfig = SERVER_DTLS
+    #: CoAP over TCP (RFC 8323, binding T; ``lwm2m server`` listens on 5683/tcp) and over TLS
+    #: with PSK (5684/tcp); None: no such port.  The server reaches a TCP client over the
+    #: connection it registered or last updated from.
+    tcp_port: int | None = None
+    tls_port: int | None = None
+    stream: StreamConfig = DEFAULT_STREAM
     #: Bytes of UDP receive buffer to ask for (Linux caps it at net.core.rmem_max; raise that
     #: sysctl to get it all); None keeps the system's default, 208 KiB on Linux.  Datagrams
     #: that arrive while the server is busy wait here: a fleet answering 256 requests at once
@@ -49,9 +56,9 @@ class ServerConfig:
     receive_buffer: int | None = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        for port in (self.coap_port, self.coaps_port):
+        for port in (self.coap_port, self.coaps_port, self.tcp_port, self.tls_port):
             if port is not None and not 0 <= port <= 0xFFFF:
-                raise ValueError(f"port {port} is not a UDP port")
+                raise ValueError(f"port {port} is not a port number")
         if self.awake_window < 0 or self.queue_ttl <= 0 or self.expiry_grace < 0:
             raise ValueError("awake_window and expiry_grace must be >= 0, queue_ttl > 0")
         if self.queue_size < 1 or self.max_registrations < 1:

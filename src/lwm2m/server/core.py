@@ -33,7 +33,7 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import lru_cache, partial
 
@@ -53,6 +53,13 @@ from lwm2m.coap.events import (
 )
 from lwm2m.coap.message import Message
 from lwm2m.coap.options import OptionNumber
+from lwm2m.coap.stream import (
+    ConnectionClosed,
+    CsmReceived,
+    ReleaseReceived,
+    StreamEndpoint,
+    StreamEvent,
+)
 from lwm2m.coap.timers import Timer, TimerQueue
 from lwm2m.codec import Clock, ContentFormat, default_codecs
 from lwm2m.codec.link import Link
@@ -97,6 +104,7 @@ from lwm2m.operations import (
     encode_response,
 )
 from lwm2m.operations.mapping import REGISTRATION_PATH, SEND_PATH, CoapParts
+from lwm2m.security.oscore_endpoint import OscoreContexts, OscoreEndpoint
 from lwm2m.server.config import ServerConfig
 from lwm2m.server.errors import (
     QueueFullError,
@@ -208,9 +216,23 @@ class ServerCore:
         clock: Clock,
         models: ModelRegistry | None = None,
         store: ServerStore | None = None,
+        *,
+        is_stream: Callable[[Peer], bool] | None = None,
+        oscore: OscoreContexts | None = None,
     ) -> None:
+        """``is_stream`` tells the peers of CoAP over TCP/TLS connections (served by
+        :attr:`stream`, whose handles the core keeps negated so they never meet the datagram
+        endpoint's) from datagram peers; without it every peer is a datagram one."""
         self.config = config
-        self.endpoint = Endpoint(config.coap, rng)
+        # OSCORE (RFC 8613) lives in the endpoint: the core sees plain requests and responses.
+        self.endpoint = (
+            Endpoint(config.coap, rng)
+            if oscore is None
+            else OscoreEndpoint(config.coap, rng, oscore)
+        )
+        self.stream = StreamEndpoint(config.stream, random.Random(rng.getrandbits(64)))
+        self.streams = _StreamSide(self)
+        self._is_stream = is_stream
         self.store: ServerStore = store if store is not None else MemoryStore()
         self.models = models if models is not None else builtin_models()
         self.codecs = default_codecs(clock)
@@ -235,15 +257,17 @@ class ServerCore:
 
     def handle_timer(self, now: float) -> None:
         self.endpoint.handle_timer(now)
+        if len(self.stream):
+            self.stream.handle_timer(now)
         self._timers.run_due(now)
         self._drain_endpoint(now)
 
     def get_timer(self) -> float | None:
-        ours = self._timers.next_deadline()
-        theirs = self.endpoint.get_timer()
-        if ours is None or (theirs is not None and theirs < ours):
-            return theirs
-        return ours
+        soonest = self._timers.next_deadline()
+        for theirs in (self.endpoint.get_timer(), self.stream.get_timer()):
+            if soonest is None or (theirs is not None and theirs < soonest):
+                soonest = theirs
+        return soonest
 
     def datagrams_to_send(self) -> list[tuple[bytes, Peer]]:
         return self.endpoint.datagrams_to_send()
@@ -267,6 +291,23 @@ class ServerCore:
     def _drain_endpoint(self, now: float) -> None:
         while (event := self.endpoint.next_event()) is not None:
             self._on_coap_event(event, now)
+        while (stream_event := self.stream.next_event()) is not None:
+            self._on_stream_event(stream_event, now)
+
+    def _on_stream_event(self, event: StreamEvent, now: float) -> None:
+        if isinstance(event, ConnectionClosed):
+            session = self._by_peer.get(event.peer)
+            if session is not None:
+                session.awake_until = now  # unreachable until it reconnects: queue for it
+            return
+        handle = getattr(event, "handle", None)
+        if handle is not None:
+            event = replace(event, handle=-handle)
+        if not isinstance(event, CsmReceived | ReleaseReceived):
+            self._on_coap_event(event, now)
+
+    def _over_stream(self, peer: Peer) -> bool:
+        return self._is_stream is not None and self._is_stream(peer)
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -443,7 +484,7 @@ class ServerCore:
             if session is not None and session.queue is not None:
                 session.queue.remove(request)
         elif _is_cancel(request.op):
-            observation = self._by_handle.get(request.handle or -1)
+            observation = self._by_handle.get(request.handle or 0)  # 0: no handle's
             if observation is not None and observation.cancelling is request:
                 observation.cancelling = None
         elif request.handle is not None and self._by_handle.pop(request.handle, None) is request:
@@ -553,20 +594,31 @@ class ServerCore:
                 return
             observation.cancelling = request
             request.handle = observation.handle
-            self.endpoint.cancel_observation(observation.handle, now)
+            with contextlib.suppress(StaleHandleError):  # a closed connection ended it
+                if observation.handle < 0:
+                    self.stream.cancel_observation(-observation.handle, now)
+                else:
+                    self.endpoint.cancel_observation(observation.handle, now)
             return
         parts = request.parts
         if parts is None:
             parts = self._encode(request, session.registration)
         else:
             request.parts = None
-        handle = self.endpoint.send_request(
-            session.registration.address,
-            parts.code,
-            options=parts.options,
-            payload=parts.payload,
-            now=now,
-        )
+        address = session.registration.address
+        if self._over_stream(address):
+            try:
+                handle = -self.stream.send_request(
+                    address, parts.code, options=parts.options, payload=parts.payload, now=now
+                )
+            except StaleHandleError:
+                error = RequestFailedError(f"{request.endpoint} is not connected (TCP)")
+                self._abort(request, error)
+                return
+        else:
+            handle = self.endpoint.send_request(
+                address, parts.code, options=parts.options, payload=parts.payload, now=now
+            )
         request.handle = handle
         self._by_handle[handle] = request
 
@@ -647,6 +699,8 @@ class ServerCore:
             self._heard(session, now)
 
     def _store_observation(self, session: _Session, request: _Request, handle: int) -> None:
+        if handle < 0:
+            return  # over TCP: it ends with its connection, a restart cannot keep it
         key = self.endpoint.observation_key(handle)
         request.token = key.token
         parts = self._encode(request, session.registration)  # what went out (parts is spent)
@@ -736,7 +790,10 @@ class ServerCore:
     def _endpoint_cancel(self, handle: int, now: float) -> None:
         # StaleHandleError: the endpoint closed it already; its event is on the way, ignored.
         with contextlib.suppress(StaleHandleError):
-            self.endpoint.cancel(handle, now)
+            if handle < 0:
+                self.stream.cancel(-handle, now)
+            else:
+                self.endpoint.cancel(handle, now)
 
     # -- registration interface --------------------------------------------------------------
 
@@ -762,8 +819,9 @@ class ServerCore:
 
     def _respond(self, exchange: ExchangeKey, parts: CoapParts, now: float) -> None:
         # StaleHandleError: answered already (we failed after responding), or expired.
+        endpoint = self.stream if self._over_stream(exchange.peer) else self.endpoint
         with contextlib.suppress(StaleHandleError):
-            self.endpoint.respond(
+            endpoint.respond(
                 exchange, parts.code, options=parts.options, payload=parts.payload, now=now
             )
 
@@ -964,3 +1022,38 @@ def _legacy_write_format(op: Write) -> int:
 
 def _describe(target: Target) -> str:
     return str(target) if isinstance(target, Path) else ", ".join(str(p) for p in target)
+
+
+class _StreamSide:
+    """The core as a :class:`~lwm2m.coap.stream.StreamCore`, for a stream transport's adapter:
+    connections feed :attr:`ServerCore.stream`.  Both transports run the whole core's timer, so
+    each flushes what came due for its own peers without waiting for the other's next event."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: ServerCore) -> None:
+        self._core = core
+
+    def connection_made(self, peer: Peer, now: float) -> None:
+        self._core.stream.connection_made(peer, now)
+        self._core._drain_endpoint(now)
+
+    def receive(self, data: bytes, peer: Peer, now: float) -> None:
+        self._core.stream.receive(data, peer, now)
+        self._core._drain_endpoint(now)
+
+    def connection_lost(self, peer: Peer, now: float) -> None:
+        self._core.stream.connection_lost(peer, now)
+        self._core._drain_endpoint(now)
+
+    def data_to_send(self) -> list[tuple[bytes, Peer]]:
+        return self._core.stream.data_to_send()
+
+    def closing(self) -> list[Peer]:
+        return self._core.stream.closing()
+
+    def get_timer(self) -> float | None:
+        return self._core.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        self._core.handle_timer(now)

@@ -3,15 +3,21 @@
 The core does the protocol; this class drives it over UDP, and over DTLS when a ``coaps_port``
 is configured, through :class:`~lwm2m.transport.dtls.Channels`: one core behind both sockets,
 DTLS peers told apart as :class:`~lwm2m.transport.dtls.DtlsPeer` (why one core and not two:
-see that module).  It turns request IDs into awaitables, restores the core from its
+see that module).  With a ``tcp_port`` or ``tls_port`` a
+:class:`~lwm2m.transport.tcp.StreamTransport` feeds the same core's stream side: each
+connection is a :class:`~lwm2m.transport.tcp.StreamPeer`, the registration's address is the
+connection it last spoke on, and a request for a client whose connection is gone fails
+(RequestFailedError) or, in queue mode, waits for it to reconnect and speak.
+
+It turns request IDs into awaitables, restores the core from its
 :class:`~lwm2m.server.registration.ServerStore` at start (the core writes every change there)
 and hands events to subscribers.  It is the only part of the server that reads the wall clock.
 
 Security (docs/security.md): PSK credentials live in a
 :class:`~lwm2m.security.credentials.CredentialStore`, one per endpoint.  Every Register,
 Update, De-register and Send passes :meth:`LwM2MServer._authorize` (4.03 and a log line
-otherwise): over DTLS, the endpoint acted for must be the one the peer's PSK identity is bound
-to; over NoSec, it must have no credential, or the NoSec port would bypass DTLS.
+otherwise): over DTLS or TLS, the endpoint acted for must be the one the peer's PSK identity
+is bound to; over NoSec (UDP or TCP), it must have no credential, or it would bypass the PSK.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
+from typing import cast
 
 from lwm2m.coap.events import Peer
+from lwm2m.coap.stream import StreamCore
 from lwm2m.model import ModelRegistry, ObjectNode, Path, Value, values_to_node
 from lwm2m.operations import (
     Create,
@@ -44,8 +52,14 @@ from lwm2m.operations import (
     WriteComposite,
     parse_arguments,
 )
-from lwm2m.security.credentials import CredentialStore, MemoryPskStore, PskCredential
+from lwm2m.security.credentials import (
+    CredentialStore,
+    MemoryPskStore,
+    PskCredential,
+    PskIdentity,
+)
 from lwm2m.security.dtls import DtlsServer
+from lwm2m.security.oscore_endpoint import OscoreEndpoint, OscoreServerContexts
 from lwm2m.server.config import ServerConfig
 from lwm2m.server.core import ServerCore
 from lwm2m.server.errors import RequestFailedError
@@ -67,6 +81,7 @@ from lwm2m.server.registration import (
     ServerStore,
 )
 from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
+from lwm2m.transport.tcp import StreamPeer, StreamTransport
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +98,12 @@ class LwM2MServer:
         models: ModelRegistry | None = None,
         rng: random.Random | None = None,
         credentials: CredentialStore | None = None,
+        oscore: OscoreServerContexts | None = None,
     ) -> None:
         """``rng`` defaults to the system's: registration IDs and tokens must be unguessable.
-        ``credentials`` holds the PSKs devices authenticate with (empty by default)."""
+        ``credentials`` holds the PSKs devices authenticate with (empty by default);
+        ``oscore``, when given, the OSCORE contexts (and OSCORE is spoken with their peers)."""
+        self.oscore = oscore
         self.config = config if config is not None else ServerConfig()
         self._store: ServerStore = store if store is not None else MemoryStore()
         self._core = ServerCore(
@@ -94,6 +112,8 @@ class LwM2MServer:
             time.time,
             models,
             self._store,
+            is_stream=lambda peer: isinstance(peer, StreamPeer),
+            oscore=oscore,
         )
         self._restored = False
         self._credentials: CredentialStore = (
@@ -102,6 +122,8 @@ class LwM2MServer:
         self._subscribers: list[Subscriber] = []
         self._futures: dict[int, asyncio.Future[Response]] = {}
         self._net: Channels[ServerCore] | None = None
+        self._tcp: StreamTransport[StreamCore] | None = None
+        self._tcp_addresses: dict[str, tuple[str, int]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -127,6 +149,27 @@ class LwM2MServer:
             dtls_address=(config.host, config.coaps_port or 0),
             receive_buffer=config.receive_buffer,
         )
+        if config.tcp_port is not None or config.tls_port is not None:
+            try:
+                await self._open_streams(self._net.now)
+            except OSError:
+                await self.stop()
+                raise
+
+    async def _open_streams(self, clock: Callable[[], float]) -> None:
+        """CoAP over TCP and TLS: connections feed the same core (see core.ServerCore)."""
+        config = self.config
+        self._tcp = StreamTransport(self._core.streams, self._drain, clock)
+        if config.tcp_port is not None:
+            self._tcp_addresses["tcp"] = await self._tcp.listen((config.host, config.tcp_port))
+        if config.tls_port is not None:
+            self._tcp_addresses["tls"] = await self._tcp.listen(
+                (config.host, config.tls_port), psk=self._tls_key
+            )
+
+    def _tls_key(self, identity: str) -> bytes | None:
+        credential = self._credentials.lookup(identity.encode("utf-8"))
+        return None if credential is None else credential.psk.key.reveal()
 
     async def stop(self) -> None:
         """Close the socket; requests still waiting fail with RequestFailedError."""
@@ -134,6 +177,10 @@ class LwM2MServer:
             return
         self._net.close()
         self._net = None
+        if self._tcp is not None:
+            self._tcp.close()
+            self._tcp = None
+            self._tcp_addresses.clear()
         futures, self._futures = self._futures, {}
         for future in futures.values():
             if not future.done():
@@ -151,6 +198,22 @@ class LwM2MServer:
         if self._net is None or self._net.secure is None:
             raise RuntimeError("the server has no DTLS port")
         return self._net.secure.local_address
+
+    @property
+    def tcp_address(self) -> tuple[str, int]:
+        """The CoAP over TCP listener's address; RuntimeError without one."""
+        return self._stream_address("tcp")
+
+    @property
+    def tls_address(self) -> tuple[str, int]:
+        """The CoAP over TLS listener's address; RuntimeError without one."""
+        return self._stream_address("tls")
+
+    def _stream_address(self, kind: str) -> tuple[str, int]:
+        address = self._tcp_addresses.get(kind)
+        if address is None:
+            raise RuntimeError(f"the server has no {kind.upper()} port")
+        return address
 
     @property
     def registrations(self) -> RegistrationStore:
@@ -211,22 +274,37 @@ class LwM2MServer:
 
     def _authorize(self, endpoint: str, peer: Peer) -> bool:
         """The identity binding (see the module docstring), then ``config.authorize``."""
-        if isinstance(peer, DtlsPeer):
-            identity = None if self._net is None else self._net.peer_identity(peer)
+        secured = isinstance(peer, DtlsPeer) or (
+            isinstance(peer, StreamPeer) and peer.identity is not None
+        )
+        if secured:
+            identity = self._identity(cast(DtlsPeer | StreamPeer, peer))
             refusal = (
                 None
                 if identity is not None and identity.endpoint == endpoint
                 else f"its PSK identity is bound to {identity.endpoint if identity else None!r}"
             )
         elif self._credentials.get(endpoint) is not None:
-            refusal = "it has a PSK, so it must use DTLS"
+            refusal = "it has a PSK, so it must use DTLS or TLS"
         else:
             refusal = None
+        if refusal is None and self.oscore is not None:
+            verified = cast(OscoreEndpoint, self._core.endpoint).verified_context(peer)
+            refusal = self.oscore.refusal(endpoint, verified)
         if refusal is not None:
             logger.warning("%s may not act for endpoint %r: %s", peer, endpoint, refusal)
             return False
         authorize = self.config.authorize
         return authorize is None or authorize(endpoint, peer)
+
+    def _identity(self, peer: DtlsPeer | StreamPeer) -> PskIdentity | None:
+        """Who a secured peer authenticated as: its DTLS session's, or its TLS handshake's
+        identity looked up now (the credential may have changed since)."""
+        if isinstance(peer, DtlsPeer):
+            return None if self._net is None else self._net.peer_identity(peer)
+        assert peer.identity is not None
+        credential = self._credentials.lookup(peer.identity.encode("utf-8"))
+        return None if credential is None else credential.identity
 
     # -- device management -------------------------------------------------------------------
 
@@ -361,7 +439,7 @@ class LwM2MServer:
         all a request costs here."""
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._futures[request_id] = future
-        net.pump()
+        self._flush()
         try:
             return await future
         finally:
@@ -377,6 +455,8 @@ class LwM2MServer:
     def _flush(self) -> None:
         if self._net is not None:
             self._net.pump()
+            if self._tcp is not None:
+                self._tcp.pump()
         else:
             self._drain()
 

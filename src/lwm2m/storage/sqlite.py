@@ -46,6 +46,7 @@ from lwm2m.server.registration import (
     Registration,
 )
 from lwm2m.transport.dtls import DtlsPeer
+from lwm2m.transport.tcp import StreamPeer
 
 logger = logging.getLogger(__name__)
 
@@ -156,22 +157,34 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 
 def encode_peer(peer: Peer) -> str:
-    """A peer as text: ``udp HOST PORT`` or ``dtls HOST PORT`` (a peer of another transport is
-    kept as ``other REPR``, which no restart can use)."""
+    """A peer as text: ``udp HOST PORT``, ``dtls HOST PORT``, ``tcp HOST PORT`` or ``tls HOST
+    PORT IDENTITY`` (a peer of another transport is kept as ``other REPR``, which no restart
+    can use)."""
     if isinstance(peer, DtlsPeer):
         host, port = peer.address
         return f"dtls {host} {port}"
+    if isinstance(peer, StreamPeer):
+        host, port = peer.address
+        return (
+            f"tcp {host} {port}" if peer.identity is None else f"tls {host} {port} {peer.identity}"
+        )
     if isinstance(peer, tuple) and len(peer) == 2:
         return f"udp {peer[0]} {peer[1]}"
     return f"other {peer!r}"
 
 
 def decode_peer(text: str) -> Peer:
-    """ValueError for a peer with no usable stored form."""
-    kind, host, port = text.split(" ")
-    if kind not in ("udp", "dtls"):
-        raise ValueError(f"no transport for peer {text!r:.60}")
+    """ValueError for a peer with no usable stored form.  A TCP or TLS peer comes back as a
+    connection that no longer exists (id 0): requests to it fail until the client reconnects
+    and its Update re-points the registration."""
+    kind, host, port, *identity = text.split(" ", 3)
     address = (host, int(port))
+    if kind == "tcp" and not identity:
+        return StreamPeer(0, address)
+    if kind == "tls" and identity:
+        return StreamPeer(0, address, identity[0])
+    if kind not in ("udp", "dtls") or identity:
+        raise ValueError(f"no transport for peer {text!r:.60}")
     return DtlsPeer(address) if kind == "dtls" else address
 
 

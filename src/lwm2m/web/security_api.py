@@ -1,11 +1,15 @@
-"""The security REST API: the PSK each endpoint authenticates with over DTLS (docs/security.md).
+"""The security REST API: the PSK each endpoint authenticates with over DTLS, and its OSCORE
+context (docs/security.md).
 
-``GET /api/security`` lists the credentials (endpoint, mode, identity), ``GET``/``PUT``/
-``DELETE /api/security/{endpoint}`` reads, adds or replaces (``{"mode": "psk", "identity":
-"..", "key": "hex"}``), and removes one.  Keys go in and never come out, neither in an answer
-nor in a log line; a changed or removed credential closes the endpoint's DTLS sessions.
-Errors are ``{"message": ...}`` with 400 (bad input, naming the field), 404 (no credential),
-409 (the identity belongs to another endpoint) or 413 (a body over :data:`MAX_BODY`).
+``GET /api/security`` lists the credentials (endpoint, mode, identity or Sender/Recipient ID),
+``GET``/``PUT``/``DELETE /api/security/{endpoint}`` reads (the PSK if there is one, else the
+OSCORE context), adds or replaces (``{"mode": "psk", "identity": "..", "key": "hex"}`` or
+``{"mode": "oscore", "masterSecret": "hex", "senderId": "hex", "recipientId": "hex",
+"masterSalt"?, "idContext"?}``, the server's Sender ID), and removes them.  Keys and master
+secrets go in and never come out, neither in an answer nor in a log line; a changed or removed
+PSK closes the endpoint's DTLS sessions.  Errors are ``{"message": ...}`` with 400 (bad input,
+naming the field, or OSCORE on a server without it), 404 (no credential), 409 (the identity or
+Recipient ID belongs to another endpoint) or 413 (a body over :data:`MAX_BODY`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from lwm2m.security.credentials import PskCredential
+from lwm2m.security.credentials import OscoreCredential, PskCredential
 from lwm2m.server import LwM2MServer
 
 logger = logging.getLogger(__name__)
@@ -27,11 +31,15 @@ MAX_BODY = 4096
 
 def security_routes(server: LwM2MServer) -> list[BaseRoute]:
     async def list_credentials(request: Request) -> Response:
-        return JSONResponse([credential.to_json() for credential in server.credentials])
+        oscore = list(server.oscore) if server.oscore is not None else []
+        credentials = [*server.credentials, *oscore]
+        return JSONResponse([credential.to_json() for credential in credentials])
 
     async def get_credential(request: Request) -> Response:
         endpoint = request.path_params["endpoint"]
-        credential = server.credentials.get(endpoint)
+        credential: PskCredential | OscoreCredential | None = server.credentials.get(endpoint)
+        if credential is None and server.oscore is not None:
+            credential = server.oscore.get(endpoint)
         if credential is None:
             return _error(404, f"no credential for {endpoint!r:.80}")
         return JSONResponse(credential.to_json())
@@ -45,6 +53,8 @@ def security_routes(server: LwM2MServer) -> list[BaseRoute]:
             entry = json.loads(body)
         except ValueError as exc:
             return _error(400, f"not JSON: {exc}")
+        if isinstance(entry, dict) and entry.get("mode") == "oscore":
+            return _put_oscore(server, endpoint, entry)
         try:
             credential = PskCredential.from_json(endpoint, entry)
         except ValueError as exc:  # the messages name the field, never the key
@@ -63,9 +73,10 @@ def security_routes(server: LwM2MServer) -> list[BaseRoute]:
 
     async def delete_credential(request: Request) -> Response:
         endpoint = request.path_params["endpoint"]
-        if not server.remove_credential(endpoint):
+        oscore = server.oscore is not None and server.oscore.remove_endpoint(endpoint)
+        if not server.remove_credential(endpoint) and not oscore:
             return _error(404, f"no credential for {endpoint!r:.80}")
-        logger.info("PSK of %r removed", endpoint)
+        logger.info("credentials of %r removed", endpoint)
         return Response(status_code=204)
 
     return [
@@ -74,6 +85,26 @@ def security_routes(server: LwM2MServer) -> list[BaseRoute]:
         Route("/api/security/{endpoint}", put_credential, methods=["PUT"]),
         Route("/api/security/{endpoint}", delete_credential, methods=["DELETE"]),
     ]
+
+
+def _put_oscore(server: LwM2MServer, endpoint: str, entry: dict[str, object]) -> Response:
+    if server.oscore is None:
+        return _error(400, "mode: this server does not speak OSCORE")
+    try:
+        credential = OscoreCredential.from_json(endpoint, entry)
+    except ValueError as exc:  # the messages name the field, never the secret
+        return _error(400, str(exc))
+    try:
+        created = server.oscore.set(credential)
+    except ValueError as exc:
+        return _error(409, str(exc))
+    logger.info(
+        "OSCORE context of %r %s (recipient ID %s)",
+        endpoint,
+        "added" if created else "replaced",
+        credential.recipient_id.hex(),
+    )
+    return JSONResponse(credential.to_json(), 201 if created else 200)
 
 
 def _error(status: int, message: str) -> Response:

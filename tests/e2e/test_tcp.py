@@ -1,0 +1,201 @@
+"""CoAP over TCP and TLS (RFC 8323, binding T) end to end: our LwM2MClient registers with our
+LwM2MServer over ``coap+tcp://`` and ``coaps+tcp://`` (PSK), is managed over its connection,
+is refused under another endpoint's identity, and comes back after its connection drops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import pytest
+
+from lwm2m.cli.main import main
+from lwm2m.client.device import LwM2MClient
+from lwm2m.client.engine import ClientConfig, ClientEvent, RegistrationFailed
+from lwm2m.client.engine import Registered as ClientRegistered
+from lwm2m.client.objects import SimpleObject
+from lwm2m.client.profile import ServerAccount, telekom_device
+from lwm2m.coap.codes import Code
+from lwm2m.model import Path, node_to_values
+from lwm2m.operations import EmptyResponse, NodeResponse
+from lwm2m.security.credentials import Psk, PskCredential, Secret
+from lwm2m.server import (
+    LwM2MServer,
+    NotificationReceived,
+    Registered,
+    SendReceived,
+    ServerConfig,
+    ServerEvent,
+    Updated,
+)
+from lwm2m.server.errors import RequestFailedError
+from lwm2m.transport.tcp import StreamPeer
+from tests.e2e.conftest import EP, FAST, WAIT, eventually
+
+pytestmark = pytest.mark.timeout(30)
+T = TypeVar("T")
+
+KEY = b"secretPSK-0123"
+OTHER = "urn:imei:490154203237518"
+
+
+@dataclass
+class World:
+    server: LwM2MServer
+    events: list[ServerEvent] = field(default_factory=list)
+    clients: list[LwM2MClient] = field(default_factory=list)
+
+    def client(
+        self, uri: str, endpoint: str = EP, identity: bytes | None = None
+    ) -> tuple[LwM2MClient, list[ClientEvent]]:
+        account = ServerAccount(
+            1,
+            uri,
+            lifetime=30,
+            binding="T",
+            default_pmin=0,
+            default_pmax=0,
+            psk_identity=identity,
+            psk_key=KEY if identity is not None else b"",
+        )
+        events: list[ClientEvent] = []
+        client = LwM2MClient(
+            telekom_device(endpoint, seed=7, now=time.time(), servers=[account]),
+            endpoint,
+            config=ClientConfig(retry_base=0.2, retry_cap=0.5),
+            coap=FAST,
+            seed=7,
+            on_event=events.append,
+        )
+        self.clients.append(client)
+        return client, events
+
+    def seen(self, kind: type[T]) -> list[T]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+async def wait(events: list[Any], kind: type[T], count: int = 1) -> T:
+    def found() -> T | None:
+        matching = [e for e in events if isinstance(e, kind)]
+        return matching[count - 1] if len(matching) >= count else None
+
+    return await eventually(found, WAIT)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    server = LwM2MServer(
+        ServerConfig(host="127.0.0.1", coap_port=0, tcp_port=0, tls_port=0, coap=FAST)
+    )
+    server.set_credential(PskCredential(OTHER, Psk(b"dev-2", Secret(KEY))))
+    await server.start()
+    setup = World(server)
+    server.subscribe(setup.events.append)
+    try:
+        yield setup
+    finally:
+        for client in setup.clients:
+            await client.stop(timeout=1.0)
+        await server.stop()
+
+
+def tcp_uri(world: World) -> str:
+    return "coap+tcp://{}:{}".format(*world.server.tcp_address)
+
+
+def tls_uri(world: World) -> str:
+    return "coaps+tcp://{}:{}".format(*world.server.tls_address)
+
+
+async def test_register_read_write_observe_over_tcp(world: World) -> None:
+    client, _ = world.client(tcp_uri(world))
+    await client.start()
+    registered = await wait(world.events, Registered)
+    registration = registered.registration
+    assert registration.binding == "T"
+    assert isinstance(registration.address, StreamPeer)
+    assert registration.address.identity is None
+
+    read = await world.server.read(EP, "/3/0/0")
+    assert node_to_values(Path.parse("/3/0/0"), cast(NodeResponse, read).node) == {
+        Path.parse("/3/0/0"): client.tree.object(3).read(0, 0)
+    }
+    write = await world.server.write(EP, "/1/0", {"/1/0/1": 120}, partial=True)
+    assert isinstance(write, EmptyResponse)
+    assert client.tree.object(1).read(0, 1) == 120
+
+    observed = await world.server.observe(EP, "/3/0/9")
+    assert isinstance(observed, NodeResponse)
+    device = client.tree.object(3)
+    assert isinstance(device, SimpleObject)
+    device.set(0, 9, 42)
+    notification = await wait(world.events, NotificationReceived)
+    assert notification.endpoint == EP
+    assert notification.values == {Path.parse("/3/0/9"): 42}
+
+
+async def test_register_over_tls_with_psk(world: World) -> None:
+    client, _ = world.client(tls_uri(world), OTHER, identity=b"dev-2")
+    await client.start()
+    registered = await wait(world.events, Registered)
+    assert registered.registration.endpoint == OTHER
+    address = registered.registration.address
+    assert isinstance(address, StreamPeer) and address.identity == "dev-2"
+    assert isinstance(await world.server.read(OTHER, "/3/0/0"), NodeResponse)
+
+
+async def test_tls_identity_bound_to_another_endpoint_is_forbidden(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "lwm2m.server.server")
+    client, events = world.client(tls_uri(world), EP, identity=b"dev-2")
+    await client.start()
+    failed = await wait(events, RegistrationFailed)
+    assert failed.code == Code.FORBIDDEN
+    assert not world.seen(Registered)
+    assert "its PSK identity is bound to 'urn:imei:490154203237518'" in caplog.text
+
+
+async def test_nosec_tcp_refused_for_an_endpoint_with_a_psk(world: World) -> None:
+    client, events = world.client(tcp_uri(world), OTHER)
+    await client.start()
+    failed = await wait(events, RegistrationFailed)
+    assert failed.code == Code.FORBIDDEN
+
+
+async def test_reconnects_after_the_connection_drops(world: World) -> None:
+    client, events = world.client(tcp_uri(world))
+    await client.start()
+    first = (await wait(world.events, Registered)).registration.address
+    await wait(events, ClientRegistered)
+    assert client._tcp is not None
+    for connection in list(client._tcp._connections.values()):
+        connection._transport.abort()  # type: ignore[union-attr]  # the network drops it
+
+    updated = await wait(world.events, Updated)
+    second = updated.registration.address
+    assert isinstance(second, StreamPeer) and second != first
+    assert isinstance(await world.server.read(EP, "/3/0/0"), NodeResponse)
+
+
+async def test_request_to_a_gone_connection_fails(world: World) -> None:
+    client, _ = world.client(tcp_uri(world))
+    await client.start()
+    await wait(world.events, Registered)
+    client._close()  # gone without a De-register (a crash, say): the registration stays
+    world.clients.clear()
+    await eventually(lambda: world.server._core.stream.__len__() == 0 or None, WAIT)
+    with pytest.raises(RequestFailedError, match="not connected"):
+        await world.server.read(EP, "/3/0/0")
+
+
+async def test_cli_client_sends_over_tls(world: World, capsysbinary: Any) -> None:
+    argv = ["client", "--server", tls_uri(world), "--endpoint", OTHER, "--send", "/3/0/9"]
+    argv += ["--psk-identity", "dev-2", "--psk-key", KEY.hex(), "--lifetime", "30"]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert world.seen(Registered)[0].registration.binding == "T"
+    assert world.seen(SendReceived)[0].endpoint == OTHER
