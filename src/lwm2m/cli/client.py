@@ -30,7 +30,7 @@ from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import ClientConfig, ClientError, ClientEvent
 from lwm2m.client.oscore import add_oscore_account
 from lwm2m.client.profile import BootstrapAccount, ServerAccount, telekom_device
-from lwm2m.client.simulator import DeviceSimulator
+from lwm2m.client.simulated import simulated_client
 from lwm2m.client.standard import security as sec
 from lwm2m.client.standard import server as srv
 from lwm2m.client.tree import SECURITY, SERVER, ObjectTree
@@ -99,14 +99,14 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
     now = time.time()
     tree = telekom_device(endpoint, seed=seed, now=now, servers=accounts, bootstrap=bootstrap)
     sequences = _oscore(args, tree, accounts)
-    client = LwM2MClient(
+    client = simulated_client(
         tree,
         endpoint,
+        seed=seed,
+        now=now,
         local_address=("0.0.0.0", args.port),
         config=ClientConfig(lwm2m_version=args.lwm2m),
-        simulator=DeviceSimulator(tree, seed=seed, now=now),
         tick_interval=args.tick,
-        seed=seed,
         on_event=lambda event: _report(event, args, tree, endpoint, seed),
         oscore_sequences=sequences,
     )

@@ -8,7 +8,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from lwm2m.client.profile import ServerAccount
+from lwm2m.client.profile import ServerAccount, telekom_device
 from lwm2m.client.simulated import simulated_client
 
 IMEI_BASE = 350_000_000_000_000
@@ -23,17 +23,16 @@ async def demo_devices(count: int, server_uri: str) -> AsyncIterator[None]:
     """``count`` simulated Telekom-profile devices registered to ``server_uri`` while the block
     runs; they de-register when it ends."""
     now = time.time()
-    clients = [
-        simulated_client(
-            f"urn:imei:{IMEI_BASE + n}",
-            seed=n,
-            now=now,
-            servers=[ServerAccount(1, server_uri, lifetime=300, binding="U")],
-            local_address=("127.0.0.1", 0),
-            tick_interval=5.0,
+    account = ServerAccount(1, server_uri, lifetime=300, binding="U")
+    clients = []
+    for n in range(count):
+        endpoint = f"urn:imei:{IMEI_BASE + n}"
+        tree = telekom_device(endpoint, seed=n, now=now, servers=[account])
+        clients.append(
+            simulated_client(
+                tree, endpoint, seed=n, now=now, local_address=("127.0.0.1", 0), tick_interval=5.0
+            )
         )
-        for n in range(count)
-    ]
     for client in clients:
         await client.start()
     try:

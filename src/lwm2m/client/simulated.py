@@ -1,29 +1,34 @@
-"""A simulated Telekom-profile device as a ready-to-start client: the object tree, the backend
-that keeps its values moving, and the client that speaks for it."""
+"""A simulated Telekom-profile device as a ready-to-start client."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import DEFAULT_CONFIG, ClientConfig, ClientEvent
-from lwm2m.client.profile import BootstrapAccount, ServerAccount, telekom_device
 from lwm2m.client.simulator import DeviceSimulator
+from lwm2m.client.tree import ObjectTree
+from lwm2m.security.oscore import SequenceStore
 
 
 def simulated_client(
+    tree: ObjectTree,
     endpoint: str,
     *,
     seed: int,
     now: float,
-    servers: Sequence[ServerAccount],
-    bootstrap: BootstrapAccount | None = None,
     config: ClientConfig = DEFAULT_CONFIG,
     local_address: tuple[str, int] = ("0.0.0.0", 0),
     tick_interval: float = 10.0,
     on_event: Callable[[ClientEvent], None] | None = None,
+    oscore_sequences: Callable[[int], SequenceStore] | None = None,
 ) -> LwM2MClient:
-    tree = telekom_device(endpoint, seed=seed, now=now, servers=servers, bootstrap=bootstrap)
+    """The client for ``tree`` with a backend that keeps its values moving.
+
+    ``seed`` drives the simulated values only. Message IDs and tokens come from fresh
+    randomness: a restarted device that reused them would be answered from the server's
+    deduplication cache with replies meant for its previous life.
+    """
     return LwM2MClient(
         tree,
         endpoint,
@@ -31,6 +36,6 @@ def simulated_client(
         config=config,
         simulator=DeviceSimulator(tree, seed=seed, now=now),
         tick_interval=tick_interval,
-        seed=seed,
         on_event=on_event,
+        oscore_sequences=oscore_sequences,
     )
