@@ -20,10 +20,13 @@ from lwm2m.client.engine import Registered as ClientRegistered
 from lwm2m.client.objects import SimpleObject
 from lwm2m.client.profile import ServerAccount, telekom_device
 from lwm2m.coap.codes import Code
+from lwm2m.coap.options import Options
+from lwm2m.coap.stream import ConnectionClosed, StreamEndpoint
 from lwm2m.model import Path, node_to_values
 from lwm2m.operations import EmptyResponse, NodeResponse
 from lwm2m.security.credentials import Psk, PskCredential, Secret
 from lwm2m.server import (
+    Deregistered,
     LwM2MServer,
     NotificationReceived,
     Registered,
@@ -33,7 +36,7 @@ from lwm2m.server import (
     Updated,
 )
 from lwm2m.server.errors import RequestFailedError
-from lwm2m.transport.tcp import StreamPeer
+from lwm2m.transport.tcp import StreamEndpointTransport, StreamPeer
 from tests.e2e.conftest import EP, FAST, WAIT, eventually
 
 pytestmark = pytest.mark.timeout(30)
@@ -146,6 +149,44 @@ async def test_register_over_tls_with_psk(world: World) -> None:
     address = registered.registration.address
     assert isinstance(address, StreamPeer) and address.identity == "dev-2"
     assert isinstance(await world.server.read(OTHER, "/3/0/0"), NodeResponse)
+
+
+async def test_a_removed_credential_closes_its_tls_connection(world: World) -> None:
+    client, _ = world.client(tls_uri(world), OTHER, identity=b"dev-2")
+    await client.start()
+    address = (await wait(world.events, Registered)).registration.address
+    assert world.server._tcp is not None
+    tcp = world.server._tcp
+    credential = world.server.credentials.get(OTHER)
+    assert credential is not None and not world.server.set_credential(credential)
+    await asyncio.sleep(0.05)
+    assert address in tcp.peers  # an unchanged credential closes nothing
+
+    assert world.server.remove_credential(OTHER)
+    await eventually(lambda: address not in tcp.peers or None, WAIT)
+    with pytest.raises(RequestFailedError, match="not connected"):
+        await world.server.read(OTHER, "/3/0/0")
+
+
+async def test_deregistration_closes_the_tcp_connection(world: World) -> None:
+    """A bare CoAP over TCP peer that would keep its connection open: the server closes it."""
+    events: list[Any] = []
+    transport = StreamEndpointTransport(StreamEndpoint(), events.append)
+    try:
+        peer = await transport.connect(world.server.tcp_address)
+        query = (f"ep={EP}", "b=T", "lt=30", "lwm2m=1.1")
+        register = Options.build(uri_path=("rd",), uri_query=query, content_format=40)
+        created = await transport.request(peer, Code.POST, options=register, payload=b"</3/0>")
+        assert created.code == Code.CREATED
+        location = Options.build(uri_path=created.options.location_path)
+        deleted = await transport.request(peer, Code.DELETE, options=location)
+        assert deleted.code == Code.DELETED  # the answer goes out before the connection closes
+        closed = await wait(events, ConnectionClosed)
+        assert closed.peer == peer
+        assert world.seen(Deregistered)
+        assert not world.server._core.stream._connections
+    finally:
+        transport.close()
 
 
 async def test_tls_identity_bound_to_another_endpoint_is_forbidden(

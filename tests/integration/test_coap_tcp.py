@@ -31,8 +31,8 @@ from lwm2m.coap.stream import (
     StreamEndpoint,
     StreamEvent,
 )
+from lwm2m.transport.awaited import RequestError
 from lwm2m.transport.tcp import Psk, StreamEndpointTransport, StreamPeer
-from lwm2m.transport.udp import RequestError
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -21,10 +21,13 @@ import httpx
 import pytest
 
 from lwm2m.client.device import LwM2MClient
-from lwm2m.client.engine import ClientConfig
+from lwm2m.client.engine import ClientConfig, ClientEvent, RegistrationFailed, Updated
+from lwm2m.client.engine import Registered as ClientRegistered
+from lwm2m.client.oscore import add_oscore_account
 from lwm2m.client.profile import ServerAccount, telekom_device
 from lwm2m.coap.codes import Code
 from lwm2m.coap.message import Message
+from lwm2m.security.oscore_endpoint import FileSequenceStore
 from tests.e2e.conftest import Tap, eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -239,6 +242,65 @@ async def test_the_server_command_keeps_registrations_in_its_db(tmp_path: FilePa
     finally:
         await client.stop(timeout=1.0)
         tap.close()
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+        server.wait(timeout=WAIT)
+
+
+async def test_an_oscore_context_added_over_rest_survives_a_restart(tmp_path: FilePath) -> None:
+    """``PUT /api/security/{ep}`` with an OSCORE context, ``kill -9``, start again on the same
+    file: the device, still running, is managed under OSCORE and its Update is accepted."""
+    db = tmp_path / "var" / "lwm2m.db"
+    coap_port, http_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
+    command = [
+        *(sys.executable, "-m", "lwm2m.cli.main", "server", "--host", "127.0.0.1"),
+        *("--db", str(db), "--coap-port", str(coap_port), "--coaps-port", "0"),
+        *("--tcp-port", "-1", "--tls-port", "-1"),
+        *("--http-port", str(http_port), "--log-level", "warning"),
+    ]
+    secret = "00112233445566778899aabbccddeeff"
+    context = {"mode": "oscore", "masterSecret": secret, "senderId": "05", "recipientId": "0c"}
+    account = ServerAccount(1, f"coap://127.0.0.1:{coap_port}", lifetime=300, binding="U")
+    tree = telekom_device(OBSERVED, seed=5, now=time.time(), servers=[account])
+    add_oscore_account(tree, 1, b"\x0c", b"\x05", bytes.fromhex(secret))
+    events: list[ClientEvent] = []
+    client = LwM2MClient(
+        tree,
+        OBSERVED,
+        local_address=("127.0.0.1", 0),
+        seed=5,
+        on_event=events.append,
+        oscore_sequences=lambda ssid: FileSequenceStore(tmp_path / f"client-{ssid}"),
+    )
+    server = await launch(command, http_port)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=WAIT) as http:
+            put = await http.put(f"/api/security/{OBSERVED}", json=context)
+            assert put.status_code == 201
+            await client.start()
+            await eventually(
+                lambda: any(isinstance(e, ClientRegistered) for e in events) or None, WAIT
+            )
+            assert (await http.get(f"/api/clients/{OBSERVED}/3/0/0")).status_code == 200
+            await eventually(lambda: stored(db, "oscore_credentials") == 1 or None, WAIT)
+        kill_9(server)
+        with contextlib.closing(sqlite3.connect(db)) as connection:
+            row = connection.execute("SELECT master_secret FROM oscore_credentials").fetchone()
+        assert row == (bytes.fromhex(secret),)
+        server = await launch(command, http_port)
+        async with httpx.AsyncClient(base_url=base, timeout=WAIT) as http:
+            listed = (await http.get("/api/security")).json()
+            assert [(c["endpoint"], c["mode"]) for c in listed] == [(OBSERVED, "oscore")]
+            assert secret not in json.dumps(listed)
+            read = await http.get(f"/api/clients/{OBSERVED}/3/0/0")
+            assert read.status_code == 200, read.text
+            mark = len(events)
+            client.trigger_update()  # the server lost its replay window: Echo, then accepted
+            await eventually(lambda: any(isinstance(e, Updated) for e in events[mark:]), WAIT)
+            assert not [e for e in events[mark:] if isinstance(e, RegistrationFailed)]
+    finally:
+        await client.stop(timeout=1.0)
         if server.poll() is None:
             server.send_signal(signal.SIGTERM)
         server.wait(timeout=WAIT)

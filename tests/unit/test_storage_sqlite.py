@@ -25,7 +25,7 @@ from lwm2m.codec.link import Link
 from lwm2m.model import ObjectLink, Path
 from lwm2m.operations import Observe, Read
 from lwm2m.operations.mapping import CoapParts
-from lwm2m.security.credentials import PskCredential
+from lwm2m.security.credentials import OscoreCredential, PskCredential
 from lwm2m.server import (
     Expired,
     NotificationReceived,
@@ -43,6 +43,7 @@ from lwm2m.server.registration import (
     ServerStore,
 )
 from lwm2m.storage import SCHEMA_VERSION, SqliteStore, StoreError, migrate
+from lwm2m.storage.sqlite import MIGRATIONS
 from lwm2m.transport.dtls import DtlsPeer
 from tests.protocol.test_server_harness import EPOCH, FAST, World
 from tests.protocol.test_server_reporting import SENML, battery, observed
@@ -184,6 +185,29 @@ def test_credentials_survive_with_their_keys_never_logged(
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
 
 
+def test_oscore_credentials_survive_with_their_secrets_never_logged(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "5ec2e75ec2e75ec2e75ec2e75ec2e7"
+    plain = OscoreCredential.parse(f"urn:imei:1:01:02:{secret}")
+    entry = {"mode": "oscore", "masterSecret": KEY, "senderId": "", "recipientId": "0a"}
+    salted = OscoreCredential.from_json("ep-2", {**entry, "masterSalt": "9e", "idContext": "37"})
+    assert store.oscore.set(plain) and store.oscore.set(salted)
+    assert store.oscore.set(OscoreCredential.parse(f"gone:01:03:{secret}"))
+    assert store.oscore.remove_endpoint("gone")
+    with pytest.raises(ValueError, match="already belongs"):  # the refused change is not kept
+        store.oscore.set(OscoreCredential.parse(f"ep-2:01:02:{secret}"))
+    store = reopen(store)
+    try:
+        assert sorted(store.oscore, key=lambda c: c.endpoint) == [salted, plain]
+        assert store.oscore.refusal("urn:imei:1", None) is not None  # contexts, not just rows
+        assert len(store.oscore.registry) == 2
+    finally:
+        store.close()
+    assert secret not in caplog.text and KEY not in caplog.text
+
+
 def test_bootstrap_configurations_survive_with_their_keys(store: SqliteStore) -> None:
     entry = {
         "servers": [
@@ -234,6 +258,26 @@ def test_migrations_apply_in_order_each_in_a_transaction(tmp_path: FilePath) -> 
     assert connection.execute("SELECT name FROM sqlite_master WHERE name = 'u'").fetchone() is None
     with pytest.raises(StoreError, match="schema version 2"):
         migrate(connection, steps[:1])
+
+
+def test_a_database_of_the_previous_version_is_migrated_and_keeps_its_data(
+    db: str,
+) -> None:
+    os.makedirs(os.path.dirname(db))
+    connection = sqlite3.connect(db, isolation_level=None)
+    migrate(connection, MIGRATIONS[:-1])
+    connection.execute("INSERT INTO psk_credentials VALUES ('ep', x'6964', x'00')")
+    connection.close()
+    store = SqliteStore(db)
+    try:
+        assert [c.endpoint for c in store.credentials] == ["ep"]
+        assert store.oscore.set(OscoreCredential.parse(f"ep-2:01:02:{KEY}"))
+        store = reopen(store)
+        assert [c.endpoint for c in store.oscore] == ["ep-2"]
+    finally:
+        store.close()
+    version = sqlite3.connect(db).execute("SELECT version FROM schema_version").fetchone()
+    assert version == (SCHEMA_VERSION,) == (len(MIGRATIONS),)
 
 
 def test_one_server_per_database(store: SqliteStore) -> None:

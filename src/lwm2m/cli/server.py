@@ -15,7 +15,7 @@ from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_confi
 from lwm2m.cli.demo import MAX_DEVICES, demo_devices
 from lwm2m.cli.payload import InputError
 from lwm2m.security.credentials import OscoreCredential
-from lwm2m.security.oscore_endpoint import OscoreServerContexts, file_sequences
+from lwm2m.security.oscore_endpoint import OscoreServerContexts
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
 from lwm2m.storage import SqliteStore, StoreError, open_store
@@ -89,8 +89,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         store = open_store(args.db)
     except StoreError as exc:
         raise InputError(str(exc)) from None
-    # With a database, credentials and bootstrap configurations live there too (--psk and
-    # --bootstrap-config entries are added to it); with :memory: they last as long as we do.
+    # With a database, credentials and bootstrap configurations live there too (--psk, --oscore
+    # and --bootstrap-config entries are added to it); with :memory: they last as long as we do.
     database = store if isinstance(store, SqliteStore) else None
     credentials = load_credentials(args, into=database.credentials if database else None)
     configs: ConfigStore | None = None
@@ -108,7 +108,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         ),
         credentials=credentials,
         store=store,
-        oscore=_oscore(args),
+        oscore=_oscore(args, database),
     )
     web = WebServer(
         server,
@@ -171,14 +171,18 @@ def _stream_uris(server: LwM2MServer, host: str) -> str:
     return "".join(f", {uri}" for uri in uris)
 
 
-def _oscore(args: argparse.Namespace) -> OscoreServerContexts:
-    """The ``--oscore`` contexts; their sequence numbers live next to the ``--db`` file."""
-    memory = args.db == ":memory:"
-    if args.oscore and memory:
+def _oscore(args: argparse.Namespace, database: SqliteStore | None) -> OscoreServerContexts:
+    """The contexts the database keeps (REST changes go there too), with the ``--oscore`` ones
+    added to it; without a database only REST ones, forgotten at exit."""
+    if args.oscore and database is None:
         raise InputError("--oscore needs a --db file: sequence numbers must survive restarts")
-    sequences = None if memory else file_sequences(args.db + ".oscore")
     try:
         credentials = [OscoreCredential.parse(spec) for spec in args.oscore]
-        return OscoreServerContexts(credentials, sequences)
+        if database is None:
+            return OscoreServerContexts()
+        for credential in credentials:
+            if database.oscore.get(credential.endpoint) != credential:
+                database.oscore.set(credential)
     except ValueError as exc:  # the messages never quote the secret
         raise InputError(f"--oscore: {exc}") from None
+    return database.oscore

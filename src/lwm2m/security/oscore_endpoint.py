@@ -506,9 +506,7 @@ class OscoreServerContexts(OscoreContexts):
             id_context=credential.id_context,
             sequence_store=store,
         )
-        old = self._credentials.get(credential.endpoint)
-        if old is not None:
-            self.remove_endpoint(credential.endpoint)
+        old = self._pop(credential.endpoint)
         try:
             self._insert(credential, context)
         except OscoreUsageError:
@@ -523,12 +521,16 @@ class OscoreServerContexts(OscoreContexts):
         self._owners[context] = credential.endpoint
 
     def remove_endpoint(self, endpoint: str) -> bool:
+        return self._pop(endpoint) is not None
+
+    def _pop(self, endpoint: str) -> tuple[OscoreCredential, SecurityContext] | None:
+        """Take the endpoint's entry out (:meth:`set` puts it back if the new one is refused;
+        a subclass that persists sees only the public :meth:`set` and :meth:`remove_endpoint`)."""
         entry = self._credentials.pop(endpoint, None)
-        if entry is None:
-            return False
-        self.remove(entry[1])
-        del self._owners[entry[1]]
-        return True
+        if entry is not None:
+            self.remove(entry[1])
+            del self._owners[entry[1]]
+        return entry
 
     def get(self, endpoint: str) -> OscoreCredential | None:
         entry = self._credentials.get(endpoint)

@@ -258,19 +258,31 @@ class LwM2MServer:
         old = self._credentials.get(credential.endpoint)
         self._credentials.set(credential)
         if old is not None and old != credential:
-            self._close_sessions(credential.endpoint)
+            self._close_sessions(old)
         return old is None
 
     def remove_credential(self, endpoint: str) -> bool:
-        """Remove the endpoint's credential and close its DTLS sessions; False if it had none."""
-        if not self._credentials.remove(endpoint):
+        """Remove the endpoint's credential and close its DTLS sessions and TLS connections;
+        False if it had none."""
+        old = self._credentials.get(endpoint)
+        if old is None or not self._credentials.remove(endpoint):
             return False
-        self._close_sessions(endpoint)
+        self._close_sessions(old)
         return True
 
-    def _close_sessions(self, endpoint: str) -> None:
+    def _close_sessions(self, old: PskCredential) -> None:
+        """Close what ``old`` authenticated: DTLS sessions, and TLS connections by identity."""
+        endpoint = old.endpoint
         if self._net is not None and self._net.close_endpoint(endpoint):
             logger.info("DTLS sessions of %r closed: its credential changed", endpoint)
+        if self._tcp is not None:
+            identity = old.psk.identity
+            for peer in self._tcp.peers:
+                if peer.identity is not None and peer.identity.encode("utf-8") == identity:
+                    logger.info(
+                        "TLS connection %s of %r closed: its credential changed", peer, endpoint
+                    )
+                    self._tcp.close_peer(peer)
 
     def _authorize(self, endpoint: str, peer: Peer) -> bool:
         """The identity binding (see the module docstring), then ``config.authorize``."""
@@ -480,8 +492,11 @@ class LwM2MServer:
             self._check_session_lifetime(event.registration)
         elif isinstance(event, Deregistered | Expired):
             address = event.registration.address
+            # The device is gone: free its session or connection.
             if isinstance(address, DtlsPeer) and self._net is not None:
-                self._net.close_session(address)  # the device is gone: free its session
+                self._net.close_session(address)
+            elif isinstance(address, StreamPeer) and self._tcp is not None:
+                self._tcp.close_peer(address)
         for callback in list(self._subscribers):
             try:
                 callback(event)

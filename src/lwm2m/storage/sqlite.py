@@ -1,10 +1,10 @@
 """The server's state in one SQLite file (stdlib ``sqlite3``, WAL): what survives a restart.
 
-Reads never touch the disk on the event loop's hot paths: registrations, PSK credentials and
-bootstrap configurations are loaded once and answered from memory; observations and queued
-requests are read once, when the server starts; history is read through its own connection
-(WAL readers never wait for the writer).  Writes go the other way: the loop appends each change
-to a queue, and one writer thread commits the queue in order, one transaction every
+Reads never touch the disk on the event loop's hot paths: registrations, PSK and OSCORE
+credentials and bootstrap configurations are loaded once and answered from memory; observations
+and queued requests are read once, when the server starts; history is read through its own
+connection (WAL readers never wait for the writer).  Writes go the other way: the loop appends
+each change to a queue, and one writer thread commits the queue in order, one transaction every
 ``flush_interval`` seconds.  So a ``kill -9`` loses at most the changes of the last interval,
 and never leaves half a batch behind (see docs/storage.md).
 
@@ -36,7 +36,14 @@ from lwm2m.coap.message import Message
 from lwm2m.codec.link import Link, format_links, parse_links
 from lwm2m.model import ObjectLink, Path, Value
 from lwm2m.operations.mapping import CoapParts
-from lwm2m.security.credentials import MemoryPskStore, Psk, PskCredential, Secret
+from lwm2m.security.credentials import (
+    MemoryPskStore,
+    OscoreCredential,
+    Psk,
+    PskCredential,
+    Secret,
+)
+from lwm2m.security.oscore_endpoint import OscoreServerContexts, SequenceStores, file_sequences
 from lwm2m.server.registration import (
     HISTORY_LIMIT,
     HistoryEntry,
@@ -101,6 +108,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE bootstrap_configs (
         endpoint TEXT PRIMARY KEY,
         config TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE oscore_credentials (
+        endpoint TEXT PRIMARY KEY,
+        master_secret BLOB NOT NULL,
+        sender_id BLOB NOT NULL,
+        recipient_id BLOB NOT NULL,
+        master_salt BLOB NOT NULL,
+        id_context BLOB
     );
     """,
 )
@@ -587,6 +604,48 @@ def _load_credentials(connection: sqlite3.Connection) -> list[PskCredential]:
     ]
 
 
+_PUT_OSCORE = "INSERT OR REPLACE INTO oscore_credentials VALUES (?, ?, ?, ?, ?, ?)"
+_DELETE_OSCORE = "DELETE FROM oscore_credentials WHERE endpoint = ?"
+
+
+class SqliteOscoreContexts(OscoreServerContexts):
+    """The server's OSCORE contexts, their credentials kept in the database (master secrets
+    as bytes, never logged); their sequence numbers stay in the files of ``sequences``."""
+
+    def __init__(
+        self, writer: _Writer, credentials: list[OscoreCredential], sequences: SequenceStores
+    ) -> None:
+        super().__init__((), sequences)
+        self._submit = writer.submit
+        for credential in credentials:
+            super().set(credential)
+
+    def set(self, credential: OscoreCredential) -> bool:
+        new = super().set(credential)  # ValueError when the Recipient ID is another endpoint's
+        self._submit((_PUT_OSCORE, _oscore_rows, credential))
+        return new
+
+    def remove_endpoint(self, endpoint: str) -> bool:
+        removed = super().remove_endpoint(endpoint)
+        if removed:
+            self._submit((_DELETE_OSCORE, _key, endpoint))
+        return removed
+
+
+def _oscore_rows(c: OscoreCredential) -> tuple[tuple[object, ...]]:
+    secret = c.master_secret.reveal()
+    return ((c.endpoint, secret, c.sender_id, c.recipient_id, c.master_salt, c.id_context),)
+
+
+def _load_oscore(connection: sqlite3.Connection) -> list[OscoreCredential]:
+    return [
+        OscoreCredential(endpoint, Secret(secret), sender, recipient, salt, id_context)
+        for endpoint, secret, sender, recipient, salt, id_context in connection.execute(
+            "SELECT * FROM oscore_credentials"
+        )
+    ]
+
+
 _PUT_CONFIG = "INSERT OR REPLACE INTO bootstrap_configs VALUES (?, ?)"
 _DELETE_CONFIG = "DELETE FROM bootstrap_configs WHERE endpoint = ?"
 
@@ -619,7 +678,8 @@ def _load_configs(connection: sqlite3.Connection) -> dict[str, BootstrapConfig]:
 
 class SqliteStore:
     """A :class:`~lwm2m.server.registration.ServerStore` in the SQLite file ``path`` (created
-    with its directory), plus the server's PSK ``credentials`` and ``bootstrap_configs``.
+    with its directory), plus the server's PSK ``credentials``, ``oscore`` contexts (their
+    sequence numbers in ``<path>.oscore/``) and ``bootstrap_configs``.
 
     ``flush_interval`` is the seconds between commits; ``history_limit`` the values kept per
     endpoint and path.  :meth:`close` commits what is queued; call it after the server stops.
@@ -641,6 +701,7 @@ class SqliteStore:
         if directory:
             os.makedirs(directory, exist_ok=True)
         self._lock_fd = _lock(path)
+        writer = None
         try:
             # The file holds keys: the owner's only (SQLite gives -wal and -shm its mode).
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
@@ -650,10 +711,19 @@ class SqliteStore:
             registrations = _load_registrations(read)
             credentials = _load_credentials(read)
             configs = _load_configs(read)
+            writer = _Writer(connect(path), flush_interval)
+            try:  # each context reads its sequence number file
+                oscore = SqliteOscoreContexts(
+                    writer, _load_oscore(read), file_sequences(f"{path}.oscore")
+                )
+            except ValueError as exc:
+                raise StoreError(str(exc)) from None
         except BaseException:
+            if writer is not None:
+                writer.stop()
             os.close(self._lock_fd)
             raise
-        self._writer = _Writer(connect(path), flush_interval)
+        self._writer = writer
         reader = _Reader(read, self._writer)
         self.path = path
         self.registrations = SqliteRegistrationStore(self._writer, registrations)
@@ -661,6 +731,7 @@ class SqliteStore:
         self.queue = SqliteQueueStore(self._writer, reader)
         self.history = SqliteHistoryStore(self._writer, reader, history_limit)
         self.credentials = SqlitePskStore(self._writer, credentials)
+        self.oscore = oscore
         self.bootstrap_configs = SqliteConfigStore(self._writer, configs)
         self._read = read
         self._closed = False

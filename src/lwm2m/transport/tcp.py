@@ -31,17 +31,14 @@ from mbedtls.exceptions import TLSError
 
 from lwm2m.coap.codes import Code
 from lwm2m.coap.events import (
-    ObservationEnded,
     Peer,
-    PongReceived,
-    RequestFailed,
-    ResponseReceived,
 )
 from lwm2m.coap.message import Message
 from lwm2m.coap.options import EMPTY_OPTIONS, Options
 from lwm2m.coap.stream import StreamCore, StreamEndpoint, StreamEvent
 from lwm2m.transport._timer import CoreTimer
-from lwm2m.transport.udp import Clock, RequestError
+from lwm2m.transport.awaited import AwaitedRequests
+from lwm2m.transport.udp import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +295,7 @@ class StreamTransport(Generic[CoreT]):
         self._servers: list[asyncio.Server] = []
         self._timer = CoreTimer(self._loop, core, self.now, self.pump)
         self._closed = False
+        self._doomed: list[Peer] = []
 
     @property
     def peers(self) -> list[StreamPeer]:
@@ -351,6 +349,14 @@ class StreamTransport(Generic[CoreT]):
         for connection in list(self._connections.values()):
             connection.close()
 
+    def close_peer(self, peer: Peer) -> None:
+        """Close ``peer``'s connection (if open) at the next :meth:`pump`, scheduled now: after
+        what the core already queued for it, such as the answer that made the owner close it.
+        The core hears it go like any lost connection."""
+        if peer in self._connections:
+            self._doomed.append(peer)
+            self._loop.call_soon(self.pump)
+
     # -- driving -----------------------------------------------------------------------------
 
     def pump(self) -> None:
@@ -366,6 +372,9 @@ class StreamTransport(Generic[CoreT]):
                 if connection is not None:
                     connection.write(data)
             closing = core.closing()
+            if self._doomed:
+                closing += self._doomed
+                self._doomed = []
             for peer in closing:
                 connection = connections.pop(peer, None)
                 if connection is not None:
@@ -410,8 +419,7 @@ class StreamEndpointTransport(StreamTransport[StreamEndpoint]):
         clock: Clock | None = None,
     ) -> None:
         super().__init__(endpoint, self._drain_events, clock)
-        self.on_event = on_event
-        self._waiting: dict[int, asyncio.Future[Message]] = {}
+        self.requests: AwaitedRequests[StreamEvent] = AwaitedRequests(on_event)
 
     @property
     def endpoint(self) -> StreamEndpoint:
@@ -419,19 +427,7 @@ class StreamEndpointTransport(StreamTransport[StreamEndpoint]):
 
     def _drain_events(self) -> None:
         while (event := self.core.next_event()) is not None:
-            handle = getattr(event, "handle", None)
-            future = None if handle is None else self._waiting.pop(handle, None)
-            if future is None:
-                if self.on_event is not None:
-                    self.on_event(event)
-            elif future.done():
-                pass
-            elif isinstance(event, ResponseReceived):
-                future.set_result(event.response)
-            else:
-                future.set_exception(
-                    RequestError(cast(RequestFailed | ObservationEnded | PongReceived, event))
-                )
+            self.requests.dispatch(event)
 
     async def request(
         self,
@@ -450,7 +446,6 @@ class StreamEndpointTransport(StreamTransport[StreamEndpoint]):
         handle = self.core.send_request(
             peer, code, options=options, payload=payload, now=self.now(), timeout=timeout
         )
-        future: asyncio.Future[Message] = self._loop.create_future()
-        self._waiting[handle] = future
+        future = self.requests.expect(handle)
         self.pump()
         return await future

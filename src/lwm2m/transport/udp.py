@@ -21,15 +21,12 @@ from lwm2m.coap.codes import Code
 from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.events import (
     Event,
-    ObservationEnded,
     Peer,
-    PongReceived,
-    RequestFailed,
-    ResponseReceived,
 )
 from lwm2m.coap.message import Message
 from lwm2m.coap.options import EMPTY_OPTIONS, Options
 from lwm2m.transport._timer import CoreTimer
+from lwm2m.transport.awaited import AwaitedRequests
 
 EventHandler = Callable[[Event], None]
 Clock = Callable[[], float]
@@ -48,14 +45,6 @@ class DatagramCore(Protocol):
 
 
 CoreT = TypeVar("CoreT", bound=DatagramCore)
-
-
-class RequestError(Exception):
-    """A request of ours ended without a response (see ``event.reason``)."""
-
-    def __init__(self, event: RequestFailed | ObservationEnded | PongReceived) -> None:
-        super().__init__(event)
-        self.event = event
 
 
 class UdpTransport(asyncio.DatagramProtocol, Generic[CoreT]):
@@ -126,8 +115,7 @@ class UdpEndpoint(UdpTransport[Endpoint]):
         self, endpoint: Endpoint, on_event: EventHandler | None = None, clock: Clock | None = None
     ) -> None:
         super().__init__(endpoint, self._drain_events, clock)
-        self.on_event = on_event
-        self._waiting: dict[int, asyncio.Future[Message]] = {}
+        self.requests: AwaitedRequests[Event] = AwaitedRequests(on_event)
 
     @property
     def endpoint(self) -> Endpoint:
@@ -135,25 +123,11 @@ class UdpEndpoint(UdpTransport[Endpoint]):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        for future in self._waiting.values():
-            if not future.done():
-                future.cancel()
+        self.requests.cancel_all()
 
     def _drain_events(self) -> None:
         while (event := self.core.next_event()) is not None:
-            self._dispatch(event)
-
-    def _dispatch(self, event: Event) -> None:
-        future = self._waiting.pop(getattr(event, "handle", -1), None)
-        if future is None:
-            if self.on_event is not None:
-                self.on_event(event)
-        elif future.done():
-            pass
-        elif isinstance(event, ResponseReceived):
-            future.set_result(event.response)
-        else:
-            future.set_exception(RequestError(event))  # type: ignore[arg-type]
+            self.requests.dispatch(event)
 
     async def request(
         self,
@@ -172,8 +146,7 @@ class UdpEndpoint(UdpTransport[Endpoint]):
         handle = self.core.send_request(
             peer, code, options=options, payload=payload, confirmable=confirmable, now=self.now()
         )
-        future: asyncio.Future[Message] = self._loop.create_future()
-        self._waiting[handle] = future
+        future = self.requests.expect(handle)
         self.pump()
         return await future
 

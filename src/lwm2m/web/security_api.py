@@ -7,9 +7,11 @@ OSCORE context), adds or replaces (``{"mode": "psk", "identity": "..", "key": "h
 ``{"mode": "oscore", "masterSecret": "hex", "senderId": "hex", "recipientId": "hex",
 "masterSalt"?, "idContext"?}``, the server's Sender ID), and removes them.  Keys and master
 secrets go in and never come out, neither in an answer nor in a log line; a changed or removed
-PSK closes the endpoint's DTLS sessions.  Errors are ``{"message": ...}`` with 400 (bad input,
-naming the field, or OSCORE on a server without it), 404 (no credential), 409 (the identity or
-Recipient ID belongs to another endpoint) or 413 (a body over :data:`MAX_BODY`).
+PSK closes the endpoint's DTLS sessions and TLS connections.  With a database both kinds are
+kept there (the server's stores persist each change) and survive a restart.  Errors are
+``{"message": ...}`` with 400 (bad input, naming the field, or OSCORE on a server without
+it), 404 (no credential), 409 (the identity or Recipient ID belongs to another endpoint) or
+413 (a body over :data:`MAX_BODY`).
 """
 
 from __future__ import annotations
