@@ -1,11 +1,14 @@
 """CoAP over TCP and TLS (RFC 8323, binding T) end to end: our LwM2MClient registers with our
 LwM2MServer over ``coap+tcp://`` and ``coaps+tcp://`` (PSK), is managed over its connection,
-is refused under another endpoint's identity, and comes back after its connection drops."""
+is refused under another endpoint's identity, comes back after its connection drops, keeps an
+idle connection alive with Pings and backs off from a server that is gone."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,14 +17,15 @@ from typing import Any, TypeVar, cast
 import pytest
 
 from lwm2m.cli.main import main
-from lwm2m.client.device import LwM2MClient
+from lwm2m.client.device import NBIOT_TCP, LwM2MClient
 from lwm2m.client.engine import ClientConfig, ClientEvent, RegistrationFailed
 from lwm2m.client.engine import Registered as ClientRegistered
 from lwm2m.client.objects import SimpleObject
 from lwm2m.client.profile import ServerAccount, telekom_device
 from lwm2m.coap.codes import Code
 from lwm2m.coap.options import Options
-from lwm2m.coap.stream import ConnectionClosed, StreamEndpoint
+from lwm2m.coap.stream import ConnectionClosed, StreamConfig, StreamEndpoint
+from lwm2m.coap.tcp import TcpFramer
 from lwm2m.model import Path, node_to_values
 from lwm2m.operations import EmptyResponse, NodeResponse
 from lwm2m.security.credentials import Psk, PskCredential, Secret
@@ -36,7 +40,7 @@ from lwm2m.server import (
     Updated,
 )
 from lwm2m.server.errors import RequestFailedError
-from lwm2m.transport.tcp import StreamEndpointTransport, StreamPeer
+from lwm2m.transport.tcp import StreamEndpointTransport, StreamPeer, StreamTransport
 from tests.e2e.conftest import EP, FAST, WAIT, eventually
 
 pytestmark = pytest.mark.timeout(30)
@@ -44,6 +48,8 @@ T = TypeVar("T")
 
 KEY = b"secretPSK-0123"
 OTHER = "urn:imei:490154203237518"
+QUICK_PINGS = StreamConfig(ping_interval=0.1, pong_timeout=0.1)
+RETRY = ClientConfig(retry_base=0.2, retry_cap=0.5)
 
 
 @dataclass
@@ -53,7 +59,11 @@ class World:
     clients: list[LwM2MClient] = field(default_factory=list)
 
     def client(
-        self, uri: str, endpoint: str = EP, identity: bytes | None = None
+        self,
+        uri: str,
+        endpoint: str = EP,
+        identity: bytes | None = None,
+        tcp: StreamConfig = NBIOT_TCP,
     ) -> tuple[LwM2MClient, list[ClientEvent]]:
         account = ServerAccount(
             1,
@@ -69,10 +79,11 @@ class World:
         client = LwM2MClient(
             telekom_device(endpoint, seed=7, now=time.time(), servers=[account]),
             endpoint,
-            config=ClientConfig(retry_base=0.2, retry_cap=0.5),
+            config=RETRY,
             coap=FAST,
             seed=7,
             on_event=events.append,
+            tcp=tcp,
         )
         self.clients.append(client)
         return client, events
@@ -240,3 +251,84 @@ async def test_cli_client_sends_over_tls(world: World, capsysbinary: Any) -> Non
     assert await asyncio.to_thread(main, argv) == 0
     assert world.seen(Registered)[0].registration.binding == "T"
     assert world.seen(SendReceived)[0].endpoint == OTHER
+
+
+async def test_keepalive_pings_hold_an_idle_connection(world: World) -> None:
+    assert world.server._tcp is not None
+    tcp = world.server._tcp
+    received: list[bytes] = []
+    deliver = tcp._received
+
+    def spy(connection: Any, data: bytes) -> None:
+        received.append(data)
+        deliver(connection, data)
+
+    tcp._received = spy  # type: ignore[method-assign]
+    client, _ = world.client(tcp_uri(world), tcp=QUICK_PINGS)
+    await client.start()
+    first = (await wait(world.events, Registered)).registration.address
+    await asyncio.sleep(0.6)  # six ping intervals, nothing else to say
+
+    codes = [message.code for message in TcpFramer().feed(b"".join(received))]
+    register = codes.index(Code.POST)
+    assert codes[:register] == [Code.CSM]
+    after = codes[register + 1 :]
+    assert len(after) >= 3 and set(after) == {Code.PING}  # the server heard only Pings
+    assert client._tcp is not None and len(client._tcp.peers) == 1
+    assert tcp.peers == [first] and not world.seen(Updated)
+    assert isinstance(await world.server.read(EP, "/3/0/0"), NodeResponse)
+
+
+async def test_an_unanswered_ping_drops_the_connection_and_the_client_reconnects(
+    world: World,
+) -> None:
+    client, _ = world.client(tcp_uri(world), tcp=QUICK_PINGS)
+    await client.start()
+    first = (await wait(world.events, Registered)).registration.address
+    assert client._tcp is not None and world.server._tcp is not None
+    [dropped] = client._tcp.peers
+    hung = world.server._tcp._connections[first]._transport
+    assert hung is not None
+    hung.pause_reading()  # the server hangs: our Pings go unanswered, the connection stays up
+
+    updated = await wait(world.events, Updated)
+    assert updated.registration.address != first
+    assert dropped not in client._tcp.peers and len(client._tcp.peers) == 1
+    assert isinstance(await world.server.read(EP, "/3/0/0"), NodeResponse)
+
+
+async def test_connection_attempts_back_off_while_the_server_is_gone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on (until the server comes back)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    attempts: list[float] = []
+    connect = StreamTransport.connect
+
+    async def counted(self: StreamTransport[Any], *args: Any, **kwargs: Any) -> StreamPeer:
+        attempts.append(time.monotonic())
+        return await connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(StreamTransport, "connect", counted)
+    client, events = world.client(f"coap+tcp://127.0.0.1:{port}")
+    await client.start()
+    window = time.monotonic() + 1.0
+    while time.monotonic() < window:  # something asks to reach the server all the time
+        client.trigger_update()
+        await asyncio.sleep(0.01)
+
+    assert 3 <= len(attempts) <= 6, attempts  # about 100 without a back-off
+    for failed, (before, after) in enumerate(itertools.pairwise(attempts)):
+        lowest = min(RETRY.retry_cap, RETRY.retry_base * 2**failed) / 2
+        assert after - before >= lowest - 0.01
+
+    back = LwM2MServer(ServerConfig(host="127.0.0.1", coap_port=0, tcp_port=port, coap=FAST))
+    await back.start()
+    try:
+        await wait(events, ClientRegistered)
+        assert client._links is not None
+        assert client._links.connect_at(("127.0.0.1", port)) == 0.0  # the success reset it
+        await client.stop(timeout=1.0)
+    finally:
+        await back.stop()

@@ -12,6 +12,12 @@ mode 0, /0/x/3 identity, /0/x/5 key), read whenever the account is resolved, so 
 bootstrap server writes are used from then on.  A handshake that fails or times out fails the
 request it carried (the registration backs off: no handshake storm), and a request that goes
 unanswered over DTLS closes the session, so the next one starts with a fresh handshake.
+
+TCP and TLS: a server's connection is opened when a request first needs it and Pinged after
+``tcp.ping_interval`` of silence, so a NAT keeps its mapping; an unanswered Ping closes it and
+the client Updates over a new one.  Connection attempts to a server that keeps failing are
+spaced by the registration back-off (``ClientConfig.retry_base``/``retry_cap``, jittered),
+however many requests ask for them, and the first success resets it.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from lwm2m.client.engine import (
 )
 from lwm2m.client.objects import DeviceEvent
 from lwm2m.client.oscore import OscoreAccounts, has_oscore
+from lwm2m.client.registration import backoff_delay
 from lwm2m.client.simulator import DeviceSimulator
 from lwm2m.client.standard import security as sec
 from lwm2m.client.tree import SECURITY, ObjectTree
@@ -60,7 +67,7 @@ from lwm2m.coap.events import (
 )
 from lwm2m.coap.events import Peer as AnyPeer
 from lwm2m.coap.options import EMPTY_OPTIONS, Options
-from lwm2m.coap.stream import ConnectionClosed, StreamEndpoint
+from lwm2m.coap.stream import ConnectionClosed, StreamConfig, StreamEndpoint
 from lwm2m.model import Path
 from lwm2m.security.credentials import Psk, Secret
 from lwm2m.security.dtls import DtlsClient, DtlsConfig, DtlsEvent, EndReason, SessionEnded
@@ -82,6 +89,12 @@ NBIOT_DTLS = DtlsConfig(
 """Handshake timers for NB-IoT, whose round trips take seconds (up to 10 s in coverage
 enhancement): RFC 6347's 1 s initial timer would resend every flight before its answer could
 arrive, spending airtime and battery; four minutes leave room for a few lost flights."""
+
+NBIOT_TCP = StreamConfig(ping_interval=240.0, pong_timeout=30.0)
+"""CoAP over TCP for cellular devices: carrier NATs drop idle TCP mappings after minutes (often
+five), so a connection silent for four is Pinged; 30 s covers an NB-IoT round trip in coverage
+enhancement.  A queue-mode device that would rather sleep than stay reachable sets
+``ping_interval=None`` (each Ping wakes its radio)."""
 
 
 class LwM2MClient:
@@ -107,6 +120,7 @@ class LwM2MClient:
         on_event: Callable[[ClientEvent], None] | None = None,
         dtls: DtlsConfig = NBIOT_DTLS,
         oscore_sequences: Callable[[int], SequenceStore] | None = None,
+        tcp: StreamConfig = NBIOT_TCP,
     ) -> None:
         self.tree = tree
         self.endpoint_name = endpoint_name
@@ -118,8 +132,13 @@ class LwM2MClient:
         rng = random.Random(seed)
         self._links: _StreamLinks | None = None
         if _uses_tcp(tree):
-            stream = StreamEndpoint(rng=random.Random(rng.getrandbits(64)))
-            self._links = _StreamLinks(coap, stream, self._want)
+            stream = StreamEndpoint(tcp, rng=random.Random(rng.getrandbits(64)))
+            jitter = random.Random(rng.getrandbits(64))
+
+            def retry(failed: int) -> float:
+                return backoff_delay(failed, config.retry_base, config.retry_cap, jitter)
+
+            self._links = _StreamLinks(coap, stream, self._want, retry)
         # OSCORE (client/oscore.py) for the accounts whose Security instance links /21/y.
         self.oscore: OscoreAccounts | None = None
         endpoint: CoapEndpoint | None = self._links
@@ -191,12 +210,15 @@ class LwM2MClient:
             self._connecting[address] = task
 
     async def _connect(self, address: AnyPeer) -> None:
+        """Connect, once the back-off of earlier failures allows; requests wait meanwhile."""
         assert self._tcp is not None and self._links is not None
         try:
+            if (delay := self._links.connect_at(address) - self.now) > 0:
+                await asyncio.sleep(delay)
             peer = await self._tcp.connect(cast(Peer, address), self._tls.get(address))
         except (OSError, TimeoutError) as exc:  # ConnectionError is an OSError
-            log.warning("cannot connect to %s: %s", address, exc)
-            self._links.connect_failed(address)
+            failed = self._links.connect_failed(address, self.now)
+            log.warning("cannot connect to %s (%d in a row): %s", address, failed, exc)
         else:
             self._links.connected(address, peer, self.now)
         finally:
@@ -409,15 +431,22 @@ class _StreamLinks:
     The engine names a server by its address, as over UDP; this maps the address to the
     server's current connection, so a reconnect is invisible to the engine.  A request for a
     server with no connection waits while the façade connects (``want``); a failed connect
-    fails it (RESET), and the engine's registration back-off paces the next attempt.
+    fails it (RESET), and the next attempt waits ``retry(failures so far)`` after it, whatever
+    asks for it (the engine's registration back-off usually waits as long already).
     """
 
     def __init__(
-        self, config: EndpointConfig, stream: StreamEndpoint, want: Callable[[AnyPeer], None]
+        self,
+        config: EndpointConfig,
+        stream: StreamEndpoint,
+        want: Callable[[AnyPeer], None],
+        retry: Callable[[int], float],
     ) -> None:
         self._config = config
         self.stream = stream
         self._want = want
+        self._retry = retry
+        self._failures: dict[AnyPeer, tuple[int, float]] = {}  # in a row, next attempt's time
         self.on_lost: Callable[[AnyPeer], None] | None = None
         self.links: dict[AnyPeer, StreamPeer] = {}
         self._addresses: dict[AnyPeer, AnyPeer] = {}
@@ -435,6 +464,7 @@ class _StreamLinks:
 
     def connected(self, address: AnyPeer, peer: StreamPeer, now: float) -> None:
         """``peer`` is the connection to ``address`` now: what waited for it goes out."""
+        self._failures.pop(address, None)
         self.links[address] = peer
         self._addresses[peer] = address
         for handle, (target, code, options, payload) in list(self._pending.items()):
@@ -446,11 +476,19 @@ class _StreamLinks:
                 self._alias[real] = handle
                 self._real[handle] = real
 
-    def connect_failed(self, address: AnyPeer) -> None:
+    def connect_failed(self, address: AnyPeer, now: float) -> int:
+        """Fail what waited for ``address`` and back off; the failures in a row."""
+        failed, _ = self._failures.get(address, (0, 0.0))
+        self._failures[address] = (failed + 1, now + self._retry(failed))
         for handle, (target, *_) in list(self._pending.items()):
             if target == address:
                 del self._pending[handle]
                 self._events.append(RequestFailed(handle, FailureReason.RESET))
+        return failed + 1
+
+    def connect_at(self, address: AnyPeer) -> float:
+        """When the next attempt to connect to ``address`` may start (0: now)."""
+        return self._failures.get(address, (0, 0.0))[1]
 
     # -- the engine's endpoint -------------------------------------------------------------------
 
