@@ -177,3 +177,18 @@ def test_build_rejects_unknown_keywords() -> None:
 def test_value_too_long_to_encode() -> None:
     with pytest.raises(InvalidMessageError):
         Options([(2, bytes(65805))])
+
+
+def test_build_with_one_keyword_matches_the_general_path() -> None:
+    # One keyword takes a shortcut; a one-shot iterator must still be read exactly once.
+    assert Options.build(uri_path=iter(["3", "0"])).uri_path == ("3", "0")
+    assert Options.build(content_format=None) == Options()
+    assert Options.build(echo=b"e") == Options([(252, b"e")])
+    assert list(Options.build(content_format=11542, observe=0)) == list(
+        Options.build(observe=0).replace(content_format=11542)
+    )
+
+
+def test_build_with_one_scalar_keyword_reads_its_value_once() -> None:
+    with pytest.raises(InvalidMessageError, match="needs 300 bytes"):
+        Options.build(oscore=iter(bytes(300)))  # type: ignore[arg-type]

@@ -57,13 +57,8 @@ class Message:
             raise InvalidMessageError(f"payload {payload!r} is not bytes")
         if not code and (token or options or payload):
             raise InvalidMessageError("an Empty message has no token, options or payload")
-        # Each slot through its descriptor: half the cost of the frozen ``__setattr__``.
-        _set_type(self, type)
-        _set_code(self, code)
-        _set_message_id(self, message_id)
-        _set_token(self, token)
-        _set_options(self, options)
-        _set_payload(self, payload)
+        _set_class(self, _Draft)
+        _fill(self, type, code, message_id, token, options, payload)
 
     def encode(self) -> bytes:
         """The datagram (RFC 7252 §3)."""
@@ -156,15 +151,8 @@ def decode_body(  # noqa: PLR0917  # the header fields, as both framings have th
     except MessageFormatError as error:
         error.message_id, error.type, error.code, error.token = message_id, type_, code, token
         raise
-    message: Any = _Draft()
-    message.type = type_
-    message.code = code
-    message.message_id = message_id
-    message.token = token
-    message.options = options
-    message.payload = data[pos + 1 :] if pos < len(data) else b""
-    message.__class__ = Message
-    return message  # type: ignore[no-any-return]
+    payload = data[pos + 1 :] if pos < len(data) else b""
+    return _fill(_Draft(), type_, code, message_id, token, options, payload)
 
 
 class _Draft:
@@ -175,7 +163,25 @@ class _Draft:
     __slots__ = Message.__slots__
 
 
-_set_type, _set_code, _set_message_id, _set_token, _set_options, _set_payload = (
-    Message.__dict__[name].__set__
-    for name in ("type", "code", "message_id", "token", "options", "payload")
-)
+def _fill(  # noqa: PLR0917  # the six fields, in Message's order
+    draft: Any,
+    type_: Type,
+    code: Code,
+    message_id: int,
+    token: bytes,
+    options: Options,
+    payload: bytes,
+) -> Message:
+    """Fill a _Draft's slots and make it the Message: both ``__init__`` and the decoder."""
+    draft.type = type_
+    draft.code = code
+    draft.message_id = message_id
+    draft.token = token
+    draft.options = options
+    draft.payload = payload
+    draft.__class__ = Message
+    return draft  # type: ignore[no-any-return]
+
+
+_set_class = object.__dict__["__class__"].__set__
+"""``__class__`` assignment past the frozen ``__setattr__``."""

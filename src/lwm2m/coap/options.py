@@ -209,6 +209,17 @@ class Options:
 
         The keywords' items are checked as they are made, so they skip ``__init__``'s checks.
         """
+        if len(fields) == 1:
+            # A response's lone Content-Format, say: one item, so no list and no sort. A
+            # sequence keyword, ``extra``, ``None`` or an unknown name takes the general path.
+            [(name, value)] = fields.items()
+            field = _FIELDS.get(name)
+            if field is not None and not field[4] and value is not None:
+                number, convert, low, high, _ = field
+                raw = convert(value)
+                if not isinstance(raw, bytes) or not low <= len(raw) <= high:
+                    raise _bad_length(name, value, raw, low, high)
+                return _made(((number, raw),))
         items = _fields_to_items(fields)
         if len(items) > 1:
             items.sort(key=_number)  # stable, so repeats keep their order
@@ -397,20 +408,20 @@ def _strings(values: Iterable[str]) -> list[bytes]:
     return [value.encode() for value in values]
 
 
-def _string(value: str) -> list[bytes]:
-    return [value.encode()]
+def _string(value: str) -> bytes:
+    return value.encode()
 
 
-def _uint(value: int) -> list[bytes]:
+def _uint(value: int) -> bytes:
     if value.__class__ is not int and (not isinstance(value, int) or isinstance(value, bool)):
         raise InvalidMessageError(f"{value!r} is not an unsigned integer")
     if value < 0:
         raise InvalidMessageError(f"{value!r} is not an unsigned integer")
-    return [value.to_bytes((value.bit_length() + 7) >> 3, "big")]  # uint_bytes, one call less
+    return value.to_bytes((value.bit_length() + 7) >> 3, "big")  # uint_bytes, one call less
 
 
-def _block(value: Block) -> list[bytes]:
-    return [uint_bytes(value.to_uint())]
+def _block(value: Block) -> bytes:
+    return uint_bytes(value.to_uint())
 
 
 def _opaques(values: Iterable[bytes]) -> list[bytes]:
@@ -419,15 +430,19 @@ def _opaques(values: Iterable[bytes]) -> list[bytes]:
     return [bytes(value) for value in values]
 
 
-def _opaque(value: bytes) -> list[bytes]:
-    return [bytes(value)]
+def _opaque(value: bytes) -> bytes:
+    return bytes(value)
 
 
 def _flag(value: bool) -> list[bytes]:
     return [b""] if value else []
 
 
-_CONVERTERS: dict[str, tuple[int, Callable[[Any], list[bytes]]]] = {
+_Converter = Callable[[Any], bytes | list[bytes]]
+"""A keyword's value to its option value, or to the list of them for a sequence keyword."""
+_MANY = (_strings, _opaques, _flag)
+
+_CONVERTERS: dict[str, tuple[int, _Converter]] = {
     "uri_path": (_N.URI_PATH, _strings),
     "uri_query": (_N.URI_QUERY, _strings),
     "location_path": (_N.LOCATION_PATH, _strings),
@@ -452,11 +467,18 @@ _CONVERTERS: dict[str, tuple[int, Callable[[Any], list[bytes]]]] = {
     "request_tag": (_N.REQUEST_TAG, _opaque),
     "no_response": (_N.NO_RESPONSE, _uint),
 }
-_FIELDS: dict[str, tuple[int, Callable[[Any], list[bytes]], int, int]] = {
-    name: (number, convert, OPTION_SPECS[number].min_length, OPTION_SPECS[number].max_length)
+_FIELDS: dict[str, tuple[int, _Converter, int, int, bool]] = {
+    name: (
+        number,
+        convert,
+        OPTION_SPECS[number].min_length,
+        OPTION_SPECS[number].max_length,
+        convert in _MANY,
+    )
     for name, (number, convert) in _CONVERTERS.items()
 }
-"""Keyword -> option number, converter and the value's length limits."""
+"""Keyword -> option number, converter, the value's length limits and whether it is a
+sequence keyword (its converter returns a list)."""
 
 
 def _fields_to_items(fields: OptionFields) -> list[tuple[int, bytes]]:
@@ -471,14 +493,19 @@ def _fields_to_items(fields: OptionFields) -> list[tuple[int, bytes]]:
             continue
         if value is None:
             continue
-        number, convert, low, high = field
-        for raw in convert(value):
+        number, convert, low, high, _ = field
+        converted = convert(value)
+        for raw in (converted,) if isinstance(converted, bytes) else converted:
             if not low <= len(raw) <= high:
-                raise InvalidMessageError(
-                    f"{name}={value!r} needs {len(raw)} bytes, outside {low}..{high}"
-                )
+                raise _bad_length(name, value, raw, low, high)
             items.append((number, raw))
     return items
+
+
+def _bad_length(
+    name: str, value: object, raw: bytes | list[bytes], low: int, high: int
+) -> InvalidMessageError:
+    return InvalidMessageError(f"{name}={value!r} needs {len(raw)} bytes, outside {low}..{high}")
 
 
 def _encode_items(items: tuple[tuple[int, bytes], ...]) -> bytes:
