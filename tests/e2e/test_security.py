@@ -325,7 +325,9 @@ async def test_rest_security_api(world: World, caplog: pytest.LogCaptureFixture)
                 assert field in answer.json()["message"]
                 assert key not in answer.text
             junk = await http.put("/api/security/urn:dev:4", content=b"{not json")
-            assert junk.status_code == 400
+            assert junk.status_code == 400 and "invalid JSON" in junk.json()["message"]
+            huge = await http.put("/api/security/urn:dev:4", content=b" " * 100_000)
+            assert huge.status_code == 413 and "exceeds" in huge.json()["message"]
             taken = await http.put("/api/security/urn:dev:4", json={"identity": "d3", "key": key})
             assert taken.status_code == 409
             for response in [

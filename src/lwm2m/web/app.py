@@ -86,7 +86,7 @@ def create_app(
         routes=routes,
         middleware=[Middleware(ApiGuard, token=auth)],
         exception_handlers={
-            HTTPException: _http_error,
+            HTTPException: inputs.http_error,
             UnknownEndpointError: _status(404),
             QueueFullError: _status(503),
             RequestTimeoutError: _status(504),
@@ -292,11 +292,6 @@ def _answer(
 
 def _content(content_format: int | None, values: object) -> dict[str, object]:
     return {"status": Code.CONTENT.dotted, "contentFormat": content_format, "values": values}
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    return JSONResponse({"message": exc.detail}, exc.status_code, headers=exc.headers)
 
 
 def _status(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:

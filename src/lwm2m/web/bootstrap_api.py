@@ -8,15 +8,16 @@ the field), 404 (no such entry) or 413 (a body over :data:`MAX_BODY`).
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lwm2m.bootstrap.config import ConfigError, ConfigStore, parse_entry
+from lwm2m.web import inputs
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,10 @@ MAX_BODY = 256 * 1024
 
 def create_bootstrap_app(configs: ConfigStore) -> Starlette:
     """The API alone, for ``lwm2m bootstrap``."""
-    return Starlette(routes=bootstrap_routes(configs))
+    return Starlette(
+        routes=bootstrap_routes(configs),
+        exception_handlers={HTTPException: inputs.http_error},
+    )
 
 
 def bootstrap_routes(configs: ConfigStore) -> list[BaseRoute]:
@@ -38,18 +42,16 @@ def bootstrap_routes(configs: ConfigStore) -> list[BaseRoute]:
         endpoint = request.path_params["endpoint"]
         config = configs.get(endpoint)
         if config is None:
-            return _error(404, f"no bootstrap configuration for {endpoint!r:.80}")
+            raise HTTPException(404, f"no bootstrap configuration for {endpoint!r:.80}")
         return JSONResponse(config.to_json())
 
     async def put_config(request: Request) -> Response:
         endpoint = request.path_params["endpoint"]
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _error(413, f"body over {MAX_BODY} bytes")
+        entry = await inputs.read_json(request, MAX_BODY)
         try:
-            config = parse_entry(endpoint, json.loads(body))
-        except ValueError as exc:  # ConfigError, or JSON that does not parse
-            return _error(400, str(exc) if isinstance(exc, ConfigError) else f"not JSON: {exc}")
+            config = parse_entry(endpoint, entry)
+        except ConfigError as exc:
+            raise inputs.bad_request(str(exc)) from None
         created = configs.put(endpoint, config)
         logger.info(
             "bootstrap configuration of %r %s", endpoint, "added" if created else "replaced"
@@ -59,7 +61,7 @@ def bootstrap_routes(configs: ConfigStore) -> list[BaseRoute]:
     async def delete_config(request: Request) -> Response:
         endpoint = request.path_params["endpoint"]
         if not configs.delete(endpoint):
-            return _error(404, f"no bootstrap configuration for {endpoint!r:.80}")
+            raise HTTPException(404, f"no bootstrap configuration for {endpoint!r:.80}")
         logger.info("bootstrap configuration of %r deleted", endpoint)
         return Response(status_code=204)
 
@@ -69,7 +71,3 @@ def bootstrap_routes(configs: ConfigStore) -> list[BaseRoute]:
         Route("/api/bootstrap/{endpoint}", put_config, methods=["PUT"]),
         Route("/api/bootstrap/{endpoint}", delete_config, methods=["DELETE"]),
     ]
-
-
-def _error(status: int, message: str) -> Response:
-    return JSONResponse({"message": message}, status)

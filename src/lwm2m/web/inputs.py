@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from lwm2m.codec.base import ContentFormat, parse_format
 from lwm2m.codec.errors import CodecError
@@ -126,23 +127,37 @@ def attributes(request: Request) -> NotificationAttributes:
         raise bad_request(exc.message) from None
 
 
-async def json_body(
-    request: Request, fields: Collection[str], *, optional: bool = False
-) -> dict[str, object]:
-    """The JSON object in the body, holding only ``fields``; ``{}`` for no body if ``optional``."""
+async def read_json(request: Request, limit: int = MAX_BODY, *, optional: bool = False) -> object:
+    """The body as JSON, read in chunks and refused (413) as soon as it passes ``limit``
+    bytes; None for no body if ``optional``."""
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
-        if len(data) > MAX_BODY:
-            raise HTTPException(413, f"the body exceeds {MAX_BODY} bytes")
+        if len(data) > limit:
+            raise HTTPException(413, f"the body exceeds {limit} bytes")
     if not data and optional:
-        return {}
+        return None
     try:
-        body = json.loads(data)
+        return json.loads(data)
     except json.JSONDecodeError as exc:
         raise bad_request(f"invalid JSON at byte {exc.pos}: {exc.msg}") from None
     except UnicodeDecodeError as exc:
         raise bad_request(f"the body is not UTF-8 at byte {exc.start}") from None
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Every API answers an HTTPException as ``{"message": ...}`` with its status."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"message": exc.detail}, exc.status_code, headers=exc.headers)
+
+
+async def json_body(
+    request: Request, fields: Collection[str], *, optional: bool = False
+) -> dict[str, object]:
+    """The JSON object in the body, holding only ``fields``; ``{}`` for no body if ``optional``."""
+    body = await read_json(request, optional=optional)
+    if body is None:
+        return {}
     wanted = " or ".join(repr(name) for name in fields)
     if not isinstance(body, dict):
         raise bad_request(f"expected a JSON object with {wanted}")

@@ -16,15 +16,16 @@ it), 404 (no credential), 409 (the identity or Recipient ID belongs to another e
 
 from __future__ import annotations
 
-import json
 import logging
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lwm2m.security.credentials import OscoreCredential, PskCredential
 from lwm2m.server import LwM2MServer
+from lwm2m.web import inputs
 
 logger = logging.getLogger(__name__)
 
@@ -43,28 +44,22 @@ def security_routes(server: LwM2MServer) -> list[BaseRoute]:
         if credential is None and server.oscore is not None:
             credential = server.oscore.get(endpoint)
         if credential is None:
-            return _error(404, f"no credential for {endpoint!r:.80}")
+            raise HTTPException(404, f"no credential for {endpoint!r:.80}")
         return JSONResponse(credential.to_json())
 
     async def put_credential(request: Request) -> Response:
         endpoint = request.path_params["endpoint"]
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return _error(413, f"body over {MAX_BODY} bytes")
-        try:
-            entry = json.loads(body)
-        except ValueError as exc:
-            return _error(400, f"not JSON: {exc}")
+        entry = await inputs.read_json(request, MAX_BODY)
         if isinstance(entry, dict) and entry.get("mode") == "oscore":
             return _put_oscore(server, endpoint, entry)
         try:
             credential = PskCredential.from_json(endpoint, entry)
         except ValueError as exc:  # the messages name the field, never the key
-            return _error(400, str(exc))
+            raise HTTPException(400, str(exc)) from None
         try:
             created = server.set_credential(credential)
         except ValueError as exc:
-            return _error(409, str(exc))
+            raise HTTPException(409, str(exc)) from None
         logger.info(
             "PSK of %r %s (identity %r)",
             endpoint,
@@ -77,7 +72,7 @@ def security_routes(server: LwM2MServer) -> list[BaseRoute]:
         endpoint = request.path_params["endpoint"]
         oscore = server.oscore is not None and server.oscore.remove_endpoint(endpoint)
         if not server.remove_credential(endpoint) and not oscore:
-            return _error(404, f"no credential for {endpoint!r:.80}")
+            raise HTTPException(404, f"no credential for {endpoint!r:.80}")
         logger.info("credentials of %r removed", endpoint)
         return Response(status_code=204)
 
@@ -91,15 +86,15 @@ def security_routes(server: LwM2MServer) -> list[BaseRoute]:
 
 def _put_oscore(server: LwM2MServer, endpoint: str, entry: dict[str, object]) -> Response:
     if server.oscore is None:
-        return _error(400, "mode: this server does not speak OSCORE")
+        raise HTTPException(400, "mode: this server does not speak OSCORE")
     try:
         credential = OscoreCredential.from_json(endpoint, entry)
     except ValueError as exc:  # the messages name the field, never the secret
-        return _error(400, str(exc))
+        raise HTTPException(400, str(exc)) from None
     try:
         created = server.oscore.set(credential)
     except ValueError as exc:
-        return _error(409, str(exc))
+        raise HTTPException(409, str(exc)) from None
     logger.info(
         "OSCORE context of %r %s (recipient ID %s)",
         endpoint,
@@ -107,7 +102,3 @@ def _put_oscore(server: LwM2MServer, endpoint: str, entry: dict[str, object]) ->
         credential.recipient_id.hex(),
     )
     return JSONResponse(credential.to_json(), 201 if created else 200)
-
-
-def _error(status: int, message: str) -> Response:
-    return JSONResponse({"message": message}, status)
