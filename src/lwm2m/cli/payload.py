@@ -51,10 +51,7 @@ def run_decode(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
     payload = _unhex(data) if args.hex else data
     result: object
     if isinstance(codec, LinkFormatCodec) and path is None:
-        result = [
-            {"target": link.target, "attributes": dict(link.attributes)}
-            for link in codec.decode_links(payload)
-        ]
+        result = [link.to_json() for link in codec.decode_links(payload)]
     elif args.timestamped:
         result = [
             {"timestamp": batch.timestamp, "values": values_to_json(batch.values)}

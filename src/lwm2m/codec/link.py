@@ -78,6 +78,10 @@ class Link:
     def __str__(self) -> str:
         return format_links([self])
 
+    def to_json(self) -> dict[str, object]:
+        """``{"target": "/3/0", "attributes": {"ver": "1.1"}}``: how the CLI and APIs show it."""
+        return {"target": self.target, "attributes": dict(self.attributes)}
+
 
 def parse_links(text: str) -> list[Link]:
     """Parse a link-format document; DecodeError (with a character offset) when malformed."""

@@ -62,10 +62,7 @@ class Registration:
             "lifetime": self.lifetime,
             "queueMode": self.queue_mode,
             "address": format_address(self.address),
-            "objectLinks": [
-                {"target": link.target, "attributes": dict(link.attributes)}
-                for link in self.object_links
-            ],
+            "objectLinks": [link.to_json() for link in self.object_links],
             "registeredAt": self.registered_at,
             "lastSeen": self.last_seen,
         }

@@ -274,9 +274,7 @@ def _answer(
         case LinksResponse(links=links):
             body = {
                 "status": Code.CONTENT.dotted,
-                "links": [
-                    {"target": link.target, "attributes": dict(link.attributes)} for link in links
-                ],
+                "links": [link.to_json() for link in links],
             }
         case CreatedResponse(location=location):
             body = {
