@@ -139,6 +139,21 @@ def test_update_from_a_new_address_moves_the_registration() -> None:
     assert world.core.registration("ep").address == ("10.0.0.1", 2000)  # type: ignore[union-attr]
 
 
+def test_knows_peer_follows_the_current_address_of_live_registrations() -> None:
+    world = World()
+    old = world.client(("10.0.0.1", 1000))
+    assert not world.core.knows_peer(("10.0.0.1", 1000))
+    old.register("ep")
+    assert world.core.knows_peer(("10.0.0.1", 1000))
+    moved = world.client(("10.0.0.1", 2000))
+    moved.location = old.location
+    moved.update()
+    assert world.core.knows_peer(("10.0.0.1", 2000))
+    assert not world.core.knows_peer(("10.0.0.1", 1000))
+    moved.deregister()
+    assert not world.core.knows_peer(("10.0.0.1", 2000))
+
+
 def test_update_and_deregister_of_unknown_locations_are_4_04() -> None:
     world = World()
     client = world.client()

@@ -315,6 +315,11 @@ class ServerCore:
         session = self._sessions.get(endpoint)
         return None if session is None else session.registration
 
+    def knows_peer(self, peer: Peer) -> bool:
+        """Whether ``peer`` is the current address of a live registration: one dict lookup,
+        cheap enough for a transport to rank every datagram (established devices first)."""
+        return peer in self._by_peer
+
     def __len__(self) -> int:
         return len(self._sessions)
 
