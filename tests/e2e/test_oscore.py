@@ -236,7 +236,7 @@ async def test_rest_api_adds_an_oscore_context_that_a_device_then_uses(
     secret = "00112233445566778899aabbccddeeff"
     body = {"mode": "oscore", "masterSecret": secret, "senderId": "07", "recipientId": "0e"}
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(world.server)), base_url="http://test"
+        transport=httpx.ASGITransport(app=create_app(world.server)), base_url="http://localhost"
     ) as http:
         with caplog.at_level(logging.DEBUG):
             created = await http.put("/api/security/urn:dev:5", json=body)

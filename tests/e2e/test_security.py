@@ -293,7 +293,7 @@ async def test_rest_security_api(world: World, caplog: pytest.LogCaptureFixture)
     app = create_app(world.server)
     key = "00112233445566778899aabbccddeeff"
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost"
     ) as http:
         with no_keys_logged(caplog, key, KEY.hex(), KEY.decode()):
             listed = (await http.get("/api/security")).json()

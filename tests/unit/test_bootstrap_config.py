@@ -209,7 +209,7 @@ def test_plan_reuses_accounts_and_skips_the_bootstrap_instance() -> None:
 async def test_rest_api_lists_puts_gets_and_deletes_without_keys() -> None:
     store = ConfigStore()
     transport = httpx.ASGITransport(app=create_app(store))
-    async with httpx.AsyncClient(transport=transport, base_url="http://bs") as api:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as api:
         assert (await api.get("/api/bootstrap")).json() == {}
         answer = await api.put("/api/bootstrap/urn:imei:1", json={"servers": [PSK]})
         assert answer.status_code == 201 and answer.json()["servers"][0]["hasKey"] is True

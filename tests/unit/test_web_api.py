@@ -187,7 +187,7 @@ def fake() -> FakeServer:
 async def client(fake: FakeServer) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(fake)  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         yield http
 
 

@@ -14,7 +14,7 @@ from lwm2m.web import create_app
 from lwm2m.web.auth import ApiGuard
 from lwm2m.web.console import STATIC
 
-BASE = "http://console.test"
+BASE = "http://localhost"
 TOKEN = "s3cr3t-token"
 
 
@@ -155,7 +155,7 @@ async def test_console_files_stay_public_behind_a_token(guarded: httpx.AsyncClie
     "headers",
     [
         {"Origin": "http://evil.test"},
-        {"Origin": "http://console.test:8080"},
+        {"Origin": "http://localhost:8080"},
         {"Origin": "null"},
         {"Sec-Fetch-Site": "cross-site"},
         {"Sec-Fetch-Site": "same-site"},

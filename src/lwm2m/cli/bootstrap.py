@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lwm2m.bootstrap import BootstrapServer, BootstrapServerConfig, ConfigError, ConfigStore
+from lwm2m.cli.options import add_allowed_hosts_argument, allowed_hosts
 from lwm2m.cli.payload import InputError
 from lwm2m.security.credentials import (
     CredentialStore,
@@ -43,6 +44,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--http-port", type=int, default=8081, help="TCP port, 0: any (8081)")
     cmd.add_argument("--keys-over-nosec", action="store_true", help=KEYS_HELP)
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    add_allowed_hosts_argument(cmd)
     add_psk_arguments(cmd)
     cmd.set_defaults(handler=run_bootstrap)
 
@@ -108,7 +110,10 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     configs = load_configs(args.config)
     credentials = load_credentials(args)
     api = HttpServer(
-        create_bootstrap_app(configs), host=args.host, port=args.http_port, log_level=args.log_level
+        create_bootstrap_app(configs, allowed_hosts=allowed_hosts(args)),
+        host=args.host,
+        port=args.http_port,
+        log_level=args.log_level,
     )
     async with bootstrap_service(configs, config, credentials, stdout):
         try:

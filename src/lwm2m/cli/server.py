@@ -13,6 +13,7 @@ from typing import BinaryIO
 from lwm2m.bootstrap import BootstrapServerConfig, ConfigStore
 from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_configs, load_credentials
 from lwm2m.cli.demo import MAX_DEVICES, demo_devices
+from lwm2m.cli.options import add_allowed_hosts_argument, allowed_hosts
 from lwm2m.cli.payload import InputError
 from lwm2m.security.credentials import OscoreCredential
 from lwm2m.security.oscore_endpoint import OscoreServerContexts
@@ -40,6 +41,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--http-port", type=int, default=8080, help="TCP port, 0: any (8080)")
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     cmd.add_argument("--auth", metavar="TOKEN", help="require this bearer token for the API")
+    add_allowed_hosts_argument(cmd)
     cmd.add_argument(
         "--demo",
         type=int,
@@ -117,6 +119,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         log_level=args.log_level,
         auth=args.auth,
         extra_routes=bootstrap_routes(configs) if configs is not None else (),
+        allowed_hosts=allowed_hosts(args),
     )
     try:
         await server.start()

@@ -8,7 +8,7 @@ usable response (502).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -38,7 +38,7 @@ from lwm2m.server.errors import (
     UnknownEndpointError,
 )
 from lwm2m.web import inputs
-from lwm2m.web.auth import ApiGuard
+from lwm2m.web.auth import LOOPBACK_HOSTS, ApiGuard, HostGuard
 from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub
 from lwm2m.web.security_api import security_routes
@@ -53,11 +53,13 @@ def create_app(
     events: EventHub | None = None,
     auth: str | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
 ) -> Starlette:
     """The API and the web console over ``server``; incoming values are typed by its models.
 
     Pass ``events`` to close the event streams yourself before an HTTP shutdown, ``auth`` to
-    require ``Authorization: Bearer <auth>`` on every API request (``extra_routes`` too).
+    require ``Authorization: Bearer <auth>`` on every API request (``extra_routes`` too),
+    ``allowed_hosts`` to serve other ``Host`` names than the loopback ones (``*``: any).
     """
     api = _Api(server, events if events is not None else EventHub(server))
     routes = [
@@ -84,7 +86,10 @@ def create_app(
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(ApiGuard, token=auth)],
+        middleware=[
+            Middleware(HostGuard, allowed=allowed_hosts),
+            Middleware(ApiGuard, token=auth),
+        ],
         exception_handlers={
             HTTPException: inputs.http_error,
             UnknownEndpointError: _status(404),

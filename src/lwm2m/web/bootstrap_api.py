@@ -9,25 +9,31 @@ the field), 404 (no such entry) or 413 (a body over :data:`MAX_BODY`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from lwm2m.bootstrap.config import ConfigError, ConfigStore, parse_entry
 from lwm2m.web import inputs
+from lwm2m.web.auth import LOOPBACK_HOSTS, HostGuard
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024
 
 
-def create_bootstrap_app(configs: ConfigStore) -> Starlette:
-    """The API alone, for ``lwm2m bootstrap``."""
+def create_bootstrap_app(
+    configs: ConfigStore, *, allowed_hosts: Iterable[str] = LOOPBACK_HOSTS
+) -> Starlette:
+    """The API alone, for ``lwm2m bootstrap``; ``allowed_hosts`` as for the server's API."""
     return Starlette(
         routes=bootstrap_routes(configs),
+        middleware=[Middleware(HostGuard, allowed=allowed_hosts)],
         exception_handlers={HTTPException: inputs.http_error},
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import uvicorn
 from starlette.routing import BaseRoute
@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from lwm2m.server import LwM2MServer
 from lwm2m.web.app import create_app
+from lwm2m.web.auth import LOOPBACK_HOSTS
 from lwm2m.web.events import EventHub
 
 GRACEFUL_SHUTDOWN = 5
@@ -89,9 +90,16 @@ class WebServer(HttpServer):
         events: EventHub | None = None,
         auth: str | None = None,
         extra_routes: Sequence[BaseRoute] = (),
+        allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
     ) -> None:
         self._events = events if events is not None else EventHub(server)
-        app = create_app(server, events=self._events, auth=auth, extra_routes=extra_routes)
+        app = create_app(
+            server,
+            events=self._events,
+            auth=auth,
+            extra_routes=extra_routes,
+            allowed_hosts=allowed_hosts,
+        )
         super().__init__(app, host=host, port=port, log_level=log_level)
 
     async def stop(self) -> None:
