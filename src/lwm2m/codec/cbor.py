@@ -86,10 +86,7 @@ class CborCodec(Codec):
             return _head(0, value) if value >= 0 else _head(1, -1 - value)
         if isinstance(value, bytes):
             return _head(2, len(value)) + value
-        try:
-            text = str(value).encode("utf-8")  # string, corelnk, objlnk "o:i"
-        except UnicodeEncodeError:
-            raise EncodeError("string has no UTF-8 form (lone surrogate)", path=path) from None
+        text = str(value).encode("utf-8")  # string, corelnk (checked: no lone surrogate), objlnk
         return _head(3, len(text)) + text
 
 

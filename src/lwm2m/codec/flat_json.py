@@ -1,8 +1,10 @@
 """The flat JSON view of values: ``{"/3/0/0": "Example Corp", "/3/0/7/0": 3800}``.
 
 The ``lwm2m decode``/``encode`` commands and the REST API show values this way.  JSON has no
-opaque or object-link type, so opaque travels as base64 text and objlnk as ``"o:i"``; the model
-says which one a string is when it comes back in.
+opaque or object-link type, so opaque travels as base64 text and objlnk as ``"o:i"``, nor a
+NaN or infinity literal, so those floats travel as ``"nan"``, ``"inf"`` and ``"-inf"``; the
+model says which one a string is when it comes back in.  What comes in is held to the model
+like any decoded payload: integers within 64 bits, strings of Unicode scalar values.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 from lwm2m.codec.errors import DecodeError
 from lwm2m.model import ModelRegistry, ObjectLink, Path, PathError, ResourceType, Value
+from lwm2m.model.values import INT64_MIN, UINT64_MAX, text_problem, value_problem
 
 JsonScalar = str | int | float | bool | None
 
@@ -52,15 +55,30 @@ def values_from_json(data: object, models: ModelRegistry) -> dict[Path, Value]:
 def value_from_json(raw: object, resource_type: ResourceType | None, path: Path) -> Value:
     """One JSON value as a typed value; with no model the JSON type decides."""
     if resource_type is None:
-        if isinstance(raw, (str, int, float, bool)):
-            return raw
-        raise DecodeError(f"unsupported JSON value {raw!r:.40}", path=path)
+        problem = _untyped_problem(raw)
+        if problem is not None:
+            raise DecodeError(problem, path=path)
+        assert isinstance(raw, (str, int, float, bool))
+        return raw
     try:
-        return _CONVERTERS[resource_type](raw)
-    except (TypeError, ValueError, binascii.Error) as exc:
+        value = _CONVERTERS[resource_type](raw)
+    except (TypeError, ValueError, OverflowError, binascii.Error) as exc:
         raise DecodeError(
             f"{raw!r:.40} is not a valid {resource_type.value} ({exc})", path=path
         ) from None
+    problem = value_problem(resource_type, value)
+    if problem is not None:
+        raise DecodeError(problem, path=path)
+    return value
+
+
+def _untyped_problem(raw: object) -> str | None:
+    """Why a value for a resource with no model is none the model could hold, or None."""
+    if isinstance(raw, str):
+        return text_problem(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return None if INT64_MIN <= raw <= UINT64_MAX else f"integer {raw} is beyond 64 bits"
+    return None if isinstance(raw, (float, bool)) else f"unsupported JSON value {raw!r:.40}"
 
 
 def _to_int(raw: object) -> int:
@@ -69,17 +87,16 @@ def _to_int(raw: object) -> int:
     return raw
 
 
-def _to_unsigned(raw: object) -> int:
-    value = _to_int(raw)
-    if value < 0:
-        raise ValueError("negative")
-    return value
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+"""The strings :func:`value_to_json` spells non-finite floats with."""
 
 
 def _to_float(raw: object) -> float:
+    if isinstance(raw, str) and raw in _NON_FINITE:
+        return _NON_FINITE[raw]
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise TypeError("expected a JSON number")
-    return float(raw)
+    return float(raw)  # OverflowError past 1.8e308
 
 
 def _to_bool(raw: object) -> bool:
@@ -111,7 +128,7 @@ _CONVERTERS: dict[ResourceType, Callable[[object], Value]] = {
     ResourceType.CORELNK: _to_str,
     ResourceType.INTEGER: _to_int,
     ResourceType.TIME: _to_int,
-    ResourceType.UNSIGNED_INTEGER: _to_unsigned,
+    ResourceType.UNSIGNED_INTEGER: _to_int,
     ResourceType.FLOAT: _to_float,
     ResourceType.BOOLEAN: _to_bool,
     ResourceType.OPAQUE: _to_bytes,

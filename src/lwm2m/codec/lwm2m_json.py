@@ -25,9 +25,16 @@ from lwm2m.codec.senml import (
     leaves_to_batches,
     node_records,
     resolve,
+    time_number,
     to_items,
 )
-from lwm2m.codec.senml_json import base64_reader, base64_writer, dump_json, load_json
+from lwm2m.codec.senml_json import (
+    base64_reader,
+    base64_writer,
+    dump_json,
+    load_json,
+    refuse_lone_surrogates,
+)
 from lwm2m.model import ModelRegistry, Node, Path, TimestampedValues
 
 LABELS = Labels(
@@ -86,10 +93,10 @@ class LwM2mJsonCodec(Codec):
         base_name = document.get("bn", "")
         if type(base_name) is not str:
             raise DecodeError("'bn' is not a string")
-        base_time = finite_number(document.get("bt", 0), "'bt'")
+        base_time = time_number(finite_number(document.get("bt", 0), "'bt'"), "'bt'")
         if "e" not in document:
             raise DecodeError("LwM2M JSON without an 'e' array")
-        return resolve(
+        leaves = resolve(
             document["e"],
             LABELS,
             models,
@@ -98,3 +105,4 @@ class LwM2mJsonCodec(Codec):
             base_time=base_time,
             relative_below=0.0,
         )
+        return refuse_lone_surrogates(payload, leaves)

@@ -167,6 +167,13 @@ def _as_int(raw: object) -> Value:
     return value
 
 
+def _as_any_int(raw: object) -> Value:
+    """An integer with no model: signed or unsigned, so anything from -2^63 to 2^64-1."""
+    if type(raw) is int and INT64_MIN <= raw <= UINT64_MAX:
+        return raw
+    raise ValueError(f"integer {raw!r:.40} does not fit in 64 bits")
+
+
 def _as_uint(raw: object) -> Value:
     value = _integral(raw)
     if not 0 <= value <= UINT64_MAX:
@@ -259,10 +266,21 @@ def name_to_path(name: str, index: int) -> Path:
 
 def finite_number(raw: object, what: str) -> float:
     if type(raw) is int or type(raw) is float:
-        number = float(raw)
+        try:
+            number = float(raw)
+        except OverflowError:  # an integer past 1.8e308
+            number = math.inf
         if math.isfinite(number):
             return number
     raise DecodeError(f"{what} is not a finite number: {raw!r:.40}")
+
+
+def time_number(seconds: float, what: str) -> float:
+    """``seconds`` if it is a time the model can hold (within int64 seconds, as Core Appendix
+    C's Time), else a DecodeError: a sum of two finite times may still overflow."""
+    if INT64_MIN <= seconds <= INT64_MAX:
+        return seconds
+    raise DecodeError(f"{what} {seconds:g} is outside the int64 seconds a time can hold")
 
 
 def _untyped(item: Mapping[object, object], labels: Labels) -> tuple[Label, Value]:
@@ -273,7 +291,7 @@ def _untyped(item: Mapping[object, object], labels: Labels) -> tuple[Label, Valu
     label = found[0]
     raw = item[label]
     if label == labels.v:
-        return label, _as_int(raw) if type(raw) is int else _as_float(raw)
+        return label, _as_any_int(raw) if type(raw) is int else _as_float(raw)
     if label == labels.vs:  # before vd: 1.0 JSON's "sv" is text unless the model says opaque
         return label, _as_str(raw)
     if label == labels.vd:
@@ -346,13 +364,16 @@ def resolve(
             path = _PATHS.get(name) or name_to_path(name, index)
             raw = item.get(bt_label)
             if raw is not None:
-                base_t = finite_number(raw, f"record {index}: base time")
+                base_t = time_number(
+                    finite_number(raw, f"record {index}: base time"), f"record {index}: base time"
+                )
                 known += 1
             raw = item.get(t_label)
             if raw is None:
                 resolved = base_t
             else:
-                resolved = base_t + finite_number(raw, f"record {index}: time")
+                what = f"record {index}: time"
+                resolved = time_number(base_t + finite_number(raw, what), what)
                 known += 1
         ids = path.ids
         if len(ids) < 3:

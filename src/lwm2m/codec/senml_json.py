@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 
 from lwm2m.codec.base import ContentFormat
 from lwm2m.codec.errors import DecodeError, EncodeError
-from lwm2m.codec.senml import Label, Labels, SenmlCodec
+from lwm2m.codec.senml import Label, Labels, Leaf, SenmlCodec
 from lwm2m.codec.values import base64_to_opaque, opaque_to_base64
-from lwm2m.model import ROOT
+from lwm2m.model import ROOT, ModelRegistry
+from lwm2m.model.values import text_problem
 
 
 def base64_reader(*, urlsafe: bool) -> Callable[[object], bytes]:
@@ -74,6 +76,20 @@ def load_json(payload: bytes) -> object:
         raise DecodeError(f"malformed JSON: {exc}") from None
 
 
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""Where JSON can smuggle in a lone surrogate: UTF-8 itself cannot carry one."""
+
+
+def refuse_lone_surrogates(payload: bytes, leaves: list[Leaf]) -> list[Leaf]:
+    """``leaves`` unless a string value holds a lone surrogate (only a ``\\uD800``-style
+    escape makes one, so payloads without such an escape are not searched)."""
+    if _ESCAPED_SURROGATE.search(payload) is not None:
+        for path, _, value in leaves:
+            if type(value) is str and (problem := text_problem(value)) is not None:
+                raise DecodeError(problem, path=path)
+    return leaves
+
+
 def dump_json(document: object) -> bytes:
     try:
         text = json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -88,6 +104,9 @@ class SenmlJsonCodec(SenmlCodec):
 
     def _load(self, payload: bytes) -> object:
         return load_json(payload)
+
+    def _leaves(self, payload: bytes, models: ModelRegistry) -> list[Leaf]:
+        return refuse_lone_surrogates(payload, super()._leaves(payload, models))
 
     def _dump(self, items: list[dict[Label, object]]) -> bytes:
         return dump_json(items)

@@ -36,8 +36,5 @@ class TextCodec(Codec):
     def encode(self, path: Path, node: Node, models: ModelRegistry) -> bytes:
         require_single_value_path(models, path, EncodeError)
         value = leaf_value(path, node)
-        text = value_to_text(encode_type(models, path, value), value, path)
-        try:
-            return text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise EncodeError("string has no UTF-8 form (lone surrogate)", path=path) from None
+        # encode_type refuses strings with lone surrogates: every text has a UTF-8 form.
+        return value_to_text(encode_type(models, path, value), value, path).encode("utf-8")

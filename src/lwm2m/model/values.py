@@ -93,4 +93,21 @@ def value_problem(resource_type: ResourceType, value: object) -> str | None:
         assert isinstance(value, int)
         if not 0 <= value <= UINT64_MAX:
             return f"unsigned integer {value} is outside 0..2^64-1"
+    elif resource_type in (ResourceType.STRING, ResourceType.CORELNK):
+        assert isinstance(value, str)
+        return text_problem(value)
     return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` is not a sequence of Unicode scalar values (it holds a lone surrogate,
+    which JSON's ``\\uXXXX`` escapes can produce and UTF-8 cannot carry), or None."""
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return f"string holds the lone surrogate U+{ord(found[0]):04X} at character {found.start()}"
