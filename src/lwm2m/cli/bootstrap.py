@@ -15,12 +15,12 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import BinaryIO
 
 from lwm2m.bootstrap import BootstrapServer, BootstrapServerConfig, ConfigError, ConfigStore
 from lwm2m.cli.options import add_allowed_hosts_argument, allowed_hosts
 from lwm2m.cli.payload import InputError
+from lwm2m.cli.secret_options import PSK_ENV, read_secret_file, spec_lines
 from lwm2m.security.credentials import (
     CredentialStore,
     MemoryPskStore,
@@ -55,7 +55,8 @@ def add_psk_arguments(cmd: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ENDPOINT:IDENTITY:HEXKEY",
-        help="a device's pre-shared key for DTLS (repeat for several)",
+        help="a device's pre-shared key for DTLS (repeat for several; visible to every local"
+        f" user: prefer --psk-file or {PSK_ENV}, one such line each)",
     )
     cmd.add_argument(
         "--psk-file",
@@ -67,19 +68,20 @@ def add_psk_arguments(cmd: argparse.ArgumentParser) -> None:
 def load_credentials(
     args: argparse.Namespace, into: CredentialStore | None = None
 ) -> CredentialStore:
-    """The ``--psk-file`` and ``--psk`` credentials, added to ``into`` (a persistent store) or
-    to a new in-memory one; InputError naming the bad one, never its key."""
+    """The ``--psk-file``, ``--psk`` and ``LWM2M_PSK`` credentials, added to ``into`` (a
+    persistent store) or to a new in-memory one; InputError naming the bad one, never its
+    key."""
     credentials: list[PskCredential] = []
     if args.psk_file:
         try:
-            credentials.extend(load_psk_file(Path(args.psk_file).read_text()))
-        except (OSError, ValueError) as exc:
+            credentials.extend(load_psk_file(read_secret_file(args.psk_file)))
+        except ValueError as exc:
             raise InputError(f"{args.psk_file}: {exc}") from None
-    for n, spec in enumerate(args.psk, start=1):
+    for spec, where in spec_lines(args.psk, "--psk", None, PSK_ENV, file_option="--psk-file"):
         try:
             credentials.append(PskCredential.parse(spec))
         except ValueError as exc:
-            raise InputError(f"--psk number {n}: {exc}") from None
+            raise InputError(f"{where}: {exc}") from None
     store = into if into is not None else MemoryPskStore()
     for credential in credentials:
         try:

@@ -15,6 +15,7 @@ from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_confi
 from lwm2m.cli.demo import MAX_DEVICES, demo_devices
 from lwm2m.cli.options import add_allowed_hosts_argument, allowed_hosts
 from lwm2m.cli.payload import InputError
+from lwm2m.cli.secret_options import OSCORE_ENV, add_auth_arguments, auth_token, spec_lines
 from lwm2m.security.credentials import OscoreCredential
 from lwm2m.security.oscore_endpoint import OscoreServerContexts
 from lwm2m.server import LwM2MServer, ServerConfig
@@ -40,7 +41,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     cmd.add_argument("--http-port", type=int, default=8080, help="TCP port, 0: any (8080)")
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
-    cmd.add_argument("--auth", metavar="TOKEN", help="require this bearer token for the API")
+    add_auth_arguments(cmd)
     add_allowed_hosts_argument(cmd)
     cmd.add_argument(
         "--demo",
@@ -59,7 +60,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         default=[],
         metavar="ENDPOINT:SENDERID:RECIPIENTID:MASTERSECRET",
         help="a device's OSCORE context, in hex, the server's Sender ID first (repeat for"
-        " several; needs a --db file, where sequence numbers are kept)",
+        " several; needs a --db file, where sequence numbers are kept; visible to every local"
+        f" user: prefer --oscore-file or {OSCORE_ENV}, one such line each)",
+    )
+    cmd.add_argument(
+        "--oscore-file", metavar="FILE", help="OSCORE contexts as --oscore takes them, one a line"
     )
     cmd.add_argument(
         "--db",
@@ -117,7 +122,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         host=args.host,
         port=args.http_port,
         log_level=args.log_level,
-        auth=args.auth,
+        auth=auth_token(args),
         extra_routes=bootstrap_routes(configs) if configs is not None else (),
         allowed_hosts=allowed_hosts(args),
     )
@@ -177,15 +182,23 @@ def _stream_uris(server: LwM2MServer, host: str) -> str:
 def _oscore(args: argparse.Namespace, database: SqliteStore | None) -> OscoreServerContexts:
     """The contexts the database keeps (REST changes go there too), with the ``--oscore`` ones
     added to it; without a database only REST ones, forgotten at exit."""
-    if args.oscore and database is None:
+    specs = spec_lines(
+        args.oscore, "--oscore", args.oscore_file, OSCORE_ENV, file_option="--oscore-file"
+    )
+    if specs and database is None:
         raise InputError("--oscore needs a --db file: sequence numbers must survive restarts")
-    try:
-        credentials = [OscoreCredential.parse(spec) for spec in args.oscore]
-        if database is None:
-            return OscoreServerContexts()
-        for credential in credentials:
+    credentials = []
+    for spec, where in specs:
+        try:
+            credentials.append(OscoreCredential.parse(spec))
+        except ValueError as exc:  # the messages never quote the secret
+            raise InputError(f"{where}: {exc}") from None
+    if database is None:
+        return OscoreServerContexts()
+    for credential in credentials:
+        try:
             if database.oscore.get(credential.endpoint) != credential:
                 database.oscore.set(credential)
-    except ValueError as exc:  # the messages never quote the secret
-        raise InputError(f"--oscore: {exc}") from None
+        except ValueError as exc:
+            raise InputError(f"OSCORE context of {credential.endpoint!r}: {exc}") from None
     return database.oscore
