@@ -27,6 +27,31 @@ def test_quoted_strings_unescape_and_reescape() -> None:
     assert parse_links(format_links([only])) == [only]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'</a>;rt=x;if="a\b";title="\"";c=""',
+        '</a>;t="\\\\ x é"',
+        '</a>;ct=60;obs,<>;rt="oma.lwm2m"',
+    ],
+)
+def test_what_parses_formats_to_the_same_links(text: str) -> None:
+    links = parse_links(text)
+    assert parse_links(format_links(links)) == links
+
+
+def test_control_characters_never_parse_so_every_parsed_link_formats() -> None:
+    with pytest.raises(DecodeError, match="malformed value of parameter 'i'"):
+        LinkFormatCodec().decode_links(b'<>;i="\\\x01"')
+
+
+def test_links_past_the_size_cap_do_not_encode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(link_module, "MAX_TEXT", 20)
+    links = parse_links("</a>;rt=x;rt=y;rt=z")
+    with pytest.raises(EncodeError, match="exceeds 20"):
+        LinkFormatCodec().encode_links(links)
+
+
 def test_link_accepts_a_mapping_or_pairs() -> None:
     assert Link("/1", {"ver": "1.1"}) == Link("/1", [("ver", "1.1")])
     assert str(Link("/", {"rt": "oma.lwm2m", "ct": "60 110"})) == '</>;rt="oma.lwm2m";ct="60 110"'
@@ -48,6 +73,8 @@ def test_link_accepts_a_mapping_or_pairs() -> None:
         ("</3/0>x", 6),
         ("</%zz>", 0),
         ('</a>;t="\x01"', 6),
+        ('<>;i="\\\x01"', 4),
+        ('<>;i="\\\x7f"', 4),
     ],
 )
 def test_syntax_errors_carry_offsets(text: str, offset: int) -> None:

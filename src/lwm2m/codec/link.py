@@ -2,10 +2,14 @@
 
 Strict RFC 6690 syntax, no whitespace between elements: ``<target>`` then ``;name`` or
 ``;name=value`` parameters, links separated by ``,``.  A value is a ptoken or a quoted-string
-(RFC 2616 quoted-pairs allowed); attributes keep their order and may repeat.  Parsing is one
-left-to-right pass of anchored regular expressions, linear in the input, and refuses texts
-over :data:`MAX_TEXT` characters, more than :data:`MAX_LINKS` links or :data:`MAX_ATTRIBUTES`
-attributes on one link.  Errors are :class:`DecodeError` with the offset of the fault.
+whose quoted-pairs escape a visible character or a space (RFC 7230 §3.2.6: RFC 2616 also let
+them escape control characters, which have no place in a link and which we never write);
+attributes keep their order and may repeat.  Whatever parses formats again to text that parses
+to the same links, unless quoting the ``rt``/``if``/... ptokens pushes it past MAX_TEXT.
+Parsing is one left-to-right pass of anchored regular expressions, linear in the input, and
+refuses texts over :data:`MAX_TEXT` characters, more than :data:`MAX_LINKS` links or
+:data:`MAX_ATTRIBUTES` attributes on one link.  Errors are :class:`DecodeError` with the
+offset of the fault.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ QUOTED_ATTRIBUTES = frozenset(("rt", "if", "rel", "rev", "title", "anchor"))
 _URI = r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*"
 _PARMNAME = r"[A-Za-z0-9!#$&+\-.^_`|~]+\*?"
 _PTOKEN = r"[!#$%&'()*+\-./0-9:<=>?@A-Z\[\]^_`a-z{|}~]+"
-_QUOTED = r'"((?:[^"\\\x00-\x1f\x7f]|\\[\x00-\x7f])*)"'
+_QUOTED = r'"((?:[^"\\\x00-\x1f\x7f]|\\[\x20-\x7e])*)"'
 _TARGET_RE = re.compile(rf"<({_URI})>")
 _PARAM_RE = re.compile(rf";({_PARMNAME})(?:=(?:{_QUOTED}|({_PTOKEN})))?")
 _URI_RE = re.compile(_URI)
@@ -110,6 +114,8 @@ def parse_links(text: str) -> list[Link]:
                 value = token
             attributes.append((name, value))
             pos = param.end()
+            if value is None and text.startswith("=", pos):
+                raise DecodeError(f"malformed value of parameter {name!r:.40}", offset=pos)
         links.append(Link(target[1], attributes))
         if pos < end:
             if text[pos] != ",":
@@ -166,7 +172,11 @@ class LinkFormatCodec(Codec):
             raise DecodeError(exc.message, offset=byte_offset) from None
 
     def encode_links(self, links: Iterable[Link]) -> bytes:
-        return format_links(links).encode("utf-8")
+        """The links as UTF-8; EncodeError past MAX_TEXT bytes, which no parser here reads."""
+        payload = format_links(links).encode("utf-8")
+        if len(payload) > MAX_TEXT:
+            raise EncodeError(f"link format of {len(payload)} bytes exceeds {MAX_TEXT}")
+        return payload
 
     def encode_paths(self, paths: Sequence[Path]) -> bytes:
         return self.encode_links(Link(str(path)) for path in paths)
