@@ -43,7 +43,7 @@ from lwm2m.server.registration import (
     ServerStore,
 )
 from lwm2m.storage import SCHEMA_VERSION, SqliteStore, StoreError, migrate
-from lwm2m.storage.sqlite import MIGRATIONS
+from lwm2m.storage.schema import MIGRATIONS
 from lwm2m.transport.dtls import DtlsPeer
 from tests.protocol.test_server_harness import EPOCH, FAST, World
 from tests.protocol.test_server_reporting import SENML, battery, observed
@@ -164,6 +164,60 @@ def test_history_is_typed_bounded_and_queried_by_prefix(db: str) -> None:
         store.close()
 
 
+def test_every_value_the_model_holds_is_kept_exactly(store: SqliteStore) -> None:
+    """Past SQLite's signed 64-bit INTEGER, and strings that are not valid Unicode."""
+    values = {
+        Path.of(3, 0, 1): 2**64 - 1,  # the largest unsigned integer
+        Path.of(3, 0, 2): 2**63,
+        Path.of(3, 0, 3): -(2**63) - 1,
+        Path.of(3, 0, 4): 2**63 - 1,
+        Path.of(3, 0, 5): "\ud800 lone surrogate",
+        Path.of(3, 0, 6): "grüße ✓",
+        Path.of(3, 0, 7): -math.inf,
+        Path.of(3, 0, 8): b"",
+    }
+    store.history.add("ep", EPOCH, values)
+    store.flush()
+    kept = {e.path: e.value for e in store.history.query("ep", Path.of(3), 100)}
+    assert kept == values
+    assert all(type(kept[path]) is type(value) for path, value in values.items())
+    assert store.stats().failed_rows == 0
+
+
+def test_a_row_the_database_refuses_is_left_out_and_the_rest_committed(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One device's poison row costs the other devices of its batch nothing."""
+    store.flush()
+    store.registrations.put(registration("before"))
+    store.registrations.put(registration("bad\udc80"))  # no UTF-8 for the endpoint name
+    store.registrations.put(registration("after"))
+    store.history.add("after", EPOCH, {BATTERY: 50})
+    store.flush()
+    assert {r[0] for r in sqlite3.connect(store.path).execute("SELECT * FROM registrations")} == {
+        "before",
+        "after",
+    }
+    assert [e.value for e in store.history.query("after", BATTERY, 10)] == [50]
+    stats = store.stats()
+    assert stats.failed_rows == 1 and stats.pending_writes == 0
+    assert store.committed == store.written == 4
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "registrations row of endpoint 'bad\\udc80'" in record.getMessage()
+    assert "UnicodeEncodeError" in record.getMessage()
+
+
+def test_stats_count_commits_and_their_time(store: SqliteStore) -> None:
+    before = store.stats()
+    for n in range(10):
+        store.registrations.put(registration(f"ep-{n}"))
+    store.flush()
+    after = store.stats()
+    assert after.commits > before.commits
+    assert after.commit_seconds_total >= after.last_commit_seconds > 0
+    assert (after.pending_writes, after.write_lag_seconds) == (0, 0.0)
+
+
 def test_credentials_survive_with_their_keys_never_logged(
     store: SqliteStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -183,6 +237,33 @@ def test_credentials_survive_with_their_keys_never_logged(
         store.close()
     assert KEY not in caplog.text and KEY not in repr(credential)
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+
+
+def on_disk(store: SqliteStore, secret: bytes) -> list[str]:
+    """The files of ``store`` (database, WAL) that hold ``secret``'s bytes."""
+    files = [store.path, f"{store.path}-wal"]
+    return [
+        name for name in files if os.path.exists(name) and secret in FilePath(name).read_bytes()
+    ]
+
+
+def test_a_rotated_or_removed_key_leaves_no_bytes_in_the_database_or_its_wal(
+    store: SqliteStore,
+) -> None:
+    old, new = os.urandom(16), os.urandom(16)
+    store.credentials.set(PskCredential.parse(f"ep:dev-1:{old.hex()}"))
+    store.flush()
+    assert on_disk(store, old)  # it is kept: in the WAL until a checkpoint
+    store.credentials.set(PskCredential.parse(f"ep:dev-1:{new.hex()}"))
+    store.flush()
+    assert on_disk(store, old) == []
+    assert on_disk(store, new)
+    assert store.credentials.remove("ep")
+    store.flush()
+    assert on_disk(store, new) == []
+    store = reopen(store)
+    store.close()
+    assert on_disk(store, new) == [] and on_disk(store, old) == []
 
 
 def test_oscore_credentials_survive_with_their_secrets_never_logged(
@@ -308,7 +389,7 @@ CRASH = textwrap.dedent(
     import os, signal, sys
     from tests.unit.test_storage_sqlite import registration
     from lwm2m.storage import SqliteStore
-    store = SqliteStore(sys.argv[1], flush_interval=60.0)
+    store = SqliteStore(sys.argv[1], flush_interval=60.0, durability="relaxed")
     for n in range(200):
         store.registrations.put(registration(f"kept-{n}"))
     store.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.coap.events import Peer
@@ -14,6 +15,11 @@ Authorize = Callable[[str, Peer], bool]
 """``(endpoint name, address) -> allowed``: a refused Register, Update, De-register or Send is
 answered 4.03 Forbidden.  The server's own identity binding is checked first; a DTLS peer is a
 :class:`~lwm2m.transport.dtls.DtlsPeer`."""
+
+Durability = Literal["strict", "relaxed"]
+"""When the server answers a change its store must keep: ``strict``, once the store has
+committed and synced it (an acknowledged Register survives ``kill -9`` and power loss);
+``relaxed``, at once, the store committing behind (docs/storage.md says what a crash loses)."""
 
 SERVER_DTLS = DtlsConfig(idle_timeout=2 * 86_400.0)
 """A session must outlive the registration it carries: a queue-mode device sends nothing
@@ -54,6 +60,10 @@ class ServerConfig:
     #: that arrive while the server is busy wait here: a fleet answering 256 requests at once
     #: overflows 208 KiB, and each drop costs its sender a retransmission 2 to 3 s later.
     receive_buffer: int | None = 4 * 1024 * 1024
+    #: ``strict``: a Register, Update, De-register, established observation, queued request,
+    #: confirmable notification or Send is answered only once its store write is committed
+    #: (with a store that reports commits, such as SqliteStore); ``relaxed``: at once.
+    durability: Durability = "strict"
 
     def __post_init__(self) -> None:
         for port in (self.coap_port, self.coaps_port, self.tcp_port, self.tls_port):
@@ -65,3 +75,5 @@ class ServerConfig:
             raise ValueError("queue_size and max_registrations must be positive")
         if self.receive_buffer is not None and self.receive_buffer < 1:
             raise ValueError("receive_buffer must be positive (or None)")
+        if self.durability not in get_args(Durability):
+            raise ValueError(f"durability must be strict or relaxed, not {self.durability!r}")

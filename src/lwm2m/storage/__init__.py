@@ -7,17 +7,11 @@ and its parts) and :mod:`lwm2m.security.credentials` (``CredentialStore``).
 
 import sqlite3
 
+from lwm2m.server.config import Durability
 from lwm2m.server.registration import MemoryStore
-from lwm2m.storage.sqlite import (
-    FLUSH_INTERVAL,
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    SqliteConfigStore,
-    SqlitePskStore,
-    SqliteStore,
-    StoreError,
-    migrate,
-)
+from lwm2m.storage.schema import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate
+from lwm2m.storage.sqlite import FLUSH_INTERVAL, SqliteConfigStore, SqlitePskStore, SqliteStore
+from lwm2m.storage.writer import StoreStats
 
 __all__ = [
     "FLUSH_INTERVAL",
@@ -28,6 +22,7 @@ __all__ = [
     "SqlitePskStore",
     "SqliteStore",
     "StoreError",
+    "StoreStats",
     "migrate",
     "open_store",
 ]
@@ -36,12 +31,12 @@ MEMORY = ":memory:"
 """The location that keeps nothing across restarts."""
 
 
-def open_store(location: str) -> SqliteStore | MemoryStore:
+def open_store(location: str, durability: Durability = "strict") -> SqliteStore | MemoryStore:
     """The store at ``location``: a SQLite file, or :data:`MEMORY`.  StoreError says why a
     file cannot be used (in use by another server, unreadable, from a newer release)."""
     if location == MEMORY:
         return MemoryStore()
     try:
-        return SqliteStore(location)
+        return SqliteStore(location, durability=durability)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot use {location}: {exc}") from None

@@ -4,13 +4,14 @@ Reads never touch the disk on the event loop's hot paths: registrations, PSK and
 credentials and bootstrap configurations are loaded once and answered from memory; observations
 and queued requests are read once, when the server starts; history is read through its own
 connection (WAL readers never wait for the writer).  Writes go the other way: the loop appends
-each change to a queue, and one writer thread commits the queue in order, one transaction every
-``flush_interval`` seconds.  So a ``kill -9`` loses at most the changes of the last interval,
-and never leaves half a batch behind (see docs/storage.md).
+each change to a queue, and one writer thread (:mod:`lwm2m.storage.writer`) commits the queue
+in order.  With ``durability="strict"`` (the default) it commits as soon as changes wait and
+syncs every commit, and says how far it got (:attr:`SqliteStore.committed`), so the server
+answers a change only once it is durable; ``relaxed`` commits every ``flush_interval`` seconds,
+so a ``kill -9`` loses the changes of the last interval.  Never half a batch (docs/storage.md).
 
-The schema has a version from the first day: :data:`MIGRATIONS` holds one script per version,
-applied in a transaction each, and a database from a newer release is refused.  One server
-per file: a lock next to it (``<file>.lock``) refuses a second one.
+Schema and migrations: :mod:`lwm2m.storage.schema`.  One server per file: a lock next to it
+(``<file>.lock``) refuses a second one.
 """
 
 from __future__ import annotations
@@ -19,23 +20,15 @@ import contextlib
 import fcntl
 import json
 import logging
-import math
 import os
 import sqlite3
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import chain, groupby
-from operator import itemgetter
-from typing import Any, TypeAlias
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from lwm2m.bootstrap.config import BootstrapConfig, ConfigStore, parse_entry
-from lwm2m.coap.codes import Type
-from lwm2m.coap.events import Peer
-from lwm2m.coap.message import Message
 from lwm2m.codec.link import Link, format_links, parse_links
-from lwm2m.model import ObjectLink, Path, Value
-from lwm2m.operations.mapping import CoapParts
+from lwm2m.model import Path, Value
 from lwm2m.security.credentials import (
     MemoryPskStore,
     OscoreCredential,
@@ -44,6 +37,7 @@ from lwm2m.security.credentials import (
     Secret,
 )
 from lwm2m.security.oscore_endpoint import OscoreServerContexts, SequenceStores, file_sequences
+from lwm2m.server.config import Durability
 from lwm2m.server.registration import (
     HISTORY_LIMIT,
     HistoryEntry,
@@ -52,223 +46,22 @@ from lwm2m.server.registration import (
     QueuedRecord,
     Registration,
 )
-from lwm2m.transport.dtls import DtlsPeer
-from lwm2m.transport.tcp import StreamPeer
+from lwm2m.storage.rows import (
+    config_to_json,
+    decode_parts,
+    decode_peer,
+    decode_value,
+    encode_parts,
+    encode_peer,
+    encode_value,
+)
+from lwm2m.storage.schema import StoreError, connect, migrate
+from lwm2m.storage.writer import StoreStats, Writer
 
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.1
-"""Seconds between commits: the most a ``kill -9`` can lose."""
-
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE registrations (
-        endpoint TEXT PRIMARY KEY,
-        registration_id TEXT NOT NULL,
-        lwm2m_version TEXT NOT NULL,
-        binding TEXT NOT NULL,
-        lifetime INTEGER NOT NULL,
-        queue_mode INTEGER NOT NULL,
-        sms TEXT,
-        address TEXT NOT NULL,
-        root_path TEXT NOT NULL,
-        object_links TEXT NOT NULL,
-        registered_at REAL NOT NULL,
-        last_seen REAL NOT NULL
-    ) WITHOUT ROWID;
-    CREATE TABLE observations (
-        endpoint TEXT NOT NULL,
-        token BLOB NOT NULL,
-        peer TEXT NOT NULL,
-        request BLOB NOT NULL,
-        PRIMARY KEY (endpoint, token)
-    ) WITHOUT ROWID;
-    CREATE TABLE queue (
-        request_id INTEGER PRIMARY KEY,
-        endpoint TEXT NOT NULL,
-        request BLOB NOT NULL,
-        expires_at REAL NOT NULL
-    );
-    CREATE TABLE history (
-        endpoint TEXT NOT NULL,
-        path TEXT NOT NULL,
-        slot INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
-        time REAL NOT NULL,
-        kind INTEGER NOT NULL,
-        value,
-        PRIMARY KEY (endpoint, path, slot)
-    ) WITHOUT ROWID;
-    CREATE INDEX history_seq ON history (endpoint, path, seq);
-    CREATE TABLE psk_credentials (
-        endpoint TEXT PRIMARY KEY,
-        identity BLOB NOT NULL UNIQUE,
-        key BLOB NOT NULL
-    );
-    CREATE TABLE bootstrap_configs (
-        endpoint TEXT PRIMARY KEY,
-        config TEXT NOT NULL
-    );
-    """,
-    """
-    CREATE TABLE oscore_credentials (
-        endpoint TEXT PRIMARY KEY,
-        master_secret BLOB NOT NULL,
-        sender_id BLOB NOT NULL,
-        recipient_id BLOB NOT NULL,
-        master_salt BLOB NOT NULL,
-        id_context BLOB
-    );
-    """,
-)
-"""``MIGRATIONS[n]`` takes a database from schema version ``n`` to ``n + 1``."""
-
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(Exception):
-    """The database cannot be used: newer than this release, locked by another server."""
-
-
-# -- schema -----------------------------------------------------------------------------------
-
-
-def migrate(connection: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
-    """Bring the schema up to ``len(migrations)``, one transaction per step; the old version.
-
-    ``connection`` must be in autocommit mode (``isolation_level=None``).
-    """
-    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = connection.execute("SELECT version FROM schema_version").fetchone()
-    if row is None:
-        connection.execute("INSERT INTO schema_version VALUES (0)")
-        version = 0
-    else:
-        version = row[0]
-    if version > len(migrations):
-        raise StoreError(
-            f"the database has schema version {version}; this release knows {len(migrations)}"
-        )
-    for step in range(version, len(migrations)):
-        try:
-            connection.executescript(
-                f"BEGIN; {migrations[step]}; UPDATE schema_version SET version = {step + 1}; "
-                "COMMIT;"
-            )
-        except sqlite3.Error:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-    return int(version)
-
-
-def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """A connection in autocommit mode with the settings every connection needs."""
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA busy_timeout = 5000")
-    connection.execute("PRAGMA synchronous = NORMAL")  # WAL: a crash of the process loses nothing
-    return connection
-
-
-# -- value codecs ------------------------------------------------------------------------------
-
-
-def encode_peer(peer: Peer) -> str:
-    """A peer as text: ``udp HOST PORT``, ``dtls HOST PORT``, ``tcp HOST PORT`` or ``tls HOST
-    PORT IDENTITY`` (a peer of another transport is kept as ``other REPR``, which no restart
-    can use)."""
-    if isinstance(peer, DtlsPeer):
-        host, port = peer.address
-        return f"dtls {host} {port}"
-    if isinstance(peer, StreamPeer):
-        host, port = peer.address
-        return (
-            f"tcp {host} {port}" if peer.identity is None else f"tls {host} {port} {peer.identity}"
-        )
-    if isinstance(peer, tuple) and len(peer) == 2:
-        return f"udp {peer[0]} {peer[1]}"
-    return f"other {peer!r}"
-
-
-def decode_peer(text: str) -> Peer:
-    """ValueError for a peer with no usable stored form.  A TCP or TLS peer comes back as a
-    connection that no longer exists (id 0): requests to it fail until the client reconnects
-    and its Update re-points the registration."""
-    kind, host, port, *identity = text.split(" ", 3)
-    address = (host, int(port))
-    if kind == "tcp" and not identity:
-        return StreamPeer(0, address)
-    if kind == "tls" and identity:
-        return StreamPeer(0, address, identity[0])
-    if kind not in ("udp", "dtls") or identity:
-        raise ValueError(f"no transport for peer {text!r:.60}")
-    return DtlsPeer(address) if kind == "dtls" else address
-
-
-def encode_parts(parts: CoapParts) -> bytes:
-    """A request as CoAP bytes (no message ID or token: those belong to one exchange)."""
-    return Message(Type.CON, parts.code, 0, b"", parts.options, parts.payload).encode()
-
-
-def decode_parts(data: bytes) -> CoapParts:
-    message = Message.decode(data)
-    return CoapParts(message.code, message.options, message.payload)
-
-
-_PLAIN, _BOOL, _OBJLNK, _NAN = range(4)
-"""How a history value is kept: as SQLite stores it, or with the type SQLite has not."""
-
-_Stored: TypeAlias = int | float | str | bytes | None
-
-
-def encode_value(value: Value) -> tuple[int, _Stored]:
-    if isinstance(value, bool):
-        return _BOOL, int(value)
-    if isinstance(value, ObjectLink):
-        return _OBJLNK, str(value)
-    if isinstance(value, float) and math.isnan(value):
-        return _NAN, None  # SQLite stores NaN as NULL
-    return _PLAIN, value
-
-
-def decode_value(kind: int, stored: _Stored) -> Value:
-    if kind == _BOOL:
-        return bool(stored)
-    if kind == _OBJLNK:
-        return ObjectLink.parse(str(stored))
-    if kind == _NAN:
-        return math.nan
-    assert stored is not None
-    return stored
-
-
-def config_to_json(config: BootstrapConfig) -> dict[str, Any]:
-    """The entry as :func:`parse_entry` reads it, keys included (the API's form hides them)."""
-    data = config.to_json()
-    for item, account in zip(data["servers"], config.servers, strict=True):
-        item.pop("hasKey", None)
-        if account.key:
-            item["key"] = account.key.hex()
-        oscore = account.oscore
-        if oscore is not None:
-            fields = {
-                "masterSecret": oscore.master_secret,
-                "senderId": oscore.sender_id,
-                "recipientId": oscore.recipient_id,
-                "aeadAlgorithm": oscore.aead_algorithm,
-                "hkdfAlgorithm": oscore.hkdf_algorithm,
-                "masterSalt": oscore.master_salt,
-            }
-            item["oscore"] = {name: value for name, value in fields.items() if value is not None}
-    return data
-
-
-# -- the writer ---------------------------------------------------------------------------------
-
-Rows: TypeAlias = Callable[[Any], Iterable[Sequence[object]]]
-_Op: TypeAlias = tuple[str, Rows, Any]
-"""A change: a statement, and the function that turns its argument into parameter rows (run
-by the writer thread, so serializing costs the event loop nothing)."""
+"""Seconds between commits with relaxed durability: the most a ``kill -9`` can lose."""
 
 
 def _row(arg: Sequence[object]) -> tuple[Sequence[object]]:
@@ -277,71 +70,6 @@ def _row(arg: Sequence[object]) -> tuple[Sequence[object]]:
 
 def _key(arg: object) -> tuple[tuple[object]]:
     return ((arg,),)
-
-
-class _Writer:
-    """One thread owns the write connection and commits the queued changes in order, a run of
-    changes with the same statement as one ``executemany``."""
-
-    def __init__(self, connection: sqlite3.Connection, interval: float) -> None:
-        self._connection = connection
-        self._interval = interval
-        self._queue: deque[_Op | threading.Event] = deque()  # append and popleft are atomic
-        self.submit = self._queue.append
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="lwm2m-store", daemon=True)
-        self._thread.start()
-
-    def flush(self) -> None:
-        """Wait until everything submitted so far is committed."""
-        done = threading.Event()
-        self._queue.append(done)
-        self._wake.set()
-        while not done.wait(0.1) and self._thread.is_alive():
-            pass
-
-    def stop(self) -> None:
-        """Commit what is queued, then end the thread (and close the connection)."""
-        self._stopping = True
-        self._wake.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        queue = self._queue
-        while True:
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            stopping = self._stopping
-            ops: list[_Op] = []
-            done = []
-            for _ in range(len(queue)):
-                item = queue.popleft()
-                if isinstance(item, threading.Event):
-                    done.append(item)
-                else:
-                    ops.append(item)
-            if ops:
-                self._commit(ops)
-            for event in done:
-                event.set()
-            if stopping:
-                self._connection.close()
-                return
-
-    def _commit(self, ops: list[_Op]) -> None:
-        connection = self._connection
-        try:
-            connection.execute("BEGIN")
-            for sql, group in groupby(ops, key=itemgetter(0)):
-                batch = list(group)
-                rows = batch[0][1]
-                connection.executemany(sql, chain.from_iterable(rows(op[2]) for op in batch))
-            connection.execute("COMMIT")
-        except Exception:  # the thread must live on: the next batch may well succeed
-            logger.exception("the store could not commit %d changes", len(ops))
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
 
 
 # -- the stores -------------------------------------------------------------------------------
@@ -357,7 +85,7 @@ class SqliteRegistrationStore(MemoryRegistrationStore):
 
     __slots__ = ("_links", "_submit")
 
-    def __init__(self, writer: _Writer, registrations: list[Registration]) -> None:
+    def __init__(self, writer: Writer, registrations: list[Registration]) -> None:
         super().__init__()
         self._submit = writer.submit
         self._links: dict[int, tuple[tuple[Link, ...], str]] = {}
@@ -428,7 +156,7 @@ def _load_registrations(connection: sqlite3.Connection) -> list[Registration]:
 class _Reader:
     """The read connection; the lock lets any thread use it (reads are rare and short)."""
 
-    def __init__(self, connection: sqlite3.Connection, writer: _Writer) -> None:
+    def __init__(self, connection: sqlite3.Connection, writer: Writer) -> None:
         self.connection = connection
         self.writer = writer
         self.lock = threading.Lock()
@@ -448,7 +176,7 @@ _DELETE_OBSERVATION = "DELETE FROM observations WHERE endpoint = ? AND token = ?
 class SqliteObservationStore:
     __slots__ = ("_reader", "_submit")
 
-    def __init__(self, writer: _Writer, reader: _Reader) -> None:
+    def __init__(self, writer: Writer, reader: _Reader) -> None:
         self._submit = writer.submit
         self._reader = reader
 
@@ -482,7 +210,7 @@ _DELETE_QUEUED = "DELETE FROM queue WHERE request_id = ?"
 class SqliteQueueStore:
     __slots__ = ("_reader", "_submit")
 
-    def __init__(self, writer: _Writer, reader: _Reader) -> None:
+    def __init__(self, writer: Writer, reader: _Reader) -> None:
         self._submit = writer.submit
         self._reader = reader
 
@@ -514,7 +242,7 @@ class SqliteHistoryStore:
 
     __slots__ = ("_insert", "_reader", "_submit", "limit")
 
-    def __init__(self, writer: _Writer, reader: _Reader, limit: int) -> None:
+    def __init__(self, writer: Writer, reader: _Reader, limit: int) -> None:
         if limit < 1:
             raise ValueError("history limit must be positive")
         self.limit = limit
@@ -575,20 +303,24 @@ class SqlitePskStore(MemoryPskStore):
     file (created readable by its owner only) and never logged.
     """
 
-    def __init__(self, writer: _Writer, credentials: list[PskCredential]) -> None:
+    def __init__(self, writer: Writer, credentials: list[PskCredential]) -> None:
         super().__init__()
-        self._submit = writer.submit
+        self._writer = writer
         for credential in credentials:
             super().set(credential)
 
     def set(self, credential: PskCredential) -> None:
+        replaced = self.get(credential.endpoint) is not None
         super().set(credential)  # ValueError when the identity is another endpoint's
-        self._submit((_PUT_CREDENTIAL, _credential_rows, credential))
+        self._writer.submit((_PUT_CREDENTIAL, _credential_rows, credential))
+        if replaced:
+            self._writer.scrub()
 
     def remove(self, endpoint: str) -> bool:
         removed = super().remove(endpoint)
         if removed:
-            self._submit((_DELETE_CREDENTIAL, _key, endpoint))
+            self._writer.submit((_DELETE_CREDENTIAL, _key, endpoint))
+            self._writer.scrub()
         return removed
 
 
@@ -613,22 +345,25 @@ class SqliteOscoreContexts(OscoreServerContexts):
     as bytes, never logged); their sequence numbers stay in the files of ``sequences``."""
 
     def __init__(
-        self, writer: _Writer, credentials: list[OscoreCredential], sequences: SequenceStores
+        self, writer: Writer, credentials: list[OscoreCredential], sequences: SequenceStores
     ) -> None:
         super().__init__((), sequences)
-        self._submit = writer.submit
+        self._writer = writer
         for credential in credentials:
             super().set(credential)
 
     def set(self, credential: OscoreCredential) -> bool:
         new = super().set(credential)  # ValueError when the Recipient ID is another endpoint's
-        self._submit((_PUT_OSCORE, _oscore_rows, credential))
+        self._writer.submit((_PUT_OSCORE, _oscore_rows, credential))
+        if not new:
+            self._writer.scrub()
         return new
 
     def remove_endpoint(self, endpoint: str) -> bool:
         removed = super().remove_endpoint(endpoint)
         if removed:
-            self._submit((_DELETE_OSCORE, _key, endpoint))
+            self._writer.submit((_DELETE_OSCORE, _key, endpoint))
+            self._writer.scrub()
         return removed
 
 
@@ -653,19 +388,22 @@ _DELETE_CONFIG = "DELETE FROM bootstrap_configs WHERE endpoint = ?"
 class SqliteConfigStore(ConfigStore):
     """Bootstrap configurations kept in the database (keys included), served from memory."""
 
-    def __init__(self, writer: _Writer, configs: dict[str, BootstrapConfig]) -> None:
+    def __init__(self, writer: Writer, configs: dict[str, BootstrapConfig]) -> None:
         super().__init__(configs)
-        self._submit = writer.submit
+        self._writer = writer
 
     def put(self, endpoint: str, config: BootstrapConfig) -> bool:
         new = super().put(endpoint, config)
-        self._submit((_PUT_CONFIG, _row, (endpoint, json.dumps(config_to_json(config)))))
+        self._writer.submit((_PUT_CONFIG, _row, (endpoint, json.dumps(config_to_json(config)))))
+        if not new:  # the old configuration's keys
+            self._writer.scrub()
         return new
 
     def delete(self, endpoint: str) -> bool:
         deleted = super().delete(endpoint)
         if deleted:
-            self._submit((_DELETE_CONFIG, _key, endpoint))
+            self._writer.submit((_DELETE_CONFIG, _key, endpoint))
+            self._writer.scrub()
         return deleted
 
 
@@ -681,8 +419,11 @@ class SqliteStore:
     with its directory), plus the server's PSK ``credentials``, ``oscore`` contexts (their
     sequence numbers in ``<path>.oscore/``) and ``bootstrap_configs``.
 
-    ``flush_interval`` is the seconds between commits; ``history_limit`` the values kept per
-    endpoint and path.  :meth:`close` commits what is queued; call it after the server stops.
+    ``durability``: ``strict`` commits as soon as changes wait and syncs each commit, and
+    :attr:`written`, :attr:`committed` and :meth:`on_commit` let the server answer only what is
+    durable (:mod:`lwm2m.server.durability`); ``relaxed`` commits every ``flush_interval``
+    seconds.  ``history_limit`` is the values kept per endpoint and path.  :meth:`close`
+    commits what is queued; call it after the server stops.
     """
 
     def __init__(
@@ -691,12 +432,15 @@ class SqliteStore:
         *,
         flush_interval: float = FLUSH_INTERVAL,
         history_limit: int = HISTORY_LIMIT,
+        durability: Durability = "strict",
     ) -> None:
         path = os.fspath(path)
         if path == ":memory:" or not path:
             raise ValueError("SqliteStore needs a file (use MemoryStore for no persistence)")
         if flush_interval <= 0:
             raise ValueError("flush_interval must be positive")
+        if durability not in ("strict", "relaxed"):
+            raise ValueError(f"durability must be strict or relaxed, not {durability!r}")
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
@@ -711,7 +455,8 @@ class SqliteStore:
             registrations = _load_registrations(read)
             credentials = _load_credentials(read)
             configs = _load_configs(read)
-            writer = _Writer(connect(path), flush_interval)
+            eager = durability == "strict"
+            writer = Writer(connect(path, durability), flush_interval, eager=eager)
             try:  # each context reads its sequence number file
                 oscore = SqliteOscoreContexts(
                     writer, _load_oscore(read), file_sequences(f"{path}.oscore")
@@ -726,6 +471,7 @@ class SqliteStore:
         self._writer = writer
         reader = _Reader(read, self._writer)
         self.path = path
+        self.durability = durability
         self.registrations = SqliteRegistrationStore(self._writer, registrations)
         self.observations = SqliteObservationStore(self._writer, reader)
         self.queue = SqliteQueueStore(self._writer, reader)
@@ -735,6 +481,24 @@ class SqliteStore:
         self.bootstrap_configs = SqliteConfigStore(self._writer, configs)
         self._read = read
         self._closed = False
+
+    @property
+    def written(self) -> int:
+        """Changes made so far (a running count: the sequence number of the last one)."""
+        return self._writer.written
+
+    @property
+    def committed(self) -> int:
+        """Changes committed so far; they were committed in the order they were made."""
+        return self._writer.committed
+
+    def on_commit(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback()`` after each commit, on the writer's thread (None: no more)."""
+        self._writer.on_commit(callback)
+
+    def stats(self) -> StoreStats:
+        """The writer's backlog and commit times (for metrics)."""
+        return self._writer.stats()
 
     def flush(self) -> None:
         """Wait until every change made so far is committed (tests, shutdown)."""
