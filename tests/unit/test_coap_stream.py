@@ -693,3 +693,32 @@ def test_stream_endpoint_fires_each_connection_timer() -> None:
     assert server.closing() == ["a"] and server.get_timer() == 7.0
     server.handle_timer(7.0)
     assert server.closing() == ["b"] and server.get_timer() is None
+
+
+# -- bounded block-wise state ------------------------------------------------------------------
+
+
+def _upload_block(server: StreamEndpoint, peer: str, num: int, token: bytes) -> Message:
+    options = _get("fw", block1=Block(num, True, 6), request_tag=b"t")
+    server.receive(encode_tcp(Message(Type.NON, Code.PUT, 0, token, options, bytes(1024))), peer, 0)
+    ((data, _),) = server.data_to_send()
+    return _frames([data])[-1]
+
+
+def test_stream_endpoint_bounds_reassembly_across_connections_and_expires_it() -> None:
+    config = StreamConfig(max_transfer_bytes=8192, max_body_size=4096, transfer_lifetime=60.0)
+    server = StreamEndpoint(config, random.Random(1))
+    for peer in ("a", "b", "c"):
+        server.connection_made(peer, 0.0)
+        server.receive(encode_tcp(Csm().to_message()), peer, 0.0)
+    server.data_to_send()
+    codes = [_upload_block(server, p, n, bytes([n + 1])).code for p in "abc" for n in range(3)]
+    assert codes[:6] == [Code.CONTINUE] * 6  # a and b hold 3 KiB each
+    # c's third block would make 9 KiB: refused, and c's transfer dropped.
+    assert codes[6:] == [Code.CONTINUE, Code.CONTINUE, Code.SERVICE_UNAVAILABLE]
+    assert server._stores.block1.bytes_held == 6144
+    server.abort("a", 0.0)  # a closed connection gives its transfers back
+    assert server._stores.block1.bytes_held == 3072
+    assert server.get_timer() == 60.0
+    server.handle_timer(60.0)
+    assert server._stores.block1.bytes_held == 0 and len(server._stores.block1) == 0

@@ -9,6 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def check_transfer_limits(max_body_size: int, max_transfer_bytes: int, peer_transfers: int) -> None:
+    """Refuse block-wise limits under which a body the endpoint accepts could never complete."""
+    if max_body_size < 0 or peer_transfers < 1:
+        raise ValueError("max_body_size must be >= 0 and max_peer_transfers >= 1")
+    if max_transfer_bytes < max_body_size:
+        raise ValueError("max_transfer_bytes must be at least max_body_size")
+
+
 @dataclass(frozen=True, slots=True)
 class EndpointConfig:
     """Every knob of the endpoint; the RFC 7252 names are the lowercase field names."""
@@ -22,12 +30,19 @@ class EndpointConfig:
     max_latency: float = 100.0
     #: Block size we ask for and offer, as SZX (size = 2 ** (szx + 4)); 6 means 1024 bytes.
     preferred_block_szx: int = 6
-    #: Largest reassembled body (either direction); beyond it requests get 4.13.
+    #: Largest reassembled body (either direction); beyond it requests get 4.13 with Size1.
     max_body_size: int = 1 << 20
     #: Received message IDs remembered for deduplication; the oldest go first beyond it.
     dedup_capacity: int = 100_000
-    #: Concurrent incoming Block1 bodies and cached outgoing Block2 bodies (each).
-    max_block_transfers: int = 1024
+    #: Bytes of partial Block1 bodies across all peers (and, separately, of Block2 bodies
+    #: being served); a block beyond it gets 5.03 with Max-Age. 32 MiB holds thousands of the
+    #: few-KiB uploads (registrations, Send) NB-IoT devices make, or 32 bodies of full size,
+    #: while abandoned uploads cannot take the host's memory.
+    max_transfer_bytes: int = 32 << 20
+    #: Block1 bodies (and Block2 bodies being served) per peer at once; a new one beyond it
+    #: gets 5.03 with Max-Age. An LwM2M device sends one body at a time (NSTART 1); the
+    #: others leave room for restarts (a new Request-Tag) before the abandoned ones expire.
+    max_peer_transfers: int = 4
     #: Seconds a CON request may wait for the application before an empty ACK goes out
     #: (then the response is sent separately); None leaves it to :meth:`Endpoint.accept`.
     empty_ack_delay: float | None = 1.0
@@ -47,7 +62,8 @@ class EndpointConfig:
             raise ValueError("preferred_block_szx must be in 0..6")
         if not 0 <= self.token_length <= 8:
             raise ValueError("token_length must be in 0..8")
-        if self.dedup_capacity < 1 or self.max_block_transfers < 1 or self.max_body_size < 0:
+        check_transfer_limits(self.max_body_size, self.max_transfer_bytes, self.max_peer_transfers)
+        if self.dedup_capacity < 1:
             raise ValueError("capacities must be positive")
 
     @property

@@ -36,9 +36,11 @@ and kept for the follow-up requests. Duplicates are answered from the deduplicat
 unknown critical options get 4.02, malformed CONs RST, responses nobody waits for RST.
 
 Limits, all in :class:`~lwm2m.coap.config.EndpointConfig`: NSTART counts outstanding CON
-transmissions per peer (queued beyond it); deduplication, reassembly and Block2 caches are
-bounded in entries and expire after EXCHANGE_LIFETIME (a pending request evicted early makes
-``respond`` raise :class:`StaleHandleError`); per-peer state lives until :meth:`forget_peer`.
+transmissions per peer (queued beyond it); the deduplication cache is bounded in entries and
+expires after EXCHANGE_LIFETIME (a pending request evicted early makes ``respond`` raise
+:class:`StaleHandleError`); Block1 reassembly and the Block2 cache are bounded in bytes across
+peers and in transfers per peer, and expire EXCHANGE_LIFETIME after their last block on the
+endpoint's own timer; per-peer state lives until :meth:`forget_peer`.
 The request/response logic shared with the stream transports (tokens, block-wise, Observe
 bookkeeping) is :class:`~lwm2m.coap.exchange.ExchangeLayer`'s; this module is the message layer.
 Not implemented: PROBING_RATE for NON traffic, matching an RST to a NON request of ours (it
@@ -347,8 +349,11 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
             self._out.append((data, observation.peer))
 
     def forget_peer(self, peer: Peer) -> None:
-        """Drop the per-peer state (message IDs, observers) of a peer that went away."""
+        """Drop the per-peer state (message IDs, observers, block-wise transfers) of a peer
+        that went away."""
         self._peers.pop(peer, None)
+        self._block1.store.drop_peer(peer)
+        self._block2.drop_peer(peer)
 
     # -- receiving ---------------------------------------------------------------------------
 

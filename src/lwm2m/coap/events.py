@@ -38,7 +38,9 @@ class FailureReason(Enum):
     TIMEOUT = "timeout"  # no ACK after MAX_RETRANSMIT, or no response in time
     RESET = "reset"  # the peer answered RST
     PROTOCOL = "protocol"  # the peer broke the block-wise rules (bad sequence, ETag changed)
-    TOO_LARGE = "too large"  # a Block2 body exceeded max_body_size
+    # A Block2 body exceeded max_body_size, or the peer refused our Block1 body with 4.13 even
+    # in 16-byte blocks.
+    TOO_LARGE = "too large"
     CANCELLED = "cancelled"  # the application cancelled
 
 

@@ -16,13 +16,21 @@ import random
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import Enum, auto
 from functools import partial
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from lwm2m.coap.blockwise import Assembly, BlockError, slice_block
-from lwm2m.coap.cache import ExpiringCache
+from lwm2m.coap.blockwise import (
+    Assembly,
+    Block1Key,
+    Block1Receiver,
+    Block1Reply,
+    BlockError,
+    append_block,
+    slice_block,
+)
+from lwm2m.coap.cache import TransferStore
 from lwm2m.coap.codes import Code
 from lwm2m.coap.errors import CoapError
 from lwm2m.coap.events import (
@@ -48,33 +56,10 @@ _PLAIN_REQUEST_OPTIONS = frozenset(OPTION_SPECS).difference(
 )
 """Options that a request can carry and the layer has nothing to do about."""
 _OBSERVABLE = frozenset({Code.GET, Code.FETCH})
-_BLOCK_ERROR_CODES = {
-    BlockError.INCOMPLETE: Code.REQUEST_ENTITY_INCOMPLETE,
-    BlockError.TOO_LARGE: Code.REQUEST_ENTITY_TOO_LARGE,
-    BlockError.SIZE: Code.BAD_REQUEST,
-}
-_BERT_SIZE = 1024
-_MAX_BLOCK_NUM = 1 << 20
 
 
 class StaleHandleError(CoapError, LookupError):
     """Local misuse: the exchange, request or observation named is answered, over or expired."""
-
-
-def _append_bert(assembly: Assembly, block: Block, payload: bytes, limit: int) -> BlockError | None:
-    """Add a BERT block (SZX 7: several 1024-byte blocks in one message, RFC 8323 §6)."""
-    count = max(1, -(-len(payload) // _BERT_SIZE))
-    if block.num + count > _MAX_BLOCK_NUM:
-        return BlockError.TOO_LARGE
-    if block.more and len(payload) % _BERT_SIZE:
-        return BlockError.SIZE
-    for index in range(count):
-        chunk = payload[index * _BERT_SIZE : (index + 1) * _BERT_SIZE]
-        more = block.more or index < count - 1
-        error = assembly.append(Block(block.num + index, more, 6), chunk, limit)
-        if error is not None:
-            return error
-    return None
 
 
 class ClientState(Enum):
@@ -174,8 +159,8 @@ CX = TypeVar("CX", bound=ClientExchange)
 SX = TypeVar("SX", bound=ServerExchange)
 OB = TypeVar("OB", bound=Observation)
 
-_Block1Key = tuple[Peer, Code, tuple[str, ...], tuple[str, ...], bytes | None]
 _Block2Key = tuple[Peer, tuple[str, ...], tuple[str, ...]]
+_CachedResponse = tuple[Code, Options, bytes]
 
 
 class CoreQueues(Generic[E]):
@@ -209,8 +194,37 @@ class TransferConfig(Protocol):
         """Largest reassembled body, either direction."""
 
     @property
-    def max_block_transfers(self) -> int:
-        """Concurrent incoming Block1 bodies and cached outgoing Block2 bodies (each)."""
+    def max_transfer_bytes(self) -> int:
+        """Bytes of partial Block1 bodies, and of Block2 bodies being served, across all peers
+        (each)."""
+
+    @property
+    def max_peer_transfers(self) -> int:
+        """Concurrent Block1 bodies, and Block2 bodies being served, per peer (each)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStores:
+    """The block-wise state of a layer: one for a datagram endpoint, shared by the
+    connections of a stream endpoint so its bounds hold across all of them."""
+
+    block1: TransferStore[Block1Key, Assembly]
+    block2: TransferStore[_Block2Key, _CachedResponse]
+
+    @classmethod
+    def create(cls, config: TransferConfig, timers: TimerQueue, lifetime: float) -> TransferStores:
+        """Stores bounded by ``config`` whose entries expire ``lifetime`` after their last
+        block, on ``timers`` (which the owner's ``handle_timer`` runs)."""
+
+        def store() -> TransferStore[Any, Any]:
+            return TransferStore(
+                timers,
+                max_bytes=config.max_transfer_bytes,
+                max_per_peer=config.max_peer_transfers,
+                lifetime=lifetime,
+            )
+
+        return cls(store(), store())
 
 
 class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
@@ -218,7 +232,8 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
 
     The subclass sets ``_events`` and ``_emit`` (its ``append``) before any exchange starts.
     ``_BERT`` says whether SZX 7 means BERT (RFC 8323 §6) rather than one 1024-byte block;
-    ``transfer_lifetime`` is how long Block1 and Block2 transfer state is kept.
+    ``transfer_lifetime`` is how long Block1 and Block2 transfer state is kept after its last
+    block, unless ``stores`` (shared, on another timer queue) are given.
     """
 
     _BERT: ClassVar[bool] = False
@@ -231,22 +246,26 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
         handles: Iterator[int],
         *,
         transfer_lifetime: float,
+        stores: TransferStores | None = None,
     ) -> None:
         self._rng = rng if rng is not None else random.Random()
         self._handles = handles
         self._token_length = config.token_length
         self._block_szx = config.preferred_block_szx
         self._max_body_size = config.max_body_size
-        self._transfer_lifetime = transfer_lifetime
         self._timers = TimerQueue()
         self._by_token: dict[Hashable, CX] = {}
         self._by_handle: dict[int, CX] = {}
         self._next_request_tag = self._rng.getrandbits(32)
-        transfers = config.max_block_transfers
-        self._block1: ExpiringCache[_Block1Key, Assembly] = ExpiringCache(transfers)
-        self._block2: ExpiringCache[_Block2Key, tuple[Code, Options, bytes]] = ExpiringCache(
-            transfers
+        if stores is None:
+            stores = TransferStores.create(config, self._timers, transfer_lifetime)
+        self._block1 = Block1Receiver(
+            stores.block1,
+            max_body_size=config.max_body_size,
+            preferred_szx=config.preferred_block_szx,
+            bert=self._BERT,
         )
+        self._block2 = stores.block2
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -426,6 +445,10 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
         else:
             self._timers.cancel(ex.timer)
             ex.timer = None
+            if message.code is Code.REQUEST_ENTITY_TOO_LARGE and self._retry_smaller_blocks(
+                ex, message, now
+            ):
+                return
             if ex.b1_szx is not None:
                 if message.code is Code.CONTINUE:
                     self._continue_block1(ex, message, now)
@@ -464,10 +487,31 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
         ex.b1_szx = min(ex.b1_szx, block1.szx)  # the server may ask for smaller blocks
         self._send_block1(ex, now)
 
-    def _append_block(self, assembly: Assembly, block: Block, payload: bytes) -> BlockError | None:
-        if block.szx == 7 and self._BERT:
-            return _append_bert(assembly, block, payload, self._max_body_size)
-        return assembly.append(block, payload, self._max_body_size)
+    def _retry_smaller_blocks(self, ex: CX, message: Message, now: float) -> bool:
+        """RFC 7959 §2.9.3: a 4.13 may only mean that our blocks are too big. Start the body
+        over in the block size its Block1 option hints, else the next smaller one, down to 16
+        bytes (then the request fails TOO_LARGE). False when a smaller block cannot help: the
+        body is over the Size1 the peer gave, or it went in one message and no hint came."""
+        size1 = message.options.size1
+        if ex.state is not ClientState.REQUESTING or (size1 is not None and size1 < len(ex.body)):
+            return False
+        hint = message.options.block1
+        hinted = None if hint is None else min(hint.szx, 6)  # we send no BERT blocks
+        if ex.b1_szx is None:  # one message: block-wise only on a hint of a size that slices it
+            if hinted is None or len(ex.body) <= 16 << hinted:
+                return False
+            szx = hinted
+        elif hinted is not None and hinted < ex.b1_szx:
+            szx = hinted
+        else:
+            szx = ex.b1_szx - 1
+        if szx < 0:
+            self._fail(ex, FailureReason.TOO_LARGE, now)
+            return True
+        ex.b1_szx, ex.b1_offset = szx, 0
+        ex.request_tag = self._new_request_tag()
+        self._send_block1(ex, now)
+        return True
 
     def _receive_block2(
         self, ex: CX, message: Message, block2: Block, now: float
@@ -482,7 +526,9 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
         elif message.options.etags != assembly.first.options.etags:
             self._fail(ex, FailureReason.PROTOCOL, now)  # the representation changed under us
             return None
-        error = self._append_block(assembly, block2, message.payload)
+        error = append_block(
+            assembly, block2, message.payload, self._max_body_size, bert=self._BERT
+        )
         if error is not None:
             too_large = error is BlockError.TOO_LARGE
             self._fail(ex, FailureReason.TOO_LARGE if too_large else FailureReason.PROTOCOL, now)
@@ -605,49 +651,11 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
 
     def _receive_block1(self, ex: SX, block1: Block, now: float) -> Message | None:
         """Add a Block1 block; the whole request once complete, else None (answered here)."""
-        request = ex.request
-        options = request.options
-        limit = self._max_body_size
-        transfer: _Block1Key = (
-            ex.key.peer,
-            request.code,
-            options.uri_path,
-            options.uri_query,
-            options.request_tag,
-        )
-        self._block1.purge(now)
-        if block1.num == 0:
-            size1 = options.size1
-            if size1 is not None and size1 > limit:
-                self._reply(ex, Code.REQUEST_ENTITY_TOO_LARGE, Options.build(size1=limit), now)
-                return None
-            assembly: Assembly | None = Assembly(request)
-        else:
-            assembly = self._block1.get(transfer, now)
-        error = (
-            BlockError.INCOMPLETE
-            if assembly is None
-            else self._append_block(assembly, block1, request.payload)
-        )
-        if assembly is None or error is not None:
-            self._block1.pop(transfer)
-            error = error or BlockError.INCOMPLETE
-            extra = Options.build(size1=limit) if error is BlockError.TOO_LARGE else EMPTY_OPTIONS
-            self._reply(ex, _BLOCK_ERROR_CODES[error], extra, now)
+        outcome = self._block1.receive(ex.key.peer, ex.request, block1, now)
+        if isinstance(outcome, Block1Reply):
+            self._reply(ex, outcome.code, outcome.options, now)
             return None
-        if block1.more:
-            self._block1.put(transfer, assembly, now + self._transfer_lifetime)
-            szx = block1.szx
-            if szx != 7 or not self._BERT:
-                szx = min(szx, self._block_szx)
-            self._reply(ex, Code.CONTINUE, Options.build(block1=Block(block1.num, True, szx)), now)
-            return None
-        self._block1.pop(transfer)
-        return replace(
-            request,
-            options=assembly.first.options.replace(block1=None, size1=None, request_tag=None),
-            payload=bytes(assembly.body),
-        )
+        return outcome
 
     def _slice_response(
         self,
@@ -673,9 +681,11 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
         if sliced is None:
             return None
         chunk, block = sliced
+        uri = (peer, request.options.uri_path, request.options.uri_query)
         if block.more:
-            uri = (peer, request.options.uri_path, request.options.uri_query)
-            self._block2.put(uri, (code, options, payload), now + self._transfer_lifetime)
+            self._block2.put(peer, uri, (code, options, payload), len(payload), now)
+        elif offset:
+            self._block2.pop(uri)  # the last block is out: no follow-up will ask for more
         return options.replace(block2=block, size2=len(payload) if offset == 0 else None), chunk
 
     def _register(self, peer: Peer, request: Message, keep: bool) -> OB | None:

@@ -36,8 +36,8 @@ from enum import Enum, auto
 from functools import partial
 from typing import Protocol, TypeAlias
 
-from lwm2m.coap.cache import ExpiringCache
 from lwm2m.coap.codes import Code, Type
+from lwm2m.coap.config import check_transfer_limits
 from lwm2m.coap.errors import BadOptionError, FramingError, MessageFormatError
 from lwm2m.coap.events import (
     Event,
@@ -58,6 +58,7 @@ from lwm2m.coap.exchange import (
     Observation,
     ServerExchange,
     StaleHandleError,
+    TransferStores,
 )
 from lwm2m.coap.message import Message
 from lwm2m.coap.options import EMPTY_OPTIONS, Block, Options
@@ -91,11 +92,15 @@ class StreamConfig:
     block_wise_transfer: bool = True
     #: Largest block we send, as SZX; smaller when the peer's Max-Message-Size needs it.
     preferred_block_szx: int = 6
-    #: Largest reassembled body (either direction); beyond it requests get 4.13.
+    #: Largest reassembled body (either direction); beyond it requests get 4.13 with Size1.
     max_body_size: int = 1 << 20
-    #: Concurrent incoming Block1 bodies and cached outgoing Block2 bodies (each).
-    max_block_transfers: int = 64
-    #: How long a partial Block1 body or a cached Block2 body is kept.
+    #: Bytes of partial Block1 bodies (and, separately, of Block2 bodies being served) across
+    #: all connections of a :class:`StreamEndpoint`; beyond it blocks get 5.03 with Max-Age.
+    max_transfer_bytes: int = 32 << 20
+    #: Block1 bodies (and Block2 bodies being served) per connection at once.
+    max_peer_transfers: int = 4
+    #: How long a partial Block1 body or a cached Block2 body is kept after its last block
+    #: (EXCHANGE_LIFETIME of the RFC 7252 defaults).
     transfer_lifetime: float = 247.0
     #: Time for a response (each block of a block-wise exchange); None waits forever.
     request_timeout: float | None = 120.0
@@ -116,8 +121,7 @@ class StreamConfig:
             raise ValueError("preferred_block_szx must be in 0..6")
         if not 1 <= self.token_length <= 8:
             raise ValueError("token_length must be in 1..8")
-        if self.max_block_transfers < 1 or self.max_body_size < 0:
-            raise ValueError("capacities must be positive")
+        check_transfer_limits(self.max_body_size, self.max_transfer_bytes, self.max_peer_transfers)
 
 
 DEFAULT_STREAM = StreamConfig()
@@ -186,7 +190,8 @@ class StreamConnection(ExchangeLayer[ClientExchange, ServerExchange, Observation
     """One reliable connection's CoAP state; see the module docstring for the protocol.
 
     ``peer`` names the connection in the events (an opaque hashable chosen by the owner);
-    ``handles`` numbers client requests, shared when several connections feed one owner.
+    ``handles`` numbers client requests, shared when several connections feed one owner, and
+    so are ``stores`` (block-wise state, bounded across them and expired on the owner's timer).
     """
 
     _BERT = True
@@ -198,9 +203,13 @@ class StreamConnection(ExchangeLayer[ClientExchange, ServerExchange, Observation
         config: StreamConfig = DEFAULT_STREAM,
         rng: random.Random | None = None,
         handles: Iterator[int] | None = None,
+        *,
+        stores: TransferStores | None = None,
     ) -> None:
         handles = handles if handles is not None else itertools.count(1)
-        super().__init__(config, rng, handles, transfer_lifetime=config.transfer_lifetime)
+        super().__init__(
+            config, rng, handles, transfer_lifetime=config.transfer_lifetime, stores=stores
+        )
         self.peer = peer
         self.config = config
         self._state = _State.OPEN
@@ -652,8 +661,8 @@ class StreamConnection(ExchangeLayer[ClientExchange, ServerExchange, Observation
             self._events.append(ObservationCancelled(obs.key, FailureReason.RESET))
         self._observations.clear()
         self._pending.clear()
-        self._block1 = ExpiringCache(1)
-        self._block2 = ExpiringCache(1)
+        self._block1.store.drop_peer(self.peer)
+        self._block2.drop_peer(self.peer)
         self._events.append(ConnectionClosed(self.peer, reason, detail))
 
 
@@ -700,6 +709,7 @@ class StreamEndpoint(CoreQueues[StreamEvent]):
         self._owners: dict[int, Peer] = {}
         self._wakeups: dict[Peer, Timer] = {}
         self._timers = TimerQueue()
+        self._stores = TransferStores.create(config, self._timers, config.transfer_lifetime)
         self._out: list[tuple[bytes, Peer]] = []
         self._closing: list[Peer] = []
         self._events: deque[StreamEvent] = deque()
@@ -719,7 +729,9 @@ class StreamEndpoint(CoreQueues[StreamEvent]):
         if peer in self._connections:
             raise ValueError(f"connection {peer!r} exists already")
         rng = random.Random(self._rng.getrandbits(64))
-        connection = StreamConnection(peer, now, self.config, rng, self._handles)
+        connection = StreamConnection(
+            peer, now, self.config, rng, self._handles, stores=self._stores
+        )
         self._connections[peer] = connection
         self._sync(connection)
 
