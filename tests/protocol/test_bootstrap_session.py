@@ -245,7 +245,8 @@ def test_bootstrap_read_of_the_server_object() -> None:
     configs = ConfigStore({EP: entry(read=["/1"], delete=[])})
     world = World(configs=configs, servers=[ServerAccount(3, "coap://10.0.0.101:5683")])
     world.unreachable.add(DM)
-    world.client._begin_bootstrap(world.now, cold=False)  # as /1/x/9 would
+    world.tree.execute(Path.parse("/1/0/9"), server_id=None)  # the Bootstrap-Request Trigger
+    world.client.handle_timer(world.now)
     world.run(5)
     (read,) = world.of(BS, BootstrapRead)
     assert read.path == Path.parse("/1")

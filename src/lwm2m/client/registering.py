@@ -1,0 +1,302 @@
+"""The Client Registration Interface (Core §6.2): Register, Update, De-register per account.
+
+Server accounts come from the tree (Server instances and the Security instances with the same
+Short Server ID); each gets a :class:`~lwm2m.client.registration.Registration`, whose state
+machine decides and :class:`Registrar` carries out.  Send requests travel through here too,
+because they go to a registration's peer and end with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from lwm2m.client.context import ClientError, EngineContext
+from lwm2m.client.events import Deregistered, Registered, RegistrationFailed, SendCompleted, Updated
+from lwm2m.client.registration import (
+    Action,
+    Parameters,
+    Registration,
+    State,
+    Trigger,
+    backoff_delay,
+    update_delay,
+)
+from lwm2m.client.standard import security as sec
+from lwm2m.client.standard import server as srv
+from lwm2m.client.tree import SECURITY, SERVER
+from lwm2m.coap.codes import Code
+from lwm2m.coap.events import Peer, ResponseReceived
+from lwm2m.coap.timers import Timer
+from lwm2m.codec import ContentFormat
+from lwm2m.model import Path
+from lwm2m.operations import (
+    ClientRequest,
+    Deregister,
+    EmptyResponse,
+    ErrorResponse,
+    ObjectLinks,
+    OperationError,
+    Register,
+    RegisteredResponse,
+    Response,
+    Send,
+    Update,
+    decode_response,
+    encode_request,
+)
+
+ADVERTISED_FORMATS = (
+    ContentFormat.SENML_CBOR,
+    ContentFormat.SENML_JSON,
+    ContentFormat.TLV,
+    ContentFormat.LWM2M_CBOR,
+)
+"""``ct=`` on the root link of a 1.1 Register: the formats we answer in, preferred first."""
+
+
+class Registrar:
+    """The client's registrations, by Short Server ID and by peer, and its requests in flight.
+
+    ``on_server_gone(ssid)``: a registration ended or starts over (its observations end);
+    ``on_back_off(reg, now)``: a Register failed (bootstrap may take over);
+    ``on_stopped()``: a registration reached STOPPED.
+    """
+
+    def __init__(
+        self,
+        ctx: EngineContext,
+        *,
+        on_server_gone: Callable[[int], None],
+        on_back_off: Callable[[Registration, float], None],
+        on_stopped: Callable[[], None],
+    ) -> None:
+        self._ctx = ctx
+        self._on_server_gone = on_server_gone
+        self._on_back_off = on_back_off
+        self._on_stopped = on_stopped
+        self.registrations: dict[int, Registration] = {}
+        self.by_peer: dict[Peer, Registration] = {}
+        self.requests: dict[int, tuple[Registration, ClientRequest]] = {}
+        """Our requests in flight by handle (registration ones and Sends)."""
+        self._timers: dict[int, Timer] = {}
+
+    # -- accounts ------------------------------------------------------------------------------
+
+    def accounts(self) -> list[Registration]:
+        """A new registration for every server account in the tree."""
+        tree = self._ctx.tree
+        servers = tree.object(SERVER)
+        if not isinstance(servers, srv.ServerObject):
+            raise ClientError("the Server object is not a ServerObject")
+        uris: dict[int, str] = {}
+        security = tree.object(SECURITY)
+        for iid in security.list_instances():
+            present = security.list_resources(iid)
+            if sec.SHORT_SERVER_ID not in present or security.read(iid, sec.BOOTSTRAP_SERVER):
+                continue
+            ssid, uri = security.read(iid, sec.SHORT_SERVER_ID), security.read(iid, sec.SERVER_URI)
+            if isinstance(ssid, int) and isinstance(uri, str):
+                uris[ssid] = uri
+        accounts = []
+        for iid in servers.list_instances():
+            ssid = servers.short_server_id(iid)
+            if ssid not in uris:
+                raise ClientError(f"server {ssid} has no Security instance")
+            accounts.append(Registration(ssid, iid, self._ctx.resolve(ssid, uris[ssid])))
+        return accounts
+
+    def register_all(self, accounts: list[Registration], now: float) -> None:
+        for reg in accounts:
+            self.registrations[reg.short_server_id] = reg
+            self.by_peer[reg.peer] = reg
+            self.step(reg, Trigger.START, now)
+
+    def suspend_all(self, now: float) -> None:
+        """Drop every registration silently (a bootstrap replaces the accounts)."""
+        for reg in self.registrations.values():
+            self._cancel_request(reg, now)
+            self._on_server_gone(reg.short_server_id)
+            self._ctx.timers.cancel(self._timers.pop(reg.short_server_id, None))
+            reg.deadline = None
+        self.registrations.clear()
+        self.by_peer.clear()
+
+    def select(self, server_id: int | None) -> list[Registration]:
+        if server_id is None:
+            return list(self.registrations.values())
+        reg = self.registrations.get(server_id)
+        return [] if reg is None else [reg]
+
+    def all_stopped(self) -> bool:
+        return all(reg.state is State.STOPPED for reg in self.registrations.values())
+
+    def queue_mode(self) -> bool:
+        """Every registered server has ``Q`` in its binding."""
+        online = [reg for reg in self.registrations.values() if reg.online]
+        return bool(online) and all(
+            reg.registered is not None and reg.registered.queue_mode for reg in online
+        )
+
+    def server_flag(self, reg: Registration, resource_id: int) -> bool:
+        servers = self._ctx.tree.object(SERVER)
+        iid = reg.server_instance
+        return resource_id in servers.list_resources(iid) and servers.read(iid, resource_id) is True
+
+    def on_changes(self, changed: list[Path], now: float) -> None:
+        """Update the servers whose registration parameters the changes touched."""
+        if any(path.depth <= 2 or path.ids[0] == SERVER for path in changed):
+            for reg in self.registrations.values():
+                if reg.online and self._parameters(reg) != reg.registered:
+                    self.step(reg, Trigger.UPDATE, now)
+
+    # -- the state machine ---------------------------------------------------------------------
+
+    def step(self, reg: Registration, trigger: Trigger, now: float) -> None:
+        action = reg.step(trigger)
+        if action is None:
+            return
+        if action is Action.REGISTER:
+            self._on_server_gone(reg.short_server_id)
+            reg.sent = self._parameters(reg)
+            self.request(reg, self._register_op(reg.sent), now)
+        elif action is Action.UPDATE:
+            self._update(reg, now)
+        elif action is Action.DEREGISTER:
+            self._on_server_gone(reg.short_server_id)
+            self.request(reg, Deregister(reg.location), now)
+        elif action is Action.SCHEDULE_UPDATE:
+            reg.attempts = 0
+            lifetime = reg.registered.lifetime if reg.registered is not None else 0
+            delay = update_delay(lifetime, self._ctx.endpoint.config.max_transmit_wait)
+            self._schedule(reg, now + delay)
+            if reg.update_queued or self._parameters(reg) != reg.registered:
+                reg.update_queued = False
+                self.step(reg, Trigger.UPDATE, now)
+        elif action is Action.BACK_OFF:
+            self._on_server_gone(reg.short_server_id)
+            config = self._ctx.config
+            delay = backoff_delay(reg.attempts, config.retry_base, config.retry_cap, self._ctx.rng)
+            reg.attempts += 1
+            self._schedule(reg, now + delay)
+            self._on_back_off(reg, now)
+        elif action is Action.WAIT_DISABLED:
+            self._schedule(reg, now + reg.disable_timeout)
+        elif action is Action.QUEUE_UPDATE:
+            reg.update_queued = True
+        elif action is Action.CANCEL:
+            self._cancel_request(reg, now)
+        if reg.state is State.STOPPED:
+            self._ctx.timers.cancel(self._timers.pop(reg.short_server_id, None))
+            self._on_stopped()
+
+    def _schedule(self, reg: Registration, when: float) -> None:
+        ssid = reg.short_server_id
+        timers = self._ctx.timers
+        timers.cancel(self._timers.pop(ssid, None))
+        reg.deadline = when
+        self._timers[ssid] = timers.schedule(when, lambda now: self.step(reg, Trigger.TIMER, now))
+
+    def _parameters(self, reg: Registration) -> Parameters:
+        tree = self._ctx.tree
+        servers = tree.object(SERVER)
+        iid = reg.server_instance
+        present = servers.list_resources(iid)
+        lifetime = servers.read(iid, srv.LIFETIME) if srv.LIFETIME in present else 86400
+        binding = servers.read(iid, srv.BINDING) if srv.BINDING in present else "U"
+        assert isinstance(lifetime, int) and isinstance(binding, str)
+        links = ObjectLinks.from_payload(tree.object_links().encode())
+        if self._ctx.config.lwm2m_version != "1.0":
+            links = replace(links, content_formats=ADVERTISED_FORMATS)
+        return Parameters(lifetime, binding, "Q" in binding, links)
+
+    def _register_op(self, params: Parameters) -> Register:
+        config = self._ctx.config
+        legacy = config.lwm2m_version == "1.0"
+        return Register(
+            endpoint=self._ctx.endpoint_name,
+            objects=params.objects,
+            lifetime=params.lifetime,
+            lwm2m_version=config.lwm2m_version,
+            binding=params.binding if legacy else params.binding.replace("Q", ""),
+            queue_mode=params.queue_mode and not legacy,
+        )
+
+    def _update(self, reg: Registration, now: float) -> None:
+        old, new = reg.registered, self._parameters(reg)
+        assert old is not None
+        reg.sent = new
+        legacy = self._ctx.config.lwm2m_version == "1.0"
+        if new.queue_mode != old.queue_mode and not legacy:
+            # 1.1 says Q in Register only: entering or leaving queue mode is a new registration.
+            self._on_server_gone(reg.short_server_id)
+            self.request(reg, self._register_op(new), now)
+            return
+        binding = new.binding if legacy else new.binding.replace("Q", "")
+        op = Update(
+            reg.location,
+            lifetime=new.lifetime if new.lifetime != old.lifetime else None,
+            binding=binding if new.binding != old.binding else None,
+            objects=new.objects if new.objects != old.objects else None,
+        )
+        self.request(reg, op, now)
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def request(
+        self, reg: Registration, op: ClientRequest, now: float, *, track: bool = True
+    ) -> int:
+        """Send ``op`` to the server; ``track`` makes it the registration's request in flight."""
+        ctx = self._ctx
+        if track:
+            self._cancel_request(reg, now)
+        parts = encode_request(op, ctx.codecs, ctx.tree.models, fmt=ContentFormat.SENML_CBOR)
+        handle = ctx.endpoint.send_request(
+            reg.peer, parts.code, options=parts.options, payload=parts.payload, now=now
+        )
+        self.requests[handle] = (reg, op)
+        if track:
+            reg.handle = handle
+        return handle
+
+    def _cancel_request(self, reg: Registration, now: float) -> None:
+        if reg.handle is not None:
+            self.requests.pop(reg.handle, None)
+            self._ctx.endpoint.cancel(reg.handle, now)
+            reg.handle = None
+
+    def on_response(
+        self, handle: int, code: Code | None, event: ResponseReceived | None, now: float
+    ) -> None:
+        """The answer to one of our requests (``code`` None: none came)."""
+        ctx = self._ctx
+        entry = self.requests.pop(handle, None)
+        if entry is None:
+            return  # cancelled, or an answer we stopped waiting for
+        reg, op = entry
+        if isinstance(op, Send):
+            ctx.events.append(SendCompleted(handle, reg.short_server_id, code))
+            return
+        reg.handle = None
+        response: Response | None = None
+        if event is not None:
+            try:
+                response = decode_response(op, event.response, ctx.codecs, ctx.tree.models)
+            except OperationError:
+                response = None
+        if isinstance(op, Deregister):
+            ctx.events.append(Deregistered(reg.short_server_id))
+            self.step(reg, Trigger.SUCCESS, now)
+        elif isinstance(response, RegisteredResponse | EmptyResponse):
+            reg.registered = reg.sent
+            if isinstance(response, RegisteredResponse):
+                reg.location = response.location
+                ctx.events.append(Registered(reg.short_server_id, reg.location))
+            else:
+                ctx.events.append(Updated(reg.short_server_id))
+            self.step(reg, Trigger.SUCCESS, now)
+        else:
+            not_found = isinstance(response, ErrorResponse) and response.code == Code.NOT_FOUND
+            self.step(reg, Trigger.NOT_FOUND if not_found else Trigger.FAILURE, now)
+            if reg.state is State.BACKING_OFF and reg.deadline is not None:
+                ctx.events.append(RegistrationFailed(reg.short_server_id, code, reg.deadline))
