@@ -8,6 +8,7 @@ import pytest
 
 from lwm2m.coap.codes import Code, Type
 from lwm2m.coap.config import EndpointConfig
+from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.events import (
     Event,
     FailureReason,
@@ -262,3 +263,87 @@ def test_response_larger_than_client_limit_fails() -> None:
     handle = client.endpoint.send_request(server.address, Code.GET, options=PATH, now=0)
     net.run()
     assert client.events == [RequestFailed(handle, FailureReason.TOO_LARGE)]
+
+
+class SmallBlockServer:
+    """A peer that takes Block1 blocks of at most ``max_szx`` and answers bigger ones 4.13,
+    with a Block1 hint of ``max_szx`` when ``hint`` (RFC 7959 §2.9.3), else with none."""
+
+    def __init__(self, max_szx: int, *, hint: bool, size1: int | None = None) -> None:
+        self.max_szx = max_szx
+        self.hint = hint
+        self.size1 = size1
+        self.body = bytearray()
+        self.block_sizes: list[int] = []
+        self.tags: set[bytes | None] = set()
+
+    def answer(self, request: Message) -> Message:
+        block1 = request.options.block1
+        szx = 7 if block1 is None else block1.szx
+        self.block_sizes.append(szx)
+        if szx > self.max_szx:
+            options = Options.build(
+                block1=Block(0, False, self.max_szx) if self.hint else None, size1=self.size1
+            )
+            return self._reply(request, Code.REQUEST_ENTITY_TOO_LARGE, options)
+        assert block1 is not None
+        self.tags.add(request.options.request_tag)
+        if block1.num == 0:
+            self.body.clear()
+        self.body += request.payload
+        if block1.more:
+            return self._reply(request, Code.CONTINUE, Options.build(block1=block1))
+        return self._reply(request, Code.CHANGED, Options.build(block1=block1))
+
+    @staticmethod
+    def _reply(request: Message, code: Code, options: Options) -> Message:
+        return Message(Type.ACK, code, request.message_id, request.token, options)
+
+
+def upload_to(server: SmallBlockServer, body: bytes, szx: int = 6) -> list[Event]:
+    """Drive a client endpoint against ``server`` until the PUT ends (no time passes)."""
+    client = Endpoint(config(szx), random.Random(7))
+    client.send_request("server", Code.PUT, options=PATH, payload=body, now=0)
+    for _ in range(10_000):
+        out = client.datagrams_to_send()
+        if not out:
+            break
+        for data, _ in out:
+            client.receive(server.answer(Message.decode(data)).encode(), "server", 0)
+    return list(iter(client.next_event, None))
+
+
+@pytest.mark.parametrize("hint", [True, False])
+def test_block1_refused_with_4_13_starts_over_in_smaller_blocks(hint: bool) -> None:
+    server = SmallBlockServer(2, hint=hint)
+    body = body_of(3000)
+    (event,) = upload_to(server, body)
+    assert isinstance(event, ResponseReceived) and event.response.code is Code.CHANGED
+    assert bytes(server.body) == body
+    tried = list(dict.fromkeys(server.block_sizes))  # in order, each once
+    assert tried == ([6, 2] if hint else [6, 5, 4, 3, 2])
+    assert len(server.tags) == 1  # only the transfer that went through was accepted
+
+
+def test_block1_4_13_hint_to_a_single_message_request_goes_block_wise() -> None:
+    server = SmallBlockServer(3, hint=True)
+    body = body_of(300)
+    (event,) = upload_to(server, body)
+    assert isinstance(event, ResponseReceived) and event.response.code is Code.CHANGED
+    assert bytes(server.body) == body and server.block_sizes[:2] == [7, 3]
+
+
+def test_block1_4_13_even_at_16_bytes_fails_too_large() -> None:
+    server = SmallBlockServer(-1, hint=False)  # takes no block at all
+    (event,) = upload_to(server, body_of(3000))
+    assert isinstance(event, RequestFailed) and event.reason is FailureReason.TOO_LARGE
+    assert list(dict.fromkeys(server.block_sizes)) == [6, 5, 4, 3, 2, 1, 0]
+
+
+def test_block1_4_13_with_size1_below_the_body_is_the_answer() -> None:
+    """Smaller blocks cannot shrink the body: the application gets the 4.13 and its Size1."""
+    server = SmallBlockServer(2, hint=True, size1=500)
+    (event,) = upload_to(server, body_of(3000))
+    assert isinstance(event, ResponseReceived)
+    assert event.response.code is Code.REQUEST_ENTITY_TOO_LARGE
+    assert event.response.options.size1 == 500 and server.block_sizes == [6]
