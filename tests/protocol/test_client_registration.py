@@ -34,7 +34,8 @@ def test_register_carries_the_parameters_and_object_list() -> None:
     assert register.message.options.content_format == ContentFormat.LINK
     links = ObjectLinks.from_payload(register.message.payload)
     assert links.root == "/"
-    assert ContentFormat.SENML_CBOR in links.content_formats
+    assert links.content_formats == (ContentFormat.SENML_CBOR,)
+    assert b"ct=112" in register.message.payload  # one value: strict servers refuse a list
     ids = {entry.id: entry for entry in links.objects}
     assert 0 not in ids and 21 not in ids  # Security and OSCORE are never listed
     assert ids[1].version == "1.1" and ids[1].instances == (0,)
@@ -42,6 +43,44 @@ def test_register_carries_the_parameters_and_object_list() -> None:
     assert register.message.payload.startswith(b'</>;rt="oma.lwm2m"')
     assert h.events == [Registered(1, ("rd", "5a3f"))]
     assert h.engine.registrations[1].state is State.REGISTERED
+
+
+@pytest.mark.parametrize(
+    ("version", "content_format", "announced"),
+    [
+        ("1.1", ContentFormat.SENML_JSON, b";ct=110"),
+        ("1.1", ContentFormat.TLV, b";ct=11542"),
+        ("1.0", None, None),
+        ("1.0", ContentFormat.LWM2M_JSON, b";ct=11543"),
+    ],
+)
+def test_register_announces_the_one_configured_format(
+    version: str, content_format: int | None, announced: bytes | None
+) -> None:
+    h = Harness(config=ClientConfig(lwm2m_version=version, content_format=content_format))
+    h.start()
+    payload = h.server.of("rd")[0].message.payload
+    root = payload.split(b",")[0]
+    if announced is None:
+        assert b"ct=" not in payload
+    else:
+        assert root.endswith(announced)
+
+
+@pytest.mark.parametrize(
+    ("version", "content_format"),
+    [
+        ("1.1", ContentFormat.LWM2M_CBOR),  # LwM2M 1.2
+        ("1.1", ContentFormat.TEXT),  # not a format for whole objects
+        ("1.0", ContentFormat.SENML_CBOR),  # LwM2M 1.1
+        ("1.2", None),
+    ],
+)
+def test_a_format_the_version_cannot_announce_is_refused(
+    version: str, content_format: int | None
+) -> None:
+    with pytest.raises(ValueError, match=r"content format|LwM2M version"):
+        ClientConfig(lwm2m_version=version, content_format=content_format)
 
 
 def test_queue_mode_is_the_q_parameter_in_1_1() -> None:

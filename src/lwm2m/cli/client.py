@@ -34,6 +34,7 @@ from lwm2m.client.simulated import simulated_client
 from lwm2m.client.standard import security as sec
 from lwm2m.client.standard import server as srv
 from lwm2m.client.tree import SECURITY, SERVER, ObjectTree
+from lwm2m.codec.base import FORMAT_NAMES
 from lwm2m.model import Path, PathError
 from lwm2m.security.oscore import SequenceStore
 from lwm2m.security.oscore_endpoint import FileSequenceStore
@@ -69,6 +70,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--queue", action="store_true", help="queue mode (binding UQ)")
     cmd.add_argument("--state", metavar="FILE", help="keep server accounts across restarts")
     cmd.add_argument("--lwm2m", choices=("1.0", "1.1"), default="1.1", help="version to speak")
+    cmd.add_argument(
+        "--content-format",
+        metavar="FORMAT",
+        help="the one Content-Format the Register announces (ct=): a number or senml-cbor,"
+        " senml-json, tlv, lwm2m-json (default: senml-cbor for 1.1, none for 1.0)",
+    )
     cmd.add_argument("--port", type=int, default=0, help="local UDP port (default: any)")
     cmd.add_argument("--seed", type=int, help="simulator seed (default: random, then kept)")
     cmd.add_argument("--tick", type=float, default=10.0, help="simulator step (s)")
@@ -96,6 +103,7 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
         paths = [Path.parse(p) for p in args.send or []]
     except PathError as exc:
         raise InputError(str(exc)) from None
+    config = _config(args)
     now = time.time()
     tree = telekom_device(endpoint, seed=seed, now=now, servers=accounts, bootstrap=bootstrap)
     sequences = _oscore(args, tree, accounts)
@@ -105,7 +113,7 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
         seed=seed,
         now=now,
         local_address=("0.0.0.0", args.port),
-        config=ClientConfig(lwm2m_version=args.lwm2m),
+        config=config,
         tick_interval=args.tick,
         on_event=lambda event: _report(event, args, tree, endpoint, seed),
         oscore_sequences=sequences,
@@ -149,6 +157,24 @@ def _report(
     print(f"lwm2m client: {event}", file=sys.stderr)
     if args.state:
         _save_state(args.state, tree, endpoint, seed)
+
+
+def _config(args: argparse.Namespace) -> ClientConfig:
+    """``--lwm2m`` and ``--content-format``; a format the version cannot announce is refused."""
+    text = args.content_format
+    content_format: int | None = None
+    if text is not None:
+        named = FORMAT_NAMES.get(text.lower())
+        if named is not None:
+            content_format = int(named)
+        elif text.isdigit():
+            content_format = int(text)
+        else:
+            raise InputError(f"--content-format {text!r}: expected a number or a format name")
+    try:
+        return ClientConfig(lwm2m_version=args.lwm2m, content_format=content_format)
+    except ValueError as exc:
+        raise InputError(f"--content-format: {exc}") from None
 
 
 def _oscore(

@@ -96,9 +96,30 @@ class CoapEndpoint(Protocol):
     ) -> None: ...
 
 
+REGISTER_FORMATS: dict[str, frozenset[int]] = {
+    "1.0": frozenset({ContentFormat.LWM2M_JSON}),
+    "1.1": frozenset(
+        {
+            ContentFormat.SENML_JSON,
+            ContentFormat.SENML_CBOR,
+            ContentFormat.TLV,
+            ContentFormat.LWM2M_JSON,
+        }
+    ),
+}
+"""The Content-Formats a Register of each version may announce with ``ct=``: 1.0 knows only
+LwM2M JSON there (TLV is implied); 1.1 the multi-value formats it defines (LwM2M CBOR, 11544,
+is LwM2M 1.2)."""
+DEFAULT_REGISTER_FORMAT: dict[str, int | None] = {"1.0": None, "1.1": ContentFormat.SENML_CBOR}
+
+
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
     lwm2m_version: str = "1.1"
+    """The version registered with (``lwm2m=``): 1.0 or 1.1."""
+    content_format: int | None = None
+    """``ct=`` on the root link of Register: the one Content-Format announced (strict servers
+    refuse a list); None is the version's default, SenML CBOR for 1.1 and none for 1.0."""
     awake_window: float | None = None
     """Queue mode: seconds to listen after the last datagram; None is MAX_TRANSMIT_WAIT, the
     minimum Core §6.5 allows."""
@@ -116,6 +137,24 @@ class ClientConfig:
     bootstrap_timeout: float | None = None
     """Seconds the bootstrap server may stay silent before Bootstrap-Finish; None is
     EXCHANGE_LIFETIME."""
+
+    def __post_init__(self) -> None:
+        allowed = REGISTER_FORMATS.get(self.lwm2m_version)
+        if allowed is None:
+            raise ValueError(f"LwM2M version {self.lwm2m_version!r}: this client speaks 1.0 or 1.1")
+        if self.content_format is not None and self.content_format not in allowed:
+            names = ", ".join(str(cf) for cf in sorted(allowed))
+            raise ValueError(
+                f"content format {self.content_format} cannot be announced in an LwM2M"
+                f" {self.lwm2m_version} Register (allowed: {names})"
+            )
+
+    @property
+    def register_format(self) -> int | None:
+        """The Content-Format the Register announces (``ct=``), None for none."""
+        if self.content_format is not None:
+            return self.content_format
+        return DEFAULT_REGISTER_FORMAT[self.lwm2m_version]
 
 
 DEFAULT_CONFIG = ClientConfig()

@@ -46,14 +46,6 @@ from lwm2m.operations import (
     encode_request,
 )
 
-ADVERTISED_FORMATS = (
-    ContentFormat.SENML_CBOR,
-    ContentFormat.SENML_JSON,
-    ContentFormat.TLV,
-    ContentFormat.LWM2M_CBOR,
-)
-"""``ct=`` on the root link of a 1.1 Register: the formats we answer in, preferred first."""
-
 
 class Registrar:
     """The client's registrations, by Short Server ID and by peer, and its requests in flight.
@@ -206,8 +198,9 @@ class Registrar:
         binding = servers.read(iid, srv.BINDING) if srv.BINDING in present else "U"
         assert isinstance(lifetime, int) and isinstance(binding, str)
         links = ObjectLinks.from_payload(tree.object_links().encode())
-        if self._ctx.config.lwm2m_version != "1.0":
-            links = replace(links, content_formats=ADVERTISED_FORMATS)
+        announced = self._ctx.config.register_format
+        if announced is not None:
+            links = replace(links, content_formats=(announced,))
         return Parameters(lifetime, binding, "Q" in binding, links)
 
     def _register_op(self, params: Parameters) -> Register:
