@@ -11,7 +11,10 @@ connection it last spoke on, and a request for a client whose connection is gone
 
 It turns request IDs into awaitables, restores the core from its
 :class:`~lwm2m.server.registration.ServerStore` at start (the core writes every change there)
-and hands events to subscribers.  It is the only part of the server that reads the wall clock.
+and hands events to subscribers.  With ``durability="strict"`` and a store that reports its
+commits, what the core sends passes a :class:`~lwm2m.server.durability.DurabilityGate`: an
+answer leaves only once the store writes before it are committed.  It is the only part of
+the server that reads the wall clock.
 
 Security (docs/security.md): PSK credentials live in a
 :class:`~lwm2m.security.credentials.CredentialStore`, one per endpoint.  Every Register,
@@ -62,6 +65,7 @@ from lwm2m.security.dtls import DtlsServer
 from lwm2m.security.oscore_endpoint import OscoreEndpoint, OscoreServerContexts
 from lwm2m.server.config import ServerConfig
 from lwm2m.server.core import ServerCore
+from lwm2m.server.durability import CommitLog, DurabilityGate
 from lwm2m.server.errors import RequestFailedError
 from lwm2m.server.events import (
     Deregistered,
@@ -80,8 +84,10 @@ from lwm2m.server.registration import (
     RegistrationStore,
     ServerStore,
 )
+from lwm2m.transport.admission import Admission
 from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
 from lwm2m.transport.tcp import StreamPeer, StreamTransport
+from lwm2m.transport.udp import DatagramCore
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +127,8 @@ class LwM2MServer:
         )
         self._subscribers: list[Subscriber] = []
         self._futures: dict[int, asyncio.Future[Response]] = {}
-        self._net: Channels[ServerCore] | None = None
+        self._net: Channels[DatagramCore] | None = None
+        self._gate: DurabilityGate | None = None
         self._tcp: StreamTransport[StreamCore] | None = None
         self._tcp_addresses: dict[str, tuple[str, int]] = {}
 
@@ -141,13 +148,19 @@ class LwM2MServer:
                 store.queue.all(),
                 asyncio.get_running_loop().time(),
             )
+        core: DatagramCore = self._core
+        store = self._store
+        if config.durability == "strict" and isinstance(store, CommitLog):
+            self._gate = DurabilityGate(store, self._flush)
+            core = self._gate.datagrams(core)
         self._net = await open_channels(
-            self._core,
+            core,
             self._drain,
             (config.host, config.coap_port),
             dtls=DtlsServer(self._credentials, config.dtls) if secure else None,
             dtls_address=(config.host, config.coaps_port or 0),
             receive_buffer=config.receive_buffer,
+            admission=Admission(config.admission, self._core.knows_peer),
         )
         if config.tcp_port is not None or config.tls_port is not None:
             try:
@@ -159,7 +172,10 @@ class LwM2MServer:
     async def _open_streams(self, clock: Callable[[], float]) -> None:
         """CoAP over TCP and TLS: connections feed the same core (see core.ServerCore)."""
         config = self.config
-        self._tcp = StreamTransport(self._core.streams, self._drain, clock)
+        streams: StreamCore = self._core.streams
+        if self._gate is not None:
+            streams = self._gate.streams(streams)
+        self._tcp = StreamTransport(streams, self._drain, clock)
         if config.tcp_port is not None:
             self._tcp_addresses["tcp"] = await self._tcp.listen((config.host, config.tcp_port))
         if config.tls_port is not None:
@@ -177,6 +193,9 @@ class LwM2MServer:
             return
         self._net.close()
         self._net = None
+        if self._gate is not None:
+            self._gate.close()
+            self._gate = None
         if self._tcp is not None:
             self._tcp.close()
             self._tcp = None
@@ -446,7 +465,7 @@ class LwM2MServer:
         request_id = self._core.send(ep, op, fmt=fmt, now=net.now(), timeout=timeout)
         return self._outcome(request_id, net)
 
-    async def _outcome(self, request_id: int, net: Channels[ServerCore]) -> Response:
+    async def _outcome(self, request_id: int, net: Channels[DatagramCore]) -> Response:
         """Wait for the core's outcome event; the core keeps the timeout, so one future is
         all a request costs here."""
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
@@ -459,7 +478,7 @@ class LwM2MServer:
                 self._core.cancel(request_id, net.now())
                 self._flush()
 
-    def _running(self) -> Channels[ServerCore]:
+    def _running(self) -> Channels[DatagramCore]:
         if self._net is None:
             raise RuntimeError("the server is not started")
         return self._net
@@ -491,17 +510,22 @@ class LwM2MServer:
         if isinstance(event, Registered | Updated):
             self._check_session_lifetime(event.registration)
         elif isinstance(event, Deregistered | Expired):
-            address = event.registration.address
-            # The device is gone: free its session or connection.
-            if isinstance(address, DtlsPeer) and self._net is not None:
-                self._net.close_session(address)
-            elif isinstance(address, StreamPeer) and self._tcp is not None:
-                self._tcp.close_peer(address)
+            # The device is gone: free its session or connection, after the answer.
+            if self._gate is None:
+                self._release_peer(event.registration.address)
+            else:
+                self._gate.then(lambda: self._release_peer(event.registration.address))
         for callback in list(self._subscribers):
             try:
                 callback(event)
             except Exception:
                 logger.exception("event subscriber %r failed", callback)
+
+    def _release_peer(self, address: Peer) -> None:
+        if isinstance(address, DtlsPeer) and self._net is not None:
+            self._net.close_session(address)
+        elif isinstance(address, StreamPeer) and self._tcp is not None:
+            self._tcp.close_peer(address)
 
     def _check_session_lifetime(self, registration: Registration) -> None:
         idle = self.config.dtls.idle_timeout
