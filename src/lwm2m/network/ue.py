@@ -467,10 +467,10 @@ class Ue:
                 return True
         return False
 
-    def replace_mt(self, tag: str, data: bytes) -> bool:
+    def replace_mt(self, tag: str, data: bytes, deadline: float) -> bool:
         for item in self._buffer:
             if item.tag == tag:
-                item.data = data
+                item.data, item.deadline = data, deadline
                 return True
         return False
 

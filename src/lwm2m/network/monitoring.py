@@ -1,0 +1,355 @@
+"""The SCEF's monitoring-event API (TS 29.122 clause 5.3, ``/3gpp-monitoring-event/v1``:
+UE_REACHABILITY for data and LOSS_OF_CONNECTIVITY) and device-triggering API (clause 5.7,
+``/3gpp-device-triggering/v1``). Sans-I/O like :mod:`lwm2m.network.nidd`.
+
+Device triggers are accepted and reported, but not delivered: delivery is an SMS, and this
+network has no SMS yet, so a trigger ends with an EXPIRED report when its validity period is
+over.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from lwm2m.network.core import Network
+from lwm2m.network.nidd import Callback, resource_link
+from lwm2m.network.t8_body import Body, Reply, T8Error, iso_time, not_found
+
+MONITORING_ROOT = "/3gpp-monitoring-event/v1"
+TRIGGERING_ROOT = "/3gpp-device-triggering/v1"
+MONITORING_TYPES = ("UE_REACHABILITY", "LOSS_OF_CONNECTIVITY")
+UE_DETACHED_MME = 0
+MAX_DETECTION_TIME_EXPIRED_MME = 2
+"""Loss-Of-Connectivity-Reason values (TS 29.336 8.4.58)."""
+MOBILE_REACHABLE_MARGIN = 240
+"""Without a maximumDetectionTime the MME's mobile reachable timer decides: T3412 + 4 min."""
+MAX_RESOURCES = 10_000
+GROUP_FIELDS = (
+    "addedExternalIds",
+    "addedMsisdns",
+    "excludedExternalIds",
+    "excludedMsisdns",
+    "addExtGroupId",
+)
+
+
+def _sim_for(network: Network, identity: tuple[str, str]) -> str:
+    kind, value = identity
+    sim = network.sim(external_id=value) if kind == "externalId" else network.sim(msisdn=value)
+    if sim is None:
+        raise T8Error(
+            404, "Not Found", detail=f"no subscriber with {kind} {value}", cause="UNKNOWN_UE"
+        )
+    return sim.imsi
+
+
+@dataclass(slots=True)
+class Subscription:
+    scs: str
+    id: str
+    link: str
+    imsi: str
+    identity: tuple[str, str]
+    kind: str
+    destination: str
+    reports_left: int | None
+    expires: float | None
+    max_detection: int | None
+    watch_from: float
+    """Loss of connectivity: silence is counted from here (the later of creation and the
+    last report)."""
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "self": self.link,
+            self.identity[0]: self.identity[1],
+            "notificationDestination": self.destination,
+            "monitoringType": self.kind,
+        }
+        if self.kind == "UE_REACHABILITY":
+            body["reachabilityType"] = "DATA"
+        if self.reports_left is not None:
+            body["maximumNumberOfReports"] = self.reports_left
+        if self.expires is not None:
+            body["monitorExpireTime"] = iso_time(self.expires)
+        if self.max_detection is not None:
+            body["maximumDetectionTime"] = self.max_detection
+        return body
+
+
+class Monitoring:
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.subscriptions: dict[tuple[str, str], Subscription] = {}
+        self.outbox: list[Callback] = []
+        self._ids = itertools.count(1)
+
+    def _get(self, scs: str, sub_id: str) -> Subscription:
+        subscription = self.subscriptions.get((scs, sub_id))
+        if subscription is None:
+            raise not_found("monitoring event subscription")
+        return subscription
+
+    def _read(self, raw: object, now: float) -> tuple[Body, dict[str, Any]]:
+        body = Body(raw)
+        identity = body.identity()
+        fields: dict[str, Any] = {
+            "identity": identity,
+            "destination": body.link("notificationDestination", required=True),
+            "kind": body.choice("monitoringType", MONITORING_TYPES, required=True),
+            "reports": body.integer("maximumNumberOfReports", minimum=1),
+            "expires": body.time("monitorExpireTime"),
+            "max_detection": body.integer("maximumDetectionTime", minimum=1),
+            "test": body.boolean("requestTestNotification"),
+        }
+        if fields["kind"] == "UE_REACHABILITY":
+            body.choice("reachabilityType", ("DATA",), required=True)
+        if not body.has("maximumNumberOfReports") and not body.has("monitorExpireTime"):
+            body.problem("maximumNumberOfReports", "or monitorExpireTime is required")
+        if fields["expires"] is not None and fields["expires"] <= now:
+            body.problem("monitorExpireTime", "lies in the past")
+        for name in GROUP_FIELDS:
+            body.refuse(name, "group operations are not supported")
+        body.refuse("immediateRep", "immediate reports are not supported", unless=False)
+        body.refuse("idleStatusIndication", "idle status reports are not supported", unless=False)
+        body.refuse("websockNotifConfig", "notifications go to notificationDestination only")
+        body.refuse("addnMonTypes", "one monitoring type per subscription")
+        body.check()
+        return body, fields
+
+    def list_all(self, scs: str) -> Reply:
+        return Reply(200, [s.to_json() for (o, _), s in self.subscriptions.items() if o == scs])
+
+    def create(self, scs: str, raw: object, now: float, root: str) -> Reply:
+        _, fields = self._read(raw, now)
+        imsi = _sim_for(self.network, fields["identity"])
+        if len(self.subscriptions) >= MAX_RESOURCES:
+            raise T8Error(429, "Too Many Requests", detail="subscription limit reached")
+        sub_id = f"sub{next(self._ids)}"
+        link = resource_link(root, MONITORING_ROOT, scs, "subscriptions", sub_id)
+        subscription = Subscription(
+            scs,
+            sub_id,
+            link,
+            imsi,
+            fields["identity"],
+            fields["kind"],
+            fields["destination"],
+            fields["reports"],
+            fields["expires"],
+            fields["max_detection"],
+            now,
+        )
+        self.subscriptions[(scs, sub_id)] = subscription
+        if fields["test"]:
+            self.outbox.append(Callback(subscription.destination, {"subscription": link}))
+        return Reply(201, subscription.to_json(), {"Location": link})
+
+    def get(self, scs: str, sub_id: str) -> Reply:
+        return Reply(200, self._get(scs, sub_id).to_json())
+
+    def replace(self, scs: str, sub_id: str, raw: object, now: float) -> Reply:
+        old = self._get(scs, sub_id)
+        _, fields = self._read(raw, now)
+        imsi = _sim_for(self.network, fields["identity"])
+        self.subscriptions[(scs, sub_id)] = Subscription(
+            scs,
+            sub_id,
+            old.link,
+            imsi,
+            fields["identity"],
+            fields["kind"],
+            fields["destination"],
+            fields["reports"],
+            fields["expires"],
+            fields["max_detection"],
+            now,
+        )
+        return Reply(200, self.subscriptions[(scs, sub_id)].to_json())
+
+    def patch(self, scs: str, sub_id: str) -> Reply:
+        self._get(scs, sub_id)
+        raise T8Error(
+            400,
+            "Bad Request",
+            detail="PATCH changes group members; groups are not supported",
+            cause="INVALID_PARAMETERS",
+        )
+
+    def delete(self, scs: str, sub_id: str) -> Reply:
+        self._get(scs, sub_id)
+        del self.subscriptions[(scs, sub_id)]
+        return Reply(204)
+
+    # -- network events -------------------------------------------------------------------
+    def _report(self, subscription: Subscription, report: dict[str, Any], now: float) -> None:
+        report = {
+            "monitoringType": subscription.kind,
+            subscription.identity[0]: subscription.identity[1],
+            "eventTime": iso_time(now),
+            **report,
+        }
+        self.outbox.append(
+            Callback(
+                subscription.destination,
+                {"subscription": subscription.link, "monitoringEventReports": [report]},
+            )
+        )
+        if subscription.reports_left is not None:
+            subscription.reports_left -= 1
+            if subscription.reports_left == 0:
+                del self.subscriptions[(subscription.scs, subscription.id)]
+
+    def _watching(self, imsi: str, kind: str) -> list[Subscription]:
+        return [s for s in self.subscriptions.values() if s.imsi == imsi and s.kind == kind]
+
+    def reachable(self, imsi: str, until: float | None, now: float) -> None:
+        for subscription in self._watching(imsi, "UE_REACHABILITY"):
+            report: dict[str, Any] = {"reachabilityType": "DATA"}
+            if until is not None:
+                report["maxUEAvailabilityTime"] = iso_time(until)
+            self._report(subscription, report, now)
+
+    def detached(self, imsi: str, now: float) -> None:
+        for subscription in self._watching(imsi, "LOSS_OF_CONNECTIVITY"):
+            subscription.watch_from = now
+            self._report(subscription, {"lossOfConnectReason": UE_DETACHED_MME}, now)
+
+    def _silence_limit(self, subscription: Subscription) -> float:
+        if subscription.max_detection is not None:
+            return subscription.max_detection
+        return self.network.ues[subscription.imsi].granted.t3412 + MOBILE_REACHABLE_MARGIN
+
+    def _loss_deadline(self, subscription: Subscription) -> float:
+        contact = self.network.ues[subscription.imsi].last_contact
+        start = max(subscription.watch_from, contact or subscription.watch_from)
+        return start + self._silence_limit(subscription)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [s.expires for s in self.subscriptions.values() if s.expires is not None]
+        deadlines += [
+            self._loss_deadline(s)
+            for s in self.subscriptions.values()
+            if s.kind == "LOSS_OF_CONNECTIVITY"
+        ]
+        return min(deadlines) if deadlines else None
+
+    def advance(self, now: float) -> None:
+        for subscription in list(self.subscriptions.values()):
+            if subscription.expires is not None and subscription.expires <= now:
+                del self.subscriptions[(subscription.scs, subscription.id)]
+            elif subscription.kind == "LOSS_OF_CONNECTIVITY" and (
+                self._loss_deadline(subscription) <= now
+            ):
+                subscription.watch_from = now
+                reason = {"lossOfConnectReason": MAX_DETECTION_TIME_EXPIRED_MME}
+                self._report(subscription, reason, now)
+
+
+@dataclass(slots=True)
+class Trigger:
+    scs: str
+    id: str
+    link: str
+    identity: tuple[str, str]
+    destination: str
+    fields: dict[str, Any]
+    expires: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "self": self.link,
+            self.identity[0]: self.identity[1],
+            "notificationDestination": self.destination,
+            **self.fields,
+        }
+
+
+class Triggering:
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.transactions: dict[tuple[str, str], Trigger] = {}
+        self.outbox: list[Callback] = []
+        self._ids = itertools.count(1)
+
+    def _get(self, scs: str, transaction_id: str) -> Trigger:
+        trigger = self.transactions.get((scs, transaction_id))
+        if trigger is None:
+            raise not_found("device triggering transaction")
+        return trigger
+
+    def _read(self, raw: object, *, patch: bool) -> tuple[Body, dict[str, Any]]:
+        body = Body(raw)
+        fields: dict[str, Any] = {
+            "validityPeriod": body.integer("validityPeriod", required=not patch),
+            "priority": body.choice("priority", ("NO_PRIORITY", "PRIORITY"), required=not patch),
+            "applicationPortId": body.integer(
+                "applicationPortId", required=not patch, maximum=65535
+            ),
+            "appSrcPortId": body.integer("appSrcPortId", maximum=65535),
+            "triggerPayload": body.string("triggerPayload", required=not patch),
+        }
+        if fields["triggerPayload"] is not None:
+            body.data("triggerPayload")
+        body.refuse("websockNotifConfig", "notifications go to notificationDestination only")
+        return body, {key: value for key, value in fields.items() if value is not None}
+
+    def list_all(self, scs: str) -> Reply:
+        return Reply(200, [t.to_json() for (o, _), t in self.transactions.items() if o == scs])
+
+    def create(self, scs: str, raw: object, now: float, root: str) -> Reply:
+        body, fields = self._read(raw, patch=False)
+        identity = body.identity(groups=False)
+        destination = body.link("notificationDestination", required=True)
+        test = body.boolean("requestTestNotification")
+        body.check()
+        assert identity is not None and destination is not None
+        _sim_for(self.network, identity)
+        if len(self.transactions) >= MAX_RESOURCES:
+            raise T8Error(429, "Too Many Requests", detail="transaction limit reached")
+        transaction_id = f"trigger{next(self._ids)}"
+        link = resource_link(root, TRIGGERING_ROOT, scs, "transactions", transaction_id)
+        trigger = Trigger(
+            scs, transaction_id, link, identity, destination, fields, now + fields["validityPeriod"]
+        )
+        self.transactions[(scs, transaction_id)] = trigger
+        if test:
+            self.outbox.append(Callback(destination, {"subscription": link}))
+        return Reply(201, trigger.to_json(), {"Location": link})
+
+    def get(self, scs: str, transaction_id: str) -> Reply:
+        return Reply(200, self._get(scs, transaction_id).to_json())
+
+    def update(
+        self, scs: str, transaction_id: str, raw: object, now: float, *, patch: bool
+    ) -> Reply:
+        trigger = self._get(scs, transaction_id)
+        body, fields = self._read(raw, patch=patch)
+        if not patch:
+            identity = body.identity(groups=False)
+            if identity is not None and identity != trigger.identity:
+                body.problem(identity[0], "is not the UE of this transaction")
+        destination = body.link("notificationDestination", required=not patch)
+        body.check()
+        trigger.fields = fields if not patch else {**trigger.fields, **fields}
+        trigger.destination = destination or trigger.destination
+        if "validityPeriod" in fields:
+            trigger.expires = now + fields["validityPeriod"]
+        return Reply(200, trigger.to_json())
+
+    def delete(self, scs: str, transaction_id: str) -> Reply:
+        self._get(scs, transaction_id)
+        del self.transactions[(scs, transaction_id)]
+        return Reply(204)
+
+    def next_deadline(self) -> float | None:
+        return min((t.expires for t in self.transactions.values()), default=None)
+
+    def advance(self, now: float) -> None:
+        for trigger in [t for t in self.transactions.values() if t.expires <= now]:
+            del self.transactions[(trigger.scs, trigger.id)]
+            self.outbox.append(
+                Callback(trigger.destination, {"transaction": trigger.link, "result": "EXPIRED"})
+            )
