@@ -69,14 +69,8 @@ from lwm2m.coap.events import (
     PongReceived,
     RequestReceived,
 )
-from lwm2m.coap.exchange import (
-    ClientExchange,
-    ClientState,
-    ExchangeLayer,
-    Observation,
-    ServerExchange,
-    StaleHandleError,
-)
+from lwm2m.coap.exchange import ExchangeLayer, StaleHandleError
+from lwm2m.coap.exchange_records import ClientExchange, ClientState, Observation, ServerExchange
 from lwm2m.coap.message import Message
 from lwm2m.coap.observe import is_fresh
 from lwm2m.coap.options import EMPTY_OPTIONS, Options
