@@ -11,6 +11,7 @@ given.  The state machine is :mod:`lwm2m.client.bootstrap`.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 
 from lwm2m.client import bootstrap as bs
@@ -58,6 +59,8 @@ from lwm2m.operations import (
     encode_request,
     encode_response,
 )
+
+log = logging.getLogger(__name__)
 
 DEVICE = 3
 """The Device object, whose instance Bootstrap-Delete of ``/`` leaves (Core 1.1 §5.2.7.5)."""
@@ -276,6 +279,7 @@ class BootstrapClient:
         except (OperationError, ObjectError) as exc:
             parts = encode_error(exc.code, exc.message)
         except Exception as exc:  # a bug in device code must not take the client down
+            log.exception("client %s: bootstrap request failed", ctx.endpoint_name)
             parts = encode_error(Code.INTERNAL_SERVER_ERROR, type(exc).__name__)
         ctx.respond(event.exchange, parts, now)
 

@@ -22,6 +22,7 @@ sleeps are kept (if the server's /1/x/6 Notification Storing says so) and sent o
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -76,6 +77,8 @@ from lwm2m.coap.events import (
 )
 from lwm2m.coap.timers import Timer
 from lwm2m.model import Path
+
+log = logging.getLogger(__name__)
 
 
 class ClientEngine:
@@ -140,7 +143,12 @@ class ClientEngine:
         ctx = self._ctx
         ctx.now = now
         ctx.endpoint.handle_timer(now)
-        ctx.timers.run_due(now)
+        while True:
+            try:
+                ctx.timers.run_due(now)  # a timer is off the queue before it fires
+                break
+            except Exception:
+                log.exception("client %s: a timer failed; carrying on", self.endpoint_name)
         self._settle(now)
 
     def receive(self, data: bytes, peer: Peer, now: float) -> None:
@@ -222,24 +230,30 @@ class ClientEngine:
     # -- the event loop ------------------------------------------------------------------------
 
     def _settle(self, now: float) -> None:
-        """Act on everything that happened until nothing is left, then collect datagrams."""
+        """Act on everything that happened until nothing is left, then collect datagrams.
+
+        Whatever device code raises while one input is handled is logged and that input
+        dropped: the engine never raises to its driver and goes on with the next one."""
         endpoint = self._ctx.endpoint
         while True:
-            event = endpoint.next_event()
-            if event is not None:
-                self._on_endpoint_event(event, now)
-            elif self._device_events:
-                self._on_device_event(self._device_events.popleft(), now)
-            elif self._changed:
-                changed, self._changed = self._changed, []
-                self._registrar.on_changes(changed, now)
-                self._reporter.on_changes(changed, now)
-            else:
-                out = endpoint.datagrams_to_send()
-                if not out:
-                    return
-                self._on_activity(now)
-                self._out.extend(out)
+            try:
+                event = endpoint.next_event()
+                if event is not None:
+                    self._on_endpoint_event(event, now)
+                elif self._device_events:
+                    self._on_device_event(self._device_events.popleft(), now)
+                elif self._changed:
+                    changed, self._changed = self._changed, []
+                    self._registrar.on_changes(changed, now)
+                    self._reporter.on_changes(changed, now)
+                else:
+                    out = endpoint.datagrams_to_send()
+                    if not out:
+                        return
+                    self._on_activity(now)
+                    self._out.extend(out)
+            except Exception:
+                log.exception("client %s: an input failed; carrying on", self.endpoint_name)
 
     def _on_endpoint_event(self, event: Event, now: float) -> None:
         boot, registrar = self._bootstrap, self._registrar

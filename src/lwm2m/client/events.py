@@ -28,7 +28,8 @@ class Deregistered:
 
 @dataclass(frozen=True, slots=True)
 class RegistrationFailed:
-    """Register or Update failed (``code`` None: no answer); the next try is at ``retry_at``."""
+    """Register or Update failed (``code`` None: no answer, or the request could not be built,
+    which is logged); the next try is at ``retry_at``."""
 
     short_server_id: int
     code: Code | None

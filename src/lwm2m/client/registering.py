@@ -8,6 +8,7 @@ because they go to a registration's peer and end with it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -45,6 +46,10 @@ from lwm2m.operations import (
     decode_response,
     encode_request,
 )
+
+log = logging.getLogger(__name__)
+
+_REQUESTS = frozenset({Action.REGISTER, Action.UPDATE, Action.DEREGISTER})
 
 
 class Registrar:
@@ -148,15 +153,12 @@ class Registrar:
         action = reg.step(trigger)
         if action is None:
             return
-        if action is Action.REGISTER:
-            self._on_server_gone(reg.short_server_id)
-            reg.sent = self._parameters(reg)
-            self.request(reg, self._register_op(reg.sent), now)
-        elif action is Action.UPDATE:
-            self._update(reg, now)
-        elif action is Action.DEREGISTER:
-            self._on_server_gone(reg.short_server_id)
-            self.request(reg, Deregister(reg.location), now)
+        if action in _REQUESTS:
+            try:
+                self._send(reg, action, now)
+            except Exception:  # what the tree holds cannot go out: fail it as unanswered
+                log.exception("client %s: cannot send %s", self._ctx.endpoint_name, action.name)
+                self._answered(reg, None, None, now)
         elif action is Action.SCHEDULE_UPDATE:
             reg.attempts = 0
             lifetime = reg.registered.lifetime if reg.registered is not None else 0
@@ -181,6 +183,17 @@ class Registrar:
         if reg.state is State.STOPPED:
             self._ctx.timers.cancel(self._timers.pop(reg.short_server_id, None))
             self._on_stopped()
+
+    def _send(self, reg: Registration, action: Action, now: float) -> None:
+        if action is Action.REGISTER:
+            self._on_server_gone(reg.short_server_id)
+            reg.sent = self._parameters(reg)
+            self.request(reg, self._register_op(reg.sent), now)
+        elif action is Action.UPDATE:
+            self._update(reg, now)
+        else:
+            self._on_server_gone(reg.short_server_id)
+            self.request(reg, Deregister(reg.location), now)
 
     def _schedule(self, reg: Registration, when: float) -> None:
         ssid = reg.short_server_id
@@ -277,6 +290,18 @@ class Registrar:
                 response = decode_response(op, event.response, ctx.codecs, ctx.tree.models)
             except OperationError:
                 response = None
+        self._answered(reg, op, response, now, code)
+
+    def _answered(
+        self,
+        reg: Registration,
+        op: ClientRequest | None,
+        response: Response | None,
+        now: float,
+        code: Code | None = None,
+    ) -> None:
+        """Step ``reg`` on the outcome of ``op`` (None: it could not be sent)."""
+        ctx = self._ctx
         if isinstance(op, Deregister):
             ctx.events.append(Deregistered(reg.short_server_id))
             self.step(reg, Trigger.SUCCESS, now)

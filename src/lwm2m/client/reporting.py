@@ -9,6 +9,7 @@ if the server's /1/x/6 Notification Storing says so, and sent on waking.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
 from functools import partial
@@ -36,6 +37,8 @@ from lwm2m.operations import (
     effective_attributes,
     encode_response,
 )
+
+log = logging.getLogger(__name__)
 
 _Stored = tuple[ObservationKey, CoapParts, bool]
 
@@ -188,6 +191,10 @@ class Reporter:
                 response = self._observed(obs)
             except ObjectError as exc:
                 self._end(obs, exc.code, now)
+                return
+            except Exception:  # a bug in device code ends this observation, not the client
+                log.exception("client %s: observed read failed", self._ctx.endpoint_name)
+                self._end(obs, Code.INTERNAL_SERVER_ERROR, now)
                 return
             values = (
                 dict(response.values)

@@ -7,6 +7,8 @@ the client keeps serving.
 
 from __future__ import annotations
 
+import logging
+
 from lwm2m.client.context import EngineContext
 from lwm2m.client.objects import ObjectError
 from lwm2m.client.registering import Registrar
@@ -43,6 +45,8 @@ from lwm2m.operations import (
     format_arguments,
 )
 
+log = logging.getLogger(__name__)
+
 
 class DeviceManagement:
     """Serves the requests of registered servers on the tree."""
@@ -70,6 +74,7 @@ class DeviceManagement:
                     code = Code.NOT_ACCEPTABLE  # the asked format cannot carry the answer
                 parts = encode_error(code, exc.message)
             except Exception as exc:  # a bug in device code must not take the client down
+                log.exception("client %s: %s failed", ctx.endpoint_name, type(op).__name__)
                 parts = encode_error(Code.INTERNAL_SERVER_ERROR, type(exc).__name__)
         key = ctx.respond(event.exchange, parts, now)
         if (

@@ -13,7 +13,6 @@ cares about a change at ``C`` when either path is a prefix of the other.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -41,9 +40,8 @@ from lwm2m.model import (
     Resource,
     ResourceInstance,
     ResourceModel,
-    ResourceType,
     SingleResource,
-    Value,
+    range_problem,
     value_problem,
 )
 
@@ -400,7 +398,9 @@ class ObjectTree(EventSource):
         items = node.instances if isinstance(node, MultipleResource) else {0: node.value}
         for ri, item in items.items():
             where = path.child(ri) if resource.multiple else path
-            problem = value_problem(resource.type, item) or _range_problem(resource, item)
+            problem = value_problem(resource.type, item) or range_problem(
+                resource.type, resource.range, item
+            )
             if problem is not None:
                 raise BadRequestError(problem, path=where)
         return dict(items) if isinstance(node, MultipleResource) else node.value
@@ -432,32 +432,6 @@ class ObjectTree(EventSource):
 def _readable(resource: ResourceModel, server_id: int | None) -> bool:
     ops = resource.operations
     return not ops.executable and (server_id is None or ops.readable)
-
-
-_RANGE = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?)\.\.(-?[0-9]+(?:\.[0-9]+)?)( bytes)?")
-_SIZED = (ResourceType.STRING, ResourceType.OPAQUE)
-_NUMERIC = (
-    ResourceType.INTEGER,
-    ResourceType.UNSIGNED_INTEGER,
-    ResourceType.FLOAT,
-)
-
-
-def _range_problem(resource: ResourceModel, value: Value) -> str | None:
-    """Why ``value`` is outside the model's ``a..b`` range (a length for strings and opaque)."""
-    match = _RANGE.fullmatch(resource.range)
-    if match is None:
-        return None
-    low, high = float(match[1]), float(match[2])
-    if resource.type in _NUMERIC:
-        assert isinstance(value, (int, float))
-        if not low <= value <= high:
-            return f"{value} is outside {resource.range}"
-    elif resource.type in _SIZED:
-        assert isinstance(value, (str, bytes))
-        if not low <= len(value) <= high:
-            return f"length {len(value)} is outside {resource.range}"
-    return None
 
 
 __all__ = [

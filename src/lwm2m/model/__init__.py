@@ -16,7 +16,7 @@ from lwm2m.model.nodes import (
 )
 from lwm2m.model.objects import ModelRegistry, ObjectModel, Operations, ResourceModel
 from lwm2m.model.path import ROOT, Path, PathError
-from lwm2m.model.values import ObjectLink, ResourceType, Value, value_problem
+from lwm2m.model.values import ObjectLink, ResourceType, Value, range_problem, value_problem
 
 __all__ = [
     "ROOT",
@@ -41,6 +41,7 @@ __all__ = [
     "builtin_models",
     "load_ddf",
     "node_to_values",
+    "range_problem",
     "value_problem",
     "values_to_node",
 ]

@@ -99,6 +99,29 @@ def value_problem(resource_type: ResourceType, value: object) -> str | None:
     return None
 
 
+_RANGE = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?)\.\.(-?[0-9]+(?:\.[0-9]+)?)( bytes)?")
+_NUMERIC = (ResourceType.INTEGER, ResourceType.UNSIGNED_INTEGER, ResourceType.FLOAT)
+_SIZED = (ResourceType.STRING, ResourceType.OPAQUE)
+
+
+def range_problem(resource_type: ResourceType, value_range: str, value: Value) -> str | None:
+    """Why ``value`` (already of ``resource_type``) is outside the model's ``a..b`` range, a
+    length for strings and opaque; None when it is inside or the range is not of that form."""
+    match = _RANGE.fullmatch(value_range)
+    if match is None:
+        return None
+    low, high = float(match[1]), float(match[2])
+    if resource_type in _NUMERIC:
+        assert isinstance(value, (int, float))
+        if not low <= value <= high:
+            return f"{value} is outside {value_range}"
+    elif resource_type in _SIZED:
+        assert isinstance(value, (str, bytes))
+        if not low <= len(value) <= high:
+            return f"length {len(value)} is outside {value_range}"
+    return None
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -6,7 +6,7 @@ The registration engine subscribes to the tree and acts on :class:`RegistrationU
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lwm2m.client.objects import (
@@ -17,6 +17,8 @@ from lwm2m.client.objects import (
     parse_execute_args,
 )
 from lwm2m.model import ObjectModel
+from lwm2m.operations import MAX_LIFETIME
+from lwm2m.operations.attributes import MAX_PERIOD
 
 SHORT_SERVER_ID = 0
 LIFETIME = 1
@@ -78,8 +80,19 @@ class ServerObject(SimpleObject):
             model,
             instances,
             executors={rid: fn for rid, fn in executors.items() if rid in model.resources},
-            writers={BINDING: _check_binding, PREFERRED_TRANSPORT: _check_transport},
+            writers=CHECKS,
         )
+
+    def create(self, instance_id: int, values: Mapping[int, ResourceValue]) -> None:
+        """A new account (Bootstrap-Write): its values pass the checks a Write passes."""
+        for rid, value in values.items():
+            check = CHECKS.get(rid)
+            if check is not None:
+                try:
+                    check(instance_id, value)
+                except BadRequestError as exc:
+                    raise BadRequestError(exc.message, path=self.path(instance_id, rid)) from None
+        super().create(instance_id, values)
 
     def short_server_id(self, instance_id: int) -> int:
         ssid = self.get(instance_id, SHORT_SERVER_ID)
@@ -126,3 +139,25 @@ def _check_binding(instance_id: int, value: ResourceValue) -> None:
 def _check_transport(instance_id: int, value: ResourceValue) -> None:
     if value not in TRANSPORTS:
         raise BadRequestError(f"preferred transport {value!r} is not one of U, T, S, N")
+
+
+def _within(low: int, high: int) -> Callable[[int, ResourceValue], None]:
+    """A check for values the registration engine computes with: the DDF gives no range for
+    them, the Register and the notification attributes do."""
+
+    def check(instance_id: int, value: ResourceValue) -> None:
+        if not isinstance(value, int) or not low <= value <= high:
+            raise BadRequestError(f"{value!r:.40} is outside {low}..{high}")
+
+    return check
+
+
+CHECKS: dict[int, Callable[[int, ResourceValue], None]] = {
+    LIFETIME: _within(1, MAX_LIFETIME),
+    DEFAULT_PMIN: _within(0, MAX_PERIOD),
+    DEFAULT_PMAX: _within(0, MAX_PERIOD),
+    DISABLE_TIMEOUT: _within(0, MAX_PERIOD),
+    BINDING: _check_binding,
+    PREFERRED_TRANSPORT: _check_transport,
+}
+"""What a server (or the bootstrap server) may write to a Server instance."""
