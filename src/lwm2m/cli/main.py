@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from lwm2m import __version__
-from lwm2m.cli import bench, bootstrap, check, client, payload, server
+from lwm2m.cli import bench, bootstrap, check, client, network, payload, server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_commands(subparsers)
     bench.add_commands(subparsers)
     check.add_commands(subparsers)
+    network.add_commands(subparsers)
     return parser
 
 

@@ -1,0 +1,92 @@
+"""Posting T8 notifications to the SCS/AS: non-blocking, bounded, retried.
+
+Each destination URL is served by one worker (chosen by hash), so notifications to one
+SCS/AS keep their order (MO data in sequence) while a slow one does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+
+import httpx
+
+from lwm2m.network.nidd import Callback
+
+LOG = logging.getLogger(__name__)
+
+
+class CallbackSender:
+    def __init__(
+        self,
+        *,
+        workers: int = 4,
+        queue_limit: int = 1000,
+        attempts: int = 3,
+        timeout: float = 5.0,
+        backoff: float = 0.5,
+    ) -> None:
+        self._queues: list[asyncio.Queue[Callback]] = [
+            asyncio.Queue(queue_limit) for _ in range(workers)
+        ]
+        self._attempts = attempts
+        self._timeout = timeout
+        self._backoff = backoff
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client: httpx.AsyncClient | None = None
+        self.sent = self.failed = self.dropped = 0
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self._timeout)
+        self._tasks = [asyncio.create_task(self._work(queue)) for queue in self._queues]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def submit(self, callback: Callback) -> None:
+        """Queue a notification; when its worker's queue is full it is dropped and counted
+        (the SCEF never waits for an SCS/AS)."""
+        queue = self._queues[zlib.crc32(callback.url.encode()) % len(self._queues)]
+        try:
+            queue.put_nowait(callback)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            LOG.warning("callback queue full, notification to %s dropped", callback.url)
+
+    async def _work(self, queue: asyncio.Queue[Callback]) -> None:
+        while True:
+            callback = await queue.get()
+            if await self._deliver(callback):
+                self.sent += 1
+            else:
+                self.failed += 1
+                LOG.warning("notification to %s failed %d times", callback.url, self._attempts)
+
+    async def _deliver(self, callback: Callback) -> bool:
+        assert self._client is not None
+        for attempt in range(self._attempts):
+            if attempt:
+                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+            try:
+                response = await self._client.post(callback.url, json=callback.body)
+            except httpx.HTTPError as exc:
+                LOG.info("notification to %s: %s", callback.url, exc)
+                continue
+            if response.is_success:
+                return True
+            if response.status_code < 500 and response.status_code != 429:
+                return False  # the SCS/AS refuses it: repeating will not help
+        return False
+
+    def to_json(self) -> dict[str, int]:
+        return {"sent": self.sent, "failed": self.failed, "dropped": self.dropped}
