@@ -10,6 +10,7 @@ from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.coap.events import Peer
 from lwm2m.coap.stream import DEFAULT_STREAM, StreamConfig
 from lwm2m.security.dtls import DtlsConfig
+from lwm2m.transport.admission import DEFAULT_ADMISSION, AdmissionConfig
 
 Authorize = Callable[[str, Peer], bool]
 """``(endpoint name, address) -> allowed``: a refused Register, Update, De-register or Send is
@@ -60,6 +61,10 @@ class ServerConfig:
     #: that arrive while the server is busy wait here: a fleet answering 256 requests at once
     #: overflows 208 KiB, and each drop costs its sender a retransmission 2 to 3 s later.
     receive_buffer: int | None = 4 * 1024 * 1024
+    #: Established devices first on the UDP and DTLS sockets: how much new work (Registers,
+    #: requests from unknown peers, DTLS handshakes) is taken in per loop tick and per source
+    #: address, and how the rest is shed (see lwm2m.transport.admission).
+    admission: AdmissionConfig = field(default=DEFAULT_ADMISSION)
     #: ``strict``: a Register, Update, De-register, established observation, queued request,
     #: confirmable notification or Send is answered only once its store write is committed
     #: (with a store that reports commits, such as SqliteStore); ``relaxed``: at once.

@@ -14,7 +14,9 @@ from one channel to the other.  What keeps the channels apart is the peer: a DTL
 :class:`DtlsPeer`, never equal to the ``(host, port)`` tuple of a NoSec peer, so no
 registration, exchange or deduplication entry of one channel can answer for the other (a NAT
 may well give a NoSec and a DTLS flow the same address).  Each socket's transport takes what
-the core queued for its kind of peer; the NoSec side owns the core's timer.
+the core queued for its kind of peer; the NoSec side owns the core's timer.  With an
+:class:`~lwm2m.transport.admission.Admission` (a server's) both sockets serve established
+devices first (:class:`~lwm2m.transport.udp.PrioritisedUdpTransport`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Generic, cast
 from lwm2m.coap.events import Peer
 from lwm2m.security.credentials import PskIdentity
 from lwm2m.security.dtls import DtlsClient, DtlsEvent, DtlsServer
+from lwm2m.transport.admission import Admission, Triage
 from lwm2m.transport.udp import Clock, CoreT, UdpTransport, open_udp
 
 SessionHandler = Callable[[DtlsEvent], None]
@@ -90,6 +93,7 @@ async def open_dtls(
     local_address: tuple[str, int] = ("127.0.0.1", 0),
     clock: Clock | None = None,
     on_session: SessionHandler | None = None,
+    triage: Triage | None = None,
 ) -> UdpTransport[DtlsCore[CoreT]]:
     """Bind a UDP socket and run ``core`` over ``dtls`` on it: a :class:`DtlsServer` serves
     many peers, a :class:`DtlsClient` handshakes with each peer ``core`` sends to.
@@ -99,7 +103,7 @@ async def open_dtls(
         return transport.now()  # the transport's clock, once it exists
 
     secured = DtlsCore(core, dtls, now, on_session)
-    transport = await open_udp(secured, drain, local_address, clock)
+    transport = await open_udp(secured, drain, local_address, clock, triage=triage)
     return transport
 
 
@@ -165,8 +169,9 @@ class Channels(Generic[CoreT]):
     """``core`` on a NoSec socket and, when given a DTLS server or client, a DTLS socket (see
     the module docstring); open with :func:`open_channels`."""
 
-    def __init__(self, core: CoreT) -> None:
+    def __init__(self, core: CoreT, admission: Admission | None = None) -> None:
         self.core = core
+        self.admission = admission
         self.plain: UdpTransport[_PlainSide]
         self.secure: UdpTransport[DtlsCore[_SecureSide]] | None = None
         self._out: tuple[Datagrams, Datagrams] = ([], [])  # NoSec, DTLS
@@ -240,13 +245,20 @@ async def open_channels(
     clock: Clock | None = None,
     on_session: SessionHandler | None = None,
     receive_buffer: int | None = None,
+    admission: Admission | None = None,
 ) -> Channels[CoreT]:
     """Bind the NoSec socket at ``local_address`` and, with ``dtls``, the DTLS one at
     ``dtls_address`` (default: the same host, any port); close with :meth:`Channels.close`.
-    ``on_session`` sees DTLS session events with their peer as a :class:`DtlsPeer`."""
-    channels = Channels(core)
+    ``on_session`` sees DTLS session events with their peer as a :class:`DtlsPeer`.
+    ``admission`` (a server's) puts established devices first on both sockets."""
+    channels = Channels(core, admission)
     channels.plain = await open_udp(
-        _PlainSide(channels), drain, local_address, clock, receive_buffer=receive_buffer
+        _PlainSide(channels),
+        drain,
+        local_address,
+        clock,
+        receive_buffer=receive_buffer,
+        triage=None if admission is None else admission.coap,
     )
     if dtls is not None:
 
@@ -262,6 +274,11 @@ async def open_channels(
                 local_address=dtls_address or (local_address[0], 0),
                 clock=channels.plain.now,
                 on_session=tagged,
+                triage=(
+                    admission.dtls(dtls)
+                    if admission is not None and isinstance(dtls, DtlsServer)
+                    else None
+                ),
             )
         except OSError:
             channels.plain.close()

@@ -8,12 +8,18 @@ Call :meth:`UdpTransport.pump` after using the core directly (``respond``, ``sen
 
 :class:`UdpEndpoint` is the adapter for a bare :class:`Endpoint`: it drains the events itself,
 hands them to ``on_event`` and turns :meth:`~UdpEndpoint.request` into an awaitable.
+
+:class:`PrioritisedUdpTransport` (``open_udp(..., triage=...)``, the server's choice) does not
+process each datagram as it arrives: it reads the socket dry, ranks what it read with a
+:class:`~lwm2m.transport.admission.Triage` and processes established work first, new work
+within a budget per loop tick (see :mod:`lwm2m.transport.admission`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections import deque
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar, cast
 
@@ -26,6 +32,7 @@ from lwm2m.coap.events import (
 from lwm2m.coap.message import Message
 from lwm2m.coap.options import EMPTY_OPTIONS, Options
 from lwm2m.transport._timer import CoreTimer
+from lwm2m.transport.admission import Address, Triage
 from lwm2m.transport.awaited import AwaitedRequests
 
 EventHandler = Callable[[Event], None]
@@ -108,6 +115,100 @@ class UdpTransport(asyncio.DatagramProtocol, Generic[CoreT]):
             self._timer.arm(core.get_timer())
 
 
+READ_PER_TICK = 1024
+"""Datagrams a prioritised transport reads per tick beyond what the loop handed it (uvloop
+reads 32 per socket and loop iteration): enough to keep a flood in our queues, where it can be
+ranked, and not in the socket buffer, where a registered device's answer would wait behind it
+or be dropped with it."""
+MAX_DATAGRAM = 0xFFFF
+
+
+class PrioritisedUdpTransport(UdpTransport[CoreT]):
+    """Established datagrams first, new ones within ``triage``'s budget (module docstring).
+
+    ``sock`` is the transport's own socket, read directly as well as by the loop.
+    """
+
+    def __init__(
+        self,
+        core: CoreT,
+        drain: Callable[[], None],
+        clock: Clock | None,
+        triage: Triage,
+        sock: socket.socket,
+    ) -> None:
+        super().__init__(core, drain, clock)
+        self._triage = triage
+        self._sock = sock
+        self._established: deque[tuple[bytes, Address]] = deque()
+        self._new: deque[tuple[bytes, Address]] = deque()
+        self._scheduled = False
+        self._refusals_left = triage.refusals_per_tick
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self._sort(data, cast(Address, addr[:2]))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._tick)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._established.clear()
+        self._new.clear()
+
+    def _sort(self, data: bytes, peer: Address) -> None:
+        triage = self._triage
+        if triage.is_established(data, peer):
+            self._established.append((data, peer))
+        elif len(self._new) >= triage.new_backlog:
+            self._shed(data, peer, over_budget=False)
+        elif triage.within_budget(peer, self.now()):
+            self._new.append((data, peer))
+        else:
+            self._shed(data, peer, over_budget=True)
+
+    def _shed(self, data: bytes, peer: Address, *, over_budget: bool) -> None:
+        stats = self._triage.stats
+        stats.over_budget += over_budget
+        answer = self._triage.refusal(data) if self._refusals_left else None
+        if answer is None or self._transport is None:
+            stats.dropped += 1
+            return
+        self._refusals_left -= 1
+        stats.refused += 1
+        self._transport.sendto(answer, peer)
+
+    def _tick(self) -> None:
+        """Read what the socket holds, process established work, then new work within the
+        budget; come back next tick while work is left."""
+        self._scheduled = False
+        if self._transport is None:
+            return
+        self._refusals_left = self._triage.refusals_per_tick
+        self._read_socket()
+        receive, now = self.core.receive, self.now()
+        established, new = self._established, self._new
+        while established:
+            data, peer = established.popleft()
+            receive(data, peer, now)
+        for _ in range(min(len(new), self._triage.new_per_tick)):
+            data, peer = new.popleft()
+            receive(data, peer, now)
+        self.pump()
+        if (established or new) and not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._tick)
+
+    def _read_socket(self) -> None:
+        recvfrom, sort = self._sock.recvfrom, self._sort
+        for _ in range(READ_PER_TICK):
+            try:
+                data, addr = recvfrom(MAX_DATAGRAM)
+            except OSError:  # nothing more (BlockingIOError), or an error the loop reports
+                return
+            sort(data, addr[:2])
+
+
 class UdpEndpoint(UdpTransport[Endpoint]):
     """A bare CoAP endpoint: events go to ``on_event`` unless they answer :meth:`request`."""
 
@@ -158,13 +259,25 @@ async def open_udp(
     clock: Clock | None = None,
     *,
     receive_buffer: int | None = None,
+    triage: Triage | None = None,
 ) -> UdpTransport[CoreT]:
     """Bind a UDP socket and drive ``core`` from it; close with :meth:`UdpTransport.close`.
 
     ``receive_buffer`` asks for that many bytes of socket receive buffer (SO_RCVBUF, which
     the system may cap: Linux at ``net.core.rmem_max``); None keeps the system's default.
+    With ``triage`` the transport is a :class:`PrioritisedUdpTransport`.
     """
-    return await _bind(lambda: UdpTransport(core, drain, clock), local_address, receive_buffer)
+    if triage is None:
+        return await _bind(lambda: UdpTransport(core, drain, clock), local_address, receive_buffer)
+    sock = await _socket(local_address, receive_buffer)
+    try:
+        _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: PrioritisedUdpTransport(core, drain, clock, triage, sock), sock=sock
+        )
+    except BaseException:
+        sock.close()
+        raise
+    return protocol
 
 
 async def open_udp_endpoint(
@@ -192,3 +305,22 @@ async def _bind(
         sock = transport.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     return protocol
+
+
+async def _socket(local_address: tuple[str, int], receive_buffer: int | None) -> socket.socket:
+    """A bound, non-blocking UDP socket of our own (the loop's transport only lends one)."""
+    host, port = local_address
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        if receive_buffer is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
