@@ -15,12 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
+from lwm2m.bootstrap import BootstrapConfig, BootstrapServer, BootstrapServerConfig
 from lwm2m.cli.main import main
 from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import ClientConfig, ClientEvent, RegistrationFailed
 from lwm2m.client.engine import Registered as ClientRegistered
 from lwm2m.client.oscore import add_oscore_account
-from lwm2m.client.profile import ServerAccount, telekom_device
+from lwm2m.client.profile import BootstrapAccount, ServerAccount, telekom_device
 from lwm2m.coap.codes import Code
 from lwm2m.model import Path, node_to_values
 from lwm2m.operations import EmptyResponse, NodeResponse
@@ -316,3 +317,48 @@ def test_cli_oscore_arguments_are_checked(
     assert "--oscore needs a --db file" in errors and "--oscore needs --state" in errors
     assert "--oscore: key is not hexadecimal" in errors and "SENDERID:RECIPIENTID" in errors
     assert SECRET.hex() not in errors and "zz5ecret" not in errors
+
+
+async def test_oscore_provisioned_by_the_bootstrap_server_is_used(world: World) -> None:
+    """A device without any /21 instance bootstraps; the bootstrap server writes an OSCORE
+    instance linked from /0/x/17; the device registers over OSCORE with it."""
+    bootstrap = BootstrapServer(
+        BootstrapServerConfig(host="127.0.0.1", coap_port=0, coap=FAST, keys_over_nosec=True)
+    )
+    await bootstrap.start()
+    try:
+        oscore = {
+            "masterSecret": SECRET.hex(),
+            "senderId": CLIENT_ID.hex(),
+            "recipientId": SERVER_ID.hex(),
+        }
+        uri = "coap://{}:{}".format(*world.tap.address)
+        account = {"shortServerId": 1, "uri": uri, "lifetime": 30, "oscore": oscore}
+        bootstrap.configs.put(EP, BootstrapConfig.from_json({"servers": [account]}))
+        tree = telekom_device(
+            EP,
+            seed=7,
+            now=time.time(),
+            servers=[],
+            bootstrap=BootstrapAccount("coap://{}:{}".format(*bootstrap.coap_address)),
+        )
+        assert not tree.object(21).list_instances()
+        events: list[ClientEvent] = []
+        client = LwM2MClient(
+            tree,
+            EP,
+            local_address=("127.0.0.1", 0),
+            config=ClientConfig(retry_base=0.2, retry_cap=0.5),
+            coap=FAST,
+            seed=7,
+            on_event=events.append,
+        )
+        world.clients.append(client)
+        await client.start()
+        await wait(events, ClientRegistered)
+        assert tree.object(21).list_instances()
+        assert [r.registration.endpoint for r in world.registered()] == [EP]
+        assert not [e for e in events if isinstance(e, RegistrationFailed)]
+        assert_all_protected(world)
+    finally:
+        await bootstrap.stop()

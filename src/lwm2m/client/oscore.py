@@ -99,8 +99,3 @@ def add_oscore_account(
             security.set(sid, sec.OSCORE_SECURITY_MODE, ObjectLink(OSCORE, iid))
             return
     raise ValueError(f"no Security instance for server {short_server_id}")
-
-
-def has_oscore(tree: ObjectTree) -> bool:
-    """Whether the tree has OSCORE instances (an account may link one)."""
-    return OSCORE in tree and bool(tree.object(OSCORE).list_instances())
