@@ -22,13 +22,24 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--duration", type=float, default=5.0, help="seconds of notifications, then of reads (5)"
     )
     cmd.add_argument("--concurrency", type=int, default=256, help="server requests in flight (256)")
+    cmd.add_argument(
+        "--db", metavar="FILE", help="keep the server's state in this SQLite file (in memory)"
+    )
+    cmd.add_argument(
+        "--durability",
+        choices=("strict", "relaxed"),
+        default="strict",
+        help="with --db: answer once committed (strict) or at once (relaxed)",
+    )
     cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     cmd.set_defaults(handler=run_bench_command)
 
 
 def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
     try:
-        config = BenchConfig(args.clients, args.duration, args.concurrency)
+        config = BenchConfig(
+            args.clients, args.duration, args.concurrency, db=args.db, durability=args.durability
+        )
     except ValueError as exc:
         raise InputError(str(exc)) from None
     try:
@@ -59,7 +70,18 @@ def _lines(report: BenchReport) -> list[str]:
 
     processes = "process" if report.fleet_processes == 1 else "processes"
     memory = "ok" if meets["bytesPerClient"] else "ABOVE"
+    store = report.store
+    stored = (
+        []
+        if store is None
+        else [
+            f"SQLite {config.db} ({config.durability}): {store.commits:,} commits, "
+            f"{store.mean_commit * 1e3:.2f} ms each on average, write lag at most "
+            f"{store.max_write_lag * 1e3:.1f} ms, {store.failed_rows:,} rows refused"
+        ]
+    )
     return [
+        *stored,
         f"{config.clients:,} clients, {report.fleet_processes} fleet {processes} (descriptor limit "
         f"{report.fd_limit:,}), {config.duration:g} s per timed phase, "
         f"{config.concurrency} requests in flight, load average {report.load_average:.2f}",

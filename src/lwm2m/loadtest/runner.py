@@ -15,6 +15,10 @@ Phases, one after the other, each bounded in count and time:
 Memory is this process's VmRSS before and after phase 1 (and after phase 2): the server's
 cost per registration and per observation, including its CoAP deduplication cache.
 
+With ``db`` the server keeps its state in that SQLite file, at ``durability`` (strict: every
+answer waits for its commit); the report then has the store's commits, their mean latency and
+the largest write lag seen (sampled every 50 ms).
+
 The server and the fleet get CPUs of their own (the first half and the rest): left to the
 scheduler, the two ends of a loopback ping-pong share the CPU of whichever woke the other, and
 the bench measured the server with the fleet on its core (their CPU shares added up to 100 %
@@ -39,9 +43,11 @@ from lwm2m.loadtest.device import BATTERY
 from lwm2m.loadtest.fleet import FD_RESERVE, Flow, ShardSpec, raise_fd_limit, run_shard
 from lwm2m.operations import ErrorResponse, Response
 from lwm2m.server import LwM2MServer, ServerConfig
+from lwm2m.server.config import Durability
 from lwm2m.server.errors import ServerError
 from lwm2m.server.events import NotificationReceived, Registered, ServerEvent
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
+from lwm2m.storage import SqliteStore
 
 TARGETS = {
     "registrations": 10_000.0,
@@ -64,6 +70,8 @@ class BenchConfig:
     register_window: int = 64
     notify_window: int = 128
     timeout: float = 10.0  # per request, and the margin of every phase
+    db: str | None = None  # a SQLite file for the server's store; None: in memory
+    durability: Durability = "strict"
 
     def __post_init__(self) -> None:
         if self.clients < 1 or self.duration <= 0 or self.concurrency < 1:
@@ -107,6 +115,28 @@ class Load:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreFigures:
+    """How the SQLite store kept up over the whole bench."""
+
+    commits: int
+    commit_seconds: float  # in total
+    max_write_lag: float  # the largest write lag sampled, seconds
+    failed_rows: int
+
+    @property
+    def mean_commit(self) -> float:
+        return self.commit_seconds / self.commits if self.commits else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "commits": self.commits,
+            "meanCommitMs": round(self.mean_commit * 1e3, 3),
+            "maxWriteLagMs": round(self.max_write_lag * 1e3, 3),
+            "failedRows": self.failed_rows,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class BenchReport:
     config: BenchConfig
     fleet_processes: int
@@ -120,6 +150,7 @@ class BenchReport:
     rss_registered: int
     rss_observed: int
     load_average: float  # the machine's, over the minute before the bench started
+    store: StoreFigures | None = None  # with a SQLite store
 
     @property
     def bytes_per_client(self) -> float:
@@ -138,7 +169,9 @@ class BenchReport:
         }
 
     def to_json(self) -> dict[str, object]:
+        store = {} if self.store is None else {"store": self.store.to_json()}
         return {
+            **store,
             "clients": self.config.clients,
             "durationSeconds": self.config.duration,
             "concurrency": self.config.concurrency,
@@ -195,25 +228,46 @@ class _Bench:
         self.flow = Flow(self.shard_count, config.notify_window)
         self.registered = 0
         self.retransmissions = 0
+        self.max_write_lag = 0.0
         self.all_registered = asyncio.Event()
         self.inbox: asyncio.Queue[tuple[int, tuple[object, ...]]] = asyncio.Queue()
         self.processes: list[BaseProcess] = []
         self.pipes: list[Connection] = []
 
     async def run(self) -> BenchReport:
-        server = LwM2MServer(ServerConfig(host="127.0.0.1", coap_port=0))
+        config = self.config
+        store = None if config.db is None else SqliteStore(config.db, durability=config.durability)
+        server_config = ServerConfig(host="127.0.0.1", coap_port=0, durability=config.durability)
+        server = LwM2MServer(server_config, store=store)
         await server.start()
         server.subscribe(self._count)
         cpus = os.sched_getaffinity(0)
+        sampler = None if store is None else asyncio.create_task(self._sample_lag(store))
         try:
             self._start_shards(server.coap_address)
             self._separate_cpus(sorted(cpus))
-            await self._collect("ready", 60 + self.config.clients / 2000)
-            return await self._phases(server)
+            await self._collect("ready", 60 + config.clients / 2000)
+            report = await self._phases(server)
+            if store is None:
+                return report
+            stats = store.stats()
+            figures = StoreFigures(
+                stats.commits, stats.commit_seconds_total, self.max_write_lag, stats.failed_rows
+            )
+            return replace(report, store=figures)
         finally:
+            if sampler is not None:
+                sampler.cancel()
             os.sched_setaffinity(0, cpus)
             await self._stop_shards()
             await server.stop()
+            if store is not None:
+                store.close()
+
+    async def _sample_lag(self, store: SqliteStore) -> None:
+        while True:
+            self.max_write_lag = max(self.max_write_lag, store.stats().write_lag_seconds)
+            await asyncio.sleep(0.05)
 
     def _separate_cpus(self, cpus: list[int]) -> None:
         """The first half of ``cpus`` for the server (this process), the rest for the fleet."""
