@@ -9,7 +9,7 @@ DEBIAN_PEERS := libcoap3-bin
 NODE_PEERS := tests/peers/node
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck pytest bench peers browser clean
+.PHONY: run test lint typecheck pytest bench fuzz peers browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,16 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Coverage-guided fuzzing (atheris) of every target in tests/fuzz/targets.py for FUZZ_SECONDS
+# each, FUZZ_JOBS at a time; what it finds (corpus, crash inputs, logs) goes to var/fuzz/.
+# make test runs the same targets briefly (tests/fuzz/test_fuzz_corpora.py).
+FUZZ_SECONDS ?= 300
+FUZZ_JOBS ?= 2
+FUZZ_TARGETS ?= all
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.atheris_main --work var/fuzz --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS) -- \
+		-max_total_time=$(FUZZ_SECONDS) -timeout=10
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis
