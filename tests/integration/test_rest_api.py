@@ -148,13 +148,18 @@ class Device:
     def leaves(self, path: Path) -> dict[Path, Value]:
         return {p: v for p, v in self.values.items() if p.startswith(path)}
 
-    async def register(self, server: tuple[str, int]) -> None:
+    async def register(
+        self,
+        server: tuple[str, int],
+        version: str = "1.1",
+        root: bytes = b'</>;rt="oma.lwm2m"',
+    ) -> None:
         assert self.context is not None
         host, port = server
         request = aiocoap.Message(
             code=aiocoap.POST,
-            uri=f"coap://{host}:{port}/rd?ep={EP}&lt=300&lwm2m=1.1&b=U",
-            payload=b'</>;rt="oma.lwm2m",</3/0>,</3303/0>',
+            uri=f"coap://{host}:{port}/rd?ep={EP}&lt=300&lwm2m={version}&b=U",
+            payload=root + b",</3/0>,</3303/0>",
             content_format=ContentFormat.LINK,
         )
         response = await asyncio.wait_for(self.context.request(request).response, WAIT)
@@ -307,6 +312,23 @@ async def test_composite_read_and_write(http: httpx.AsyncClient, registered: Dev
     response = await http.post(api("/composite/write"), json={"values": {"/3/0/14": "Z"}})
     assert response.json() == {"status": "2.04"}
     assert registered.values[Path.of(3, 0, 14)] == "Z"
+
+
+async def test_a_device_announcing_senml_json_is_read_in_it(
+    server: LwM2MServer, http: httpx.AsyncClient, device: Device
+) -> None:
+    await device.register(server.coap_address, root=b'</>;rt="oma.lwm2m";ct=110')
+    response = await http.get(api("/3/0"))
+    assert response.json()["contentFormat"] == ContentFormat.SENML_JSON
+
+
+async def test_composites_to_a_1_0_device_are_400(
+    server: LwM2MServer, http: httpx.AsyncClient, device: Device
+) -> None:
+    await device.register(server.coap_address, version="1.0")
+    response = await http.post(api("/composite/read"), json={"paths": ["/3/0/0"]})
+    assert response.status_code == 400
+    assert "1.0" in response.json()["message"]
 
 
 async def test_bad_input_is_400_before_anything_is_sent(

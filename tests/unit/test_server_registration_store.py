@@ -56,6 +56,7 @@ def test_registration_json_has_exactly_the_api_keys() -> None:
         "objectLinks",
         "registeredAt",
         "lastSeen",
+        "contentFormat",
     ]
     assert data["address"] == "10.0.0.1:5683"
     assert data["objectLinks"] == [

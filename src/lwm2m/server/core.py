@@ -162,10 +162,13 @@ class ServerCore:
 
     def _on_request(self, exchange: ExchangeKey, request: Message, now: float) -> None:
         try:
-            if request.options.get(OptionNumber.URI_PATH) not in _SERVED:
+            interface = request.options.get(OptionNumber.URI_PATH)
+            if interface not in _SERVED:
                 raise OperationError(Code.NOT_FOUND, "this server serves /rd and /dp only")
-            op = decode_request(request, self.codecs, self.models)
             registrar = self._registrar
+            if interface == _SERVED[0]:
+                registrar.check_size(request.payload)  # an object list: refused before parsing
+            op = decode_request(request, self.codecs, self.models)
             if isinstance(op, Register):
                 registrar.register(exchange, op, request.payload, now)
             elif isinstance(op, Update):

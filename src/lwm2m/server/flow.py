@@ -10,8 +10,10 @@ an Update may change), so a restarted server sends them when their client wakes 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from functools import partial
 
+from lwm2m.coap.codes import Code
 from lwm2m.coap.endpoint import StaleHandleError
 from lwm2m.coap.events import FailureReason
 from lwm2m.coap.message import Message
@@ -40,6 +42,9 @@ from lwm2m.server.state import (
     root_segments,
 )
 from lwm2m.server.wire import ServerWire
+
+_REFUSED_FORMAT = (Code.NOT_ACCEPTABLE, Code.UNSUPPORTED_CONTENT_FORMAT)
+"""What a client answers a request in a format it does not read or write."""
 
 
 class RequestFlow:
@@ -71,8 +76,9 @@ class RequestFlow:
         session = state.session(endpoint)
         registration = session.registration
         encoder = self._encoder
-        op, fmt = encoder.formats(op, fmt, registration)
+        op, fmt, fallbacks = encoder.formats(op, fmt, registration)
         request = OutgoingRequest(state.new_request_id(), endpoint, op, fmt)
+        request.fallbacks = fallbacks
         request.parts = encoder.encode(request, registration)  # refuse what cannot be sent, now
         return self._submit(session, request, now, timeout)
 
@@ -233,6 +239,14 @@ class RequestFlow:
         if request is None:
             return
         session = state.sessions.get(request.endpoint)
+        negotiated = session if request.fallbacks is not None else None  # the server's format
+        if (
+            negotiated is not None
+            and message.code in _REFUSED_FORMAT
+            and self._encoder.fall_back(request)
+        ):
+            self._start(negotiated, request, now)  # the same request, in the next format
+            return
         try:
             response = decode_response(request.op, message, state.codecs, state.models)
         except OperationError as exc:
@@ -240,6 +254,8 @@ class RequestFlow:
                 self._wire.cancel(handle, now)
             state.abort(request, RequestFailedError(f"bad response from the client: {exc}"))
             return
+        if negotiated is not None and message.code.is_success:
+            self._learn(negotiated, request)
         if request.target is not None and message.options.observe is not None:
             if session is None or not message.code.is_success:
                 self._wire.cancel(handle, now)
@@ -248,6 +264,15 @@ class RequestFlow:
         state.complete(request, response)
         if session is not None:
             self.heard(session, now)
+
+    def _learn(self, session: Session, request: OutgoingRequest) -> None:
+        """Remember the format a fallback found for this client (in its registration, so a
+        store keeps it too)."""
+        registration = session.registration
+        learned = self._encoder.learns(request, registration)
+        if learned is not None:
+            session.registration = replace(registration, content_format=learned)
+            self._state.store.registrations.put(session.registration)
 
     def on_request_failed(self, handle: int, reason: FailureReason) -> None:
         request = self._state.by_handle.pop(handle, None)

@@ -4,7 +4,9 @@ Memory per registration is what 100,000 clients in one process need: one slotted
 :class:`~lwm2m.server.state.Session` holding the immutable :class:`Registration`, three dict
 entries (by name, registration ID and address) and one expiry timer that an Update moves
 lazily (it is re-armed when it fires early, never rescheduled per Update).  Object lists are
-interned, since a fleet sends a handful of distinct ones.
+bounded (``ServerConfig.max_object_list_size`` and ``max_object_links``, 4.13 beyond them),
+held as text (:class:`~lwm2m.server.registration.ObjectList`) and interned, since a fleet
+sends a handful of distinct ones.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from functools import partial
 
 from lwm2m.coap.codes import Code
 from lwm2m.coap.events import ExchangeKey
-from lwm2m.codec.link import Link
 from lwm2m.operations import (
     DEFAULT_LIFETIME,
     SUPPORTED_VERSIONS,
@@ -30,10 +31,12 @@ from lwm2m.operations import (
     Update,
     encode_response,
 )
+from lwm2m.operations.registration import ROOT_RT
+from lwm2m.server.encoding import announced_format
 from lwm2m.server.errors import UnknownEndpointError
 from lwm2m.server.events import Deregistered, Expired, Registered, Updated
 from lwm2m.server.flow import RequestFlow
-from lwm2m.server.registration import Registration
+from lwm2m.server.registration import ObjectList, Registration
 from lwm2m.server.reporting import Reporting
 from lwm2m.server.state import OutgoingRequest, ServerState, Session
 from lwm2m.server.wire import ServerWire
@@ -57,7 +60,7 @@ class Registrar:
         self._wire = wire
         self._flow = flow
         self._reporting = reporting
-        self._link_lists: dict[bytes, tuple[Link, ...]] = {}
+        self._link_lists: dict[bytes, ObjectList] = {}
 
     def register(self, exchange: ExchangeKey, op: Register, payload: bytes, now: float) -> None:
         state = self._state
@@ -83,6 +86,7 @@ class Registrar:
             object_links=self._links(op.objects, payload),
             registered_at=wall,
             last_seen=wall,
+            content_format=announced_format(op.objects.content_formats),
         )
         session = Session(registration, now + lifetime + state.config.expiry_grace, now)
         if old is not None:
@@ -123,6 +127,9 @@ class Registrar:
                 root_path=op.objects.root,
                 object_links=self._links(op.objects, payload),
             )
+            if op.objects.content_formats:
+                formats = op.objects.content_formats
+                registration = replace(registration, content_format=announced_format(formats))
         if peer != previous.address:
             if state.by_peer.get(previous.address) is session:
                 del state.by_peer[previous.address]
@@ -159,7 +166,7 @@ class Registrar:
                 store.history.clear(registration.endpoint)
                 state.events.append(Expired(registration))
                 continue
-            self._add(Session(registration, now + left, now))
+            self._add(Session(_with_announced_format(registration), now + left, now))
 
     # -- the table ---------------------------------------------------------------------------
 
@@ -224,12 +231,42 @@ class Registrar:
             if registration_id not in by_id:
                 return registration_id
 
-    def _links(self, objects: ObjectLinks, payload: bytes) -> tuple[Link, ...]:
-        """The object list as links, one shared tuple per distinct payload (hashing the bytes
-        is far cheaper than hashing the parsed list)."""
-        links = self._link_lists.get(payload)
-        if links is None:
-            links = tuple(objects.to_links())
+    def _links(self, objects: ObjectLinks, payload: bytes) -> ObjectList:
+        """The object list, one shared :class:`ObjectList` per distinct payload (hashing the
+        bytes is far cheaper than hashing the parsed list); 4.13 beyond the configured link
+        count (its size was checked before it was parsed: :meth:`check_size`)."""
+        object_list = self._link_lists.get(payload)
+        if object_list is None:
+            links = objects.to_links()
+            limit = self._state.config.max_object_links
+            if len(links) > limit:
+                raise OperationError(
+                    Code.REQUEST_ENTITY_TOO_LARGE, f"{len(links)} object links exceed {limit}"
+                )
+            object_list = ObjectList.of(links)
             if len(self._link_lists) < _INTERNED_LISTS and len(payload) <= _INTERNED_BYTES:
-                self._link_lists[payload] = links
-        return links
+                self._link_lists[payload] = object_list
+        return object_list
+
+    def check_size(self, payload: bytes) -> None:
+        """4.13 for an object list over the configured size, before anything parses it."""
+        limit = self._state.config.max_object_list_size
+        if len(payload) > limit:
+            raise OperationError(
+                Code.REQUEST_ENTITY_TOO_LARGE,
+                f"object list of {len(payload)} bytes exceeds {limit}",
+            )
+
+
+def _with_announced_format(registration: Registration) -> Registration:
+    """A restored registration with no format (its store keeps none) gets the one its root
+    link's ``ct`` announces."""
+    if registration.content_format is not None:
+        return registration
+    for link in registration.object_links:
+        if link.attributes.get("rt") == ROOT_RT:
+            cts = (link.attributes.get("ct") or "").split()
+            announced = announced_format(int(ct) for ct in cts if ct.isdigit())
+            if announced is not None:
+                return replace(registration, content_format=announced)
+    return registration

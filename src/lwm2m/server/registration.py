@@ -16,12 +16,13 @@ lives in :mod:`lwm2m.storage`, and a shared store (Redis) implements the same pr
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from functools import lru_cache
+from typing import Protocol, overload
 
 from lwm2m.coap.events import Peer
-from lwm2m.codec.link import Link
+from lwm2m.codec.link import Link, format_links, parse_links
 from lwm2m.model import Path, Value
 from lwm2m.operations.mapping import CoapParts
 
@@ -29,8 +30,62 @@ HISTORY_LIMIT = 100
 """Values kept per endpoint and resource by default."""
 
 
+class ObjectList(Sequence[Link]):
+    """A registration's object list, held as its link-format text: about 12 bytes a link,
+    where :class:`Link` objects take about 165.  Links are parsed back when asked for (the
+    REST API, the store); the few distinct lists a fleet sends stay parsed in a small cache.
+    Equal to any sequence of the same links."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @classmethod
+    def of(cls, links: Iterable[Link]) -> ObjectList:
+        return cls(format_links(links))
+
+    @overload
+    def __getitem__(self, index: int) -> Link: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Link, ...]: ...
+    def __getitem__(self, index: int | slice) -> Link | tuple[Link, ...]:
+        return _parsed_links(self.text)[index]
+
+    def __len__(self) -> int:
+        return len(_parsed_links(self.text))
+
+    def __iter__(self) -> Iterator[Link]:
+        return iter(_parsed_links(self.text))
+
+    def __contains__(self, link: object) -> bool:
+        return link in _parsed_links(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ObjectList):
+            return self.text == other.text
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return _parsed_links(self.text) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(_parsed_links(self.text))
+
+    def __repr__(self) -> str:
+        return f"ObjectList({self.text!r})"
+
+
+@lru_cache(maxsize=32)
+def _parsed_links(text: str) -> tuple[Link, ...]:
+    return tuple(parse_links(text))
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
+    """One client's registration.  ``content_format`` is the structured format the server
+    reads and writes it in when the caller names none: what its Register announced (``ct``
+    on the root link) or what worked after a 4.06/4.15; None: SenML CBOR first."""
+
     endpoint: str
     registration_id: str
     lwm2m_version: str
@@ -40,9 +95,10 @@ class Registration:
     sms: str | None
     address: Peer
     root_path: str
-    object_links: tuple[Link, ...]
+    object_links: Sequence[Link]
     registered_at: float
     last_seen: float
+    content_format: int | None = None
 
     @property
     def location(self) -> tuple[str, str]:
@@ -65,6 +121,7 @@ class Registration:
             "objectLinks": [link.to_json() for link in self.object_links],
             "registeredAt": self.registered_at,
             "lastSeen": self.last_seen,
+            "contentFormat": self.content_format,
         }
 
 

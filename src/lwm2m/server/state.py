@@ -54,6 +54,7 @@ class OutgoingRequest:
         "cancelling",
         "deadline",
         "endpoint",
+        "fallbacks",
         "fmt",
         "handle",
         "op",
@@ -76,6 +77,7 @@ class OutgoingRequest:
         self.deadline: Timer | None = None  # the caller's timeout, if any
         self.cancelling: OutgoingRequest | None = None  # on an observation: its active cancel
         self.token: bytes | None = None  # on an established observation: its CoAP token
+        self.fallbacks: tuple[int, ...] | None = None  # formats still to try; None: the caller's
 
 
 def target_of(op: ServerRequest) -> Target | None:
