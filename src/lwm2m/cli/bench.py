@@ -2,16 +2,20 @@
 
 Prints registrations/s, notifications/s, reads/s with latencies and the server's RSS per
 registered client (:mod:`lwm2m.loadtest.runner` says how each is measured), or ``--json``.
+``--flood N`` adds a phase: the fleet's reads while new devices flood the server with
+Registers at N times the registration rate just measured (:mod:`lwm2m.loadtest.flood`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import BinaryIO
 
 from lwm2m.cli.payload import InputError
 from lwm2m.loadtest import TARGETS, BenchConfig, BenchError, BenchReport, Load, run_bench
+from lwm2m.loadtest.flood import FLOOD_READ_P99, FloodReport
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +35,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         default="strict",
         help="with --db: answer once committed (strict) or at once (relaxed)",
     )
+    cmd.add_argument(
+        "--flood",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="last, read the fleet (32 in flight) while new devices send Registers at N times "
+        "the measured registration rate (0: no flood phase)",
+    )
     cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     cmd.set_defaults(handler=run_bench_command)
 
@@ -38,7 +50,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
     try:
         config = BenchConfig(
-            args.clients, args.duration, args.concurrency, db=args.db, durability=args.durability
+            args.clients,
+            args.duration,
+            args.concurrency,
+            db=args.db,
+            durability=args.durability,
+            flood=args.flood,
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -96,10 +113,25 @@ def _lines(report: BenchReport) -> list[str]:
             f"{report.notifications.failed:,}",
         ),
         row("reads", report.reads, "reads", f"{report.reads.failed:,}"),
+        *([] if report.flood is None else _flood_lines(report.flood, row)),
         f"RSS per registered client {report.bytes_per_client:,.0f} B "
         f"(+{(report.rss_registered - report.rss_before) / 2**20:,.1f} MiB), target <= "
         f"{TARGETS['bytesPerClient']:,.0f} B {memory}; "
         f"{report.bytes_per_observation:,.0f} B more per observation",
         "CPU µs: server CPU per operation; server, fleet: their processes' CPU use in the phase; "
         "lost: retransmitted Registers, failed requests, notifications never received",
+    ]
+
+
+def _flood_lines(flood: FloodReport, row: Callable[[str, Load, str | None, str], str]) -> list[str]:
+    registers, reads = flood.flood, flood.reads
+    verdict = "ok" if flood.meets_target() else "ABOVE"
+    return [
+        row("flood reads", reads, None, f"{reads.failed:,}")
+        + f"p99 < {FLOOD_READ_P99 * 1e3:.0f} ms {verdict}",
+        f"flood: {registers.offered_rate:,.0f} Registers/s for {registers.seconds:.1f} s, "
+        f"{flood.offered_multiple:.1f}x the {flood.capacity:,.0f}/s measured (asked "
+        f"{flood.multiple:g}x): {registers.sent:,} sent, {registers.created:,} registered, "
+        f"{registers.refused:,} refused 5.03 ({registers.refused_without_max_age:,} without "
+        f"Max-Age), {registers.unanswered:,} unanswered",
     ]

@@ -11,6 +11,10 @@ Phases, one after the other, each bounded in count and time:
    ``notify_window`` of them between the shards' ``send`` and the server's event (beyond that
    they would only overflow the server's socket buffer), and writes off the ones lost.
 4. For ``duration`` seconds the server reads ``/3/0/9``, ``concurrency`` reads at a time.
+5. With ``flood`` (N > 0): a separate process (:mod:`lwm2m.loadtest.flood`) sends Registers
+   of new devices at N times the registration rate of phase 1; after ``FLOOD_RAMP`` seconds
+   the server reads ``/3/0/9`` of the registered fleet, ``flood_concurrency`` reads at a time,
+   for ``duration`` seconds.  Reported: those reads, and what became of the flood's Registers.
 
 Memory is this process's VmRSS before and after phase 1 (and after phase 2): the server's
 cost per registration and per observation, including its CoAP deduplication cache.
@@ -41,6 +45,7 @@ from typing import cast
 
 from lwm2m.loadtest.device import BATTERY
 from lwm2m.loadtest.fleet import FD_RESERVE, Flow, ShardSpec, raise_fd_limit, run_shard
+from lwm2m.loadtest.flood import FloodError, FloodReport, FloodSpec, flood_phase
 from lwm2m.operations import ErrorResponse, Response
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.config import Durability
@@ -72,10 +77,15 @@ class BenchConfig:
     timeout: float = 10.0  # per request, and the margin of every phase
     db: str | None = None  # a SQLite file for the server's store; None: in memory
     durability: Durability = "strict"
+    flood: float = 0.0  # Registers at this multiple of the registration rate; 0: no flood
+    flood_concurrency: int = 32  # reads in flight during the flood
+    flood_sources: int = 256  # source addresses of the flood
 
     def __post_init__(self) -> None:
         if self.clients < 1 or self.duration <= 0 or self.concurrency < 1:
             raise ValueError("clients and concurrency must be positive, duration > 0")
+        if self.flood < 0 or self.flood_concurrency < 1 or not 1 <= self.flood_sources <= 62_500:
+            raise ValueError("flood must be >= 0, flood_concurrency and flood_sources positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +161,7 @@ class BenchReport:
     rss_observed: int
     load_average: float  # the machine's, over the minute before the bench started
     store: StoreFigures | None = None  # with a SQLite store
+    flood: FloodReport | None = None
 
     @property
     def bytes_per_client(self) -> float:
@@ -194,6 +205,7 @@ class BenchReport:
             },
             "targets": TARGETS,
             "meetsTargets": self.meets_targets(),
+            **({} if self.flood is None else {"flood": self.flood.to_json()}),
         }
 
 
@@ -233,6 +245,7 @@ class _Bench:
         self.inbox: asyncio.Queue[tuple[int, tuple[object, ...]]] = asyncio.Queue()
         self.processes: list[BaseProcess] = []
         self.pipes: list[Connection] = []
+        self.fleet_cpus: list[int] | None = None
 
     async def run(self) -> BenchReport:
         config = self.config
@@ -274,10 +287,15 @@ class _Bench:
         if len(cpus) < 2:
             return
         half = len(cpus) // 2
+        self.fleet_cpus = cpus[half:]
         for process in self.processes:
-            assert process.pid is not None
-            os.sched_setaffinity(process.pid, cpus[half:])
+            self._pin(process)
         os.sched_setaffinity(0, cpus[:half])
+
+    def _pin(self, process: BaseProcess) -> None:
+        if self.fleet_cpus is not None:
+            assert process.pid is not None
+            os.sched_setaffinity(process.pid, self.fleet_cpus)
 
     async def _phases(self, server: LwM2MServer) -> BenchReport:
         config = self.config
@@ -292,6 +310,7 @@ class _Bench:
                 lambda ep: server.observe(ep, BATTERY, timeout=timeout),
                 iter(endpoints),
                 time.perf_counter() + self._phase_limit(),
+                config.concurrency,
             )
         )
         rss_observed = rss_bytes()
@@ -301,8 +320,33 @@ class _Bench:
                 lambda ep: server.read(ep, BATTERY, timeout=timeout),
                 itertools.cycle(endpoints),
                 time.perf_counter() + config.duration,
+                config.concurrency,
             )
         )
+        flood = None
+        if config.flood > 0:
+            spec = FloodSpec(
+                server.coap_address,
+                config.flood * registrations.per_second,
+                config.flood_sources,
+                self._lifetime(),
+            )
+            try:
+                flood = await flood_phase(
+                    spec,
+                    registrations.per_second,
+                    self._pin,
+                    lambda: self._measured(
+                        self._load(
+                            lambda ep: server.read(ep, BATTERY, timeout=timeout),
+                            itertools.cycle(endpoints),
+                            time.perf_counter() + config.duration,
+                            config.flood_concurrency,
+                        )
+                    ),
+                )
+            except FloodError as exc:
+                raise BenchError(str(exc)) from None
         return BenchReport(
             config,
             self.shard_count,
@@ -316,6 +360,7 @@ class _Bench:
             rss_registered,
             rss_observed,
             load_average,
+            flood=flood,
         )
 
     def _phase_limit(self) -> float:
@@ -370,6 +415,7 @@ class _Bench:
         issue: Callable[[str], Awaitable[Response]],
         endpoints: Iterator[str],
         until: float,
+        concurrency: int,
     ) -> Load:
         """Requests to ``endpoints`` in turn, ``concurrency`` at a time, until they run out or
         ``until`` (perf_counter) has passed."""
@@ -393,7 +439,7 @@ class _Bench:
                     latencies.append(time.perf_counter() - start)
 
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(self.config.concurrency)))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - start
         if not latencies:
             return Load(0, seconds, failed)
