@@ -42,6 +42,7 @@ from lwm2m.server.registration import (
     HISTORY_LIMIT,
     HistoryEntry,
     MemoryRegistrationStore,
+    ObjectList,
     ObservationRecord,
     QueuedRecord,
     Registration,
@@ -88,7 +89,7 @@ class SqliteRegistrationStore(MemoryRegistrationStore):
     def __init__(self, writer: Writer, registrations: list[Registration]) -> None:
         super().__init__()
         self._submit = writer.submit
-        self._links: dict[int, tuple[tuple[Link, ...], str]] = {}
+        self._links: dict[int, tuple[Sequence[Link], str]] = {}
         for registration in registrations:
             super().put(registration)
 
@@ -110,8 +111,11 @@ class SqliteRegistrationStore(MemoryRegistrationStore):
             ),
         )
 
-    def _format_links(self, links: tuple[Link, ...]) -> str:
-        """Formatted once per distinct list: the core shares one tuple per object list."""
+    def _format_links(self, links: Sequence[Link]) -> str:
+        """The text an :class:`ObjectList` already is; other sequences formatted once per
+        distinct list (restored registrations share one tuple per object list)."""
+        if isinstance(links, ObjectList):
+            return links.text
         cached = self._links.get(id(links))
         if cached is not None and cached[0] is links:
             return cached[1]
