@@ -3,6 +3,7 @@ contract in docs/server-api.md (the real server is in tests/integration/test_res
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from lwm2m.coap.codes import Code
 from lwm2m.codec.base import ContentFormat
 from lwm2m.codec.link import Link
-from lwm2m.model import ObjectInstance, Path, SingleResource, builtin_models
+from lwm2m.model import ObjectInstance, ObjectLink, Path, SingleResource, Value, builtin_models
 from lwm2m.operations import (
     UNSET,
     CreatedResponse,
@@ -40,6 +41,7 @@ EP = "urn:imei:490154203237518"
 @dataclass
 class FakeRegistration:
     endpoint: str
+    address: object = ("192.0.2.1", 5683)
 
     def to_json(self) -> dict[str, object]:
         return {"endpoint": self.endpoint, "registrationId": "r1", "lwm2mVersion": "1.1"}
@@ -203,7 +205,12 @@ DEVICE = ObjectInstance(0, {0: SingleResource(0, "Example Corp"), 9: SingleResou
 
 async def test_clients_list_and_one(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/clients")).json() == [
-        {"endpoint": EP, "registrationId": "r1", "lwm2mVersion": "1.1"}
+        {
+            "endpoint": EP,
+            "registrationId": "r1",
+            "lwm2mVersion": "1.1",
+            "address": {"transport": "U", "secure": False, "address": "192.0.2.1:5683"},
+        }
     ]
     assert (await client.get(api())).json()["endpoint"] == EP
     missing = await client.get("/api/clients/nobody")
@@ -445,6 +452,29 @@ async def test_observe_and_cancel(client: httpx.AsyncClient, fake: FakeServer) -
     )
     await client.delete(api("/3/0/9/observe?active=false"))
     assert fake.last[2]["active"] is False
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (b"\x00\xff", "AP8="),
+        (2**64 - 1, 2**64 - 1),
+        (-(2**63), -(2**63)),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (float("-inf"), "-inf"),
+        (ObjectLink(3, 0), "3:0"),
+        ("a\udc80b", "a\ufffdb"),
+    ],
+)
+async def test_any_value_a_device_sends_is_answered_as_valid_json(
+    client: httpx.AsyncClient, fake: FakeServer, value: Value, shown: object
+) -> None:
+    fake.answer = ValuesResponse({Path.of(3, 0, 9): value, Path.of(3, 0, 1): "ok"}, 112)
+    response = await client.post(api("/composite/read"), json={"paths": ["/3/0"]})
+    assert response.status_code == 200
+    body = json.loads(response.content, parse_constant=pytest.fail)  # no NaN/Infinity literals
+    assert body["values"] == {"/3/0/9": shown, "/3/0/1": "ok"}
 
 
 async def test_composite_operations(client: httpx.AsyncClient, fake: FakeServer) -> None:

@@ -22,6 +22,7 @@ from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
 from lwm2m.storage import SqliteStore, StoreError, open_store
 from lwm2m.web.bootstrap_api import bootstrap_routes
+from lwm2m.web.events import DEFAULT_MAX_SUBSCRIBERS, EventHub
 from lwm2m.web.serving import WebServer
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -43,6 +44,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     add_auth_arguments(cmd)
     add_allowed_hosts_argument(cmd)
+    cmd.add_argument(
+        "--max-event-streams",
+        type=int,
+        default=DEFAULT_MAX_SUBSCRIBERS,
+        metavar="N",
+        help=f"most /api/events streams open at once, 503 past it ({DEFAULT_MAX_SUBSCRIBERS})",
+    )
     cmd.add_argument(
         "--demo",
         type=int,
@@ -99,6 +107,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         loop.add_signal_handler(signum, stop.set)
     if not 0 <= args.demo <= MAX_DEVICES:
         raise InputError(f"--demo takes 0 to {MAX_DEVICES} devices")
+    if args.max_event_streams < 1:
+        raise InputError("--max-event-streams takes at least 1")
     try:
         store = open_store(args.db, args.durability)
     except StoreError as exc:
@@ -133,6 +143,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         auth=auth_token(args),
         extra_routes=bootstrap_routes(configs) if configs is not None else (),
         allowed_hosts=allowed_hosts(args),
+        events=EventHub(server, max_subscribers=args.max_event_streams),
+        store=store,
     )
     try:
         await server.start()

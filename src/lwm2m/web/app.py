@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from lwm2m.coap.codes import Code
@@ -40,7 +40,9 @@ from lwm2m.server.errors import (
 from lwm2m.web import inputs
 from lwm2m.web.auth import LOOPBACK_HOSTS, ApiGuard, HostGuard
 from lwm2m.web.console import console_routes
-from lwm2m.web.events import EventHub
+from lwm2m.web.events import EventHub, TooManySubscribersError
+from lwm2m.web.jsonview import JsonResponse, registration_json
+from lwm2m.web.metrics import metrics_route
 from lwm2m.web.security_api import security_routes
 
 _ENDPOINT = "/api/clients/{endpoint}"
@@ -54,14 +56,17 @@ def create_app(
     auth: str | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
+    store: object | None = None,
 ) -> Starlette:
     """The API and the web console over ``server``; incoming values are typed by its models.
 
     Pass ``events`` to close the event streams yourself before an HTTP shutdown, ``auth`` to
     require ``Authorization: Bearer <auth>`` on every API request (``extra_routes`` too),
-    ``allowed_hosts`` to serve other ``Host`` names than the loopback ones (``*``: any).
+    ``allowed_hosts`` to serve other ``Host`` names than the loopback ones (``*``: any),
+    ``store`` (the server's) to show its ``stats()`` at ``/metrics``.
     """
-    api = _Api(server, events if events is not None else EventHub(server))
+    hub = events if events is not None else EventHub(server)
+    api = _Api(server, hub)
     routes = [
         Route("/api/clients", api.list_clients, methods=["GET"]),
         Route("/api/events", api.events, methods=["GET"]),
@@ -81,6 +86,7 @@ def create_app(
         Route(_NODE, api.write, methods=["PUT", "PATCH"]),
         Route(_NODE, api.delete, methods=["DELETE"]),
         *security_routes(server),
+        metrics_route(server, hub, store),
         *extra_routes,
         *console_routes(server),
     ]
@@ -116,7 +122,7 @@ class _Api:
 
     async def list_clients(self, request: Request) -> Response:
         inputs.Query(request, ())
-        return JSONResponse([reg.to_json() for reg in self._server.registrations.all()])
+        return JsonResponse([registration_json(r) for r in self._server.registrations.all()])
 
     async def get_client(self, request: Request) -> Response:
         inputs.Query(request, ())
@@ -124,7 +130,7 @@ class _Api:
         registration = self._server.registrations.get(endpoint)
         if registration is None:
             raise HTTPException(404, f"no registration for endpoint {endpoint!r:.80}")
-        return JSONResponse(registration.to_json())
+        return JsonResponse(registration_json(registration))
 
     async def history(self, request: Request) -> Response:
         """Values the device notified or sent at the path or below, oldest first."""
@@ -133,7 +139,7 @@ class _Api:
         if self._server.registrations.get(endpoint) is None:
             raise HTTPException(404, f"no registration for endpoint {endpoint!r:.80}")
         entries = self._server.history(endpoint, path, limit)
-        return JSONResponse(
+        return JsonResponse(
             {
                 "values": [
                     {"time": e.time, "path": str(e.path), "value": value_to_json(e.value)}
@@ -143,9 +149,14 @@ class _Api:
         )
 
     async def events(self, request: Request) -> Response:
+        """The event stream, resumed after ``Last-Event-ID`` if the client sends one."""
         inputs.Query(request, ())
+        try:
+            stream = self._hub.open(request.headers.get("last-event-id"))
+        except TooManySubscribersError as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "30"}) from None
         return StreamingResponse(
-            self._hub.open(),
+            stream,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -290,7 +301,7 @@ def _answer(
             body = {"status": success.dotted}
         case _:
             raise TypeError(f"unexpected answer {type(answer).__name__}")
-    return JSONResponse(body)
+    return JsonResponse(body)
 
 
 def _content(content_format: int | None, values: object) -> dict[str, object]:
@@ -299,11 +310,11 @@ def _content(content_format: int | None, values: object) -> dict[str, object]:
 
 def _status(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handler(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"message": str(exc)}, status)
+        return JsonResponse({"message": str(exc)}, status)
 
     return handler
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     """No traceback leaves the process; Starlette re-raises so the server log has it."""
-    return JSONResponse({"message": "internal error"}, 500)
+    return JsonResponse({"message": "internal error"}, 500)

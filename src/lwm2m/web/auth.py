@@ -5,7 +5,8 @@ read an answer.  That alone does not stop a foreign page from *sending* a reques
 lets through without a preflight (a form POST to ``.../execute`` reboots a device), so API
 requests that a browser marks as coming from another origin are refused before any handler
 runs.  The console's HTML, CSS and scripts hold no data and stay public; with a token, every
-``/api`` request (the console's event stream too) must carry ``Authorization: Bearer TOKEN``.
+``/api`` request (the console's event stream too) and ``/metrics`` must carry
+``Authorization: Bearer TOKEN``.
 
 Before any of that, :class:`HostGuard` answers 400 to a request whose ``Host`` is not one of
 the configured names: DNS rebinding points a name the attacker owns at 127.0.0.1, after which
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_PREFIX = "/api"
+METRICS_PATH = "/metrics"
 
 CONSOLE_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -118,7 +120,7 @@ class ApiGuard:
             await self._app(scope, receive, send)
             return
         path: str = scope["path"]
-        api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
+        api = path in (API_PREFIX, METRICS_PATH) or path.startswith(API_PREFIX + "/")
         if api:
             refusal = self._refusal(Headers(scope=scope))
             if refusal is not None:

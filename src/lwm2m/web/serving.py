@@ -78,7 +78,8 @@ class HttpServer:
 
 class WebServer(HttpServer):
     """The REST API and console of ``server``; ``extra_routes`` mounts further APIs (the
-    bootstrap server's, when it runs in the same process)."""
+    bootstrap server's, when it runs in the same process); the other arguments are
+    :func:`~lwm2m.web.app.create_app`'s."""
 
     def __init__(
         self,
@@ -91,6 +92,7 @@ class WebServer(HttpServer):
         auth: str | None = None,
         extra_routes: Sequence[BaseRoute] = (),
         allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
+        store: object | None = None,
     ) -> None:
         self._events = events if events is not None else EventHub(server)
         app = create_app(
@@ -99,6 +101,7 @@ class WebServer(HttpServer):
             auth=auth,
             extra_routes=extra_routes,
             allowed_hosts=allowed_hosts,
+            store=store,
         )
         super().__init__(app, host=host, port=port, log_level=log_level)
 
