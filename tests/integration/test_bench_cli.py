@@ -45,3 +45,23 @@ def test_a_bad_client_count_is_one_line_on_stderr() -> None:
     assert done.returncode == 1
     assert done.stderr.decode().startswith("lwm2m bench: ")
     assert done.stdout == b""
+
+
+def test_the_flood_phase_reports_reads_and_what_became_of_the_registers() -> None:
+    done = subprocess.run(
+        [*BENCH, "--clients", "20", "--duration", "1", "--flood", "2", "--json"],
+        capture_output=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    flood = json.loads(done.stdout)["flood"]
+    assert flood["multiple"] == 2
+    assert flood["reads"]["count"] > 0 and flood["reads"]["failed"] == 0
+    registers = flood["registers"]
+    assert registers["sent"] > 0
+    assert (
+        registers["created"] + registers["refused"] + registers["unanswered"] == registers["sent"]
+    )
+    assert registers["refusedWithoutMaxAge"] == 0
+    assert set(flood) >= {"capacityPerSecond", "offeredMultiple", "readP99TargetMs", "meetsTarget"}

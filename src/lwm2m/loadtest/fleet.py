@@ -25,6 +25,7 @@ import select
 import socket
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import RawArray, RawValue
@@ -79,21 +80,32 @@ class ShardSpec:
     lifetime: int = 86400
 
 
-def run_shard(conn: Connection, spec: ShardSpec, flow: Flow) -> None:
-    """The shard process's main function."""
-    raise_fd_limit()
+def open_sockets(addresses: Iterable[str], server: tuple[str, int]) -> list[socket.socket]:
+    """Non-blocking UDP sockets, one bound to each address (any port) and connected to
+    ``server``; on failure those opened are closed and the OSError says which one failed."""
     sockets: list[socket.socket] = []
     try:
-        for i in range(spec.count):
+        for address in addresses:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sockets.append(sock)
             sock.setblocking(False)
-            sock.bind((device_address(spec.first + i), 0))
-            sock.connect(spec.server)
+            sock.bind((address, 0))
+            sock.connect(server)
     except OSError as exc:
-        conn.send(("error", f"fleet shard {spec.index}: socket {len(sockets)}: {exc}"))
         for sock in sockets:
             sock.close()
+        raise OSError(f"socket {len(sockets)}: {exc}") from exc
+    return sockets
+
+
+def run_shard(conn: Connection, spec: ShardSpec, flow: Flow) -> None:
+    """The shard process's main function."""
+    raise_fd_limit()
+    addresses = (device_address(spec.first + i) for i in range(spec.count))
+    try:
+        sockets = open_sockets(addresses, spec.server)
+    except OSError as exc:
+        conn.send(("error", f"fleet shard {spec.index}: {exc}"))
         return
     try:
         conn.send(("ready", spec.count))

@@ -43,6 +43,7 @@ from lwm2m.coap.message import Message
 from lwm2m.coap.options import OptionNumber, Options
 from lwm2m.codec import ContentFormat
 from lwm2m.loadtest.device import IMEI_BASE, endpoint_name
+from lwm2m.loadtest.fleet import open_sockets
 
 if TYPE_CHECKING:
     from lwm2m.loadtest.runner import Load
@@ -209,18 +210,10 @@ def run_flood(conn: Connection, spec: FloodSpec) -> None:
     """The flood process's main function."""
     with contextlib.suppress(OSError):
         os.nice(10)
-    sockets: list[socket.socket] = []
     try:
-        for index in range(spec.sources):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sockets.append(sock)
-            sock.setblocking(False)
-            sock.bind((source_address(index), 0))
-            sock.connect(spec.server)
+        sockets = open_sockets(map(source_address, range(spec.sources)), spec.server)
     except OSError as exc:
-        conn.send(("error", f"flood: socket {len(sockets)}: {exc}"))
-        for sock in sockets:
-            sock.close()
+        conn.send(("error", f"flood: {exc}"))
         return
     try:
         conn.send(("ready",))
