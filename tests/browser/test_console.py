@@ -91,6 +91,7 @@ async def test_operator_walkthrough(stack: Stack, page: Page) -> None:
         device_row = page.locator(f'tr[data-endpoint="{EP}"]')
         await expect(device_row).to_contain_text("Online")
         await expect(device_row).to_contain_text("1.1")
+        await expect(device_row).to_contain_text("coap://127.0.0.1:")  # the address object
         await screenshot(page, "01-devices")
 
         # Its page opens on the Device object; Read /3/0 fills the table from the model.

@@ -17,6 +17,15 @@ const FORMAT_NAMES = {
   112: "SenML CBOR", 11542: "TLV", 11543: "LwM2M JSON", 11544: "LwM2M CBOR",
 };
 
+const SCHEMES = { U: "coap", T: "coap+tcp" };
+
+/** A registration's address ({transport, secure, address}) as a URI: coaps://host:port. */
+export function peerAddress(peer) {
+  const scheme = SCHEMES[peer?.transport];
+  if (!scheme) return String(peer?.address ?? "");
+  return `${scheme.replace("coap", peer.secure ? "coaps" : "coap")}://${peer.address}`;
+}
+
 export function formatName(number) {
   return number === null || number === undefined ? "" : FORMAT_NAMES[number] ?? `format ${number}`;
 }

@@ -2,6 +2,7 @@
 // event stream, shared by every page so nothing is lost when the operator navigates.
 
 import { api, openEvents } from "./api.js";
+import { peerAddress } from "./format.js";
 
 const LOG_SIZE = 400;
 const SERIES_SIZE = 120;
@@ -72,8 +73,9 @@ function describe(registration) {
 }
 
 function changes(registration, previous) {
-  const fields = ["lifetime", "binding", "address", "queueMode"];
+  const fields = ["lifetime", "binding", "queueMode"];
   const changed = fields.filter((field) => registration[field] !== previous?.[field]);
+  if (peerAddress(registration.address) !== peerAddress(previous?.address)) changed.push("address");
   const links = (reg) => (reg?.objectLinks ?? []).map((link) => link.target).join(",");
   if (links(registration) !== links(previous)) changed.push("objects");
   return changed.length ? `changed: ${changed.join(", ")}` : "no change";

@@ -5,7 +5,7 @@ import { ApiError, api, ep } from "../api.js";
 import { chart, sparkline } from "../chart.js";
 import { confirm, form } from "../dialog.js";
 import { ago, clock, dateTime, duration, h, icon, replace, toast } from "../dom.js";
-import { FORMATS, codeText, formatName, httpProblem, isNumeric, isSuccess, parseInput, showValue, valueField } from "../format.js";
+import { FORMATS, codeText, formatName, httpProblem, isNumeric, isSuccess, parseInput, peerAddress, showValue, valueField } from "../format.js";
 import { device, log, model, models, record, state, subscribe } from "../store.js";
 
 let format = "";
@@ -275,7 +275,7 @@ export function render(root, [endpoint]) {
       : current.status === "expired" ? ["Expired", "warn"]
         : current.status === "deregistered" ? ["Left", "muted"] : ["Online", "ok"];
     const meta = reg ? [
-      ["Registration ID", reg.registrationId], ["Address", reg.address], ["Lifetime", duration(reg.lifetime)],
+      ["Registration ID", reg.registrationId], ["Address", peerAddress(reg.address)], ["Lifetime", duration(reg.lifetime)],
       ["Registered", dateTime(reg.registeredAt)], ["Last update", ago(reg.lastSeen)],
     ] : [];
     replace(head,

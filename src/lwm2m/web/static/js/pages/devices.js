@@ -1,6 +1,7 @@
 // Devices: every registration, live, with search and filters.
 
 import { ago, duration, h, icon, replace } from "../dom.js";
+import { peerAddress } from "../format.js";
 import { state, subscribe } from "../store.js";
 
 const filters = { text: "", binding: "", version: "", queue: "", status: "online", compliance: "" };
@@ -24,7 +25,7 @@ function online(entry) {
 function matches(entry) {
   const reg = entry.registration;
   const text = filters.text.trim().toLowerCase();
-  if (text && ![reg.endpoint, reg.address, reg.registrationId].some((v) => String(v).toLowerCase().includes(text))) return false;
+  if (text && ![reg.endpoint, peerAddress(reg.address), reg.registrationId].some((v) => String(v).toLowerCase().includes(text))) return false;
   if (filters.binding && reg.binding !== filters.binding) return false;
   if (filters.version && reg.lwm2mVersion !== filters.version) return false;
   if (filters.queue && String(reg.queueMode) !== filters.queue) return false;
@@ -130,7 +131,7 @@ export function render(root) {
         h("td", {}, h("code", {}, reg.binding)),
         h("td", {}, reg.queueMode ? "Yes" : "No"),
         h("td", { class: "num" }, duration(reg.lifetime)),
-        h("td", { class: "mono" }, reg.address),
+        h("td", { class: "mono" }, peerAddress(reg.address)),
         h("td", { class: "num" }, objectCount(reg)),
         h("td", { title: new Date(reg.lastSeen * 1000).toLocaleString(), class: "nowrap" }, ago(online(entry) ? reg.lastSeen : entry.changedAt)));
       return row;
