@@ -195,7 +195,7 @@ class PrioritisedUdpTransport(UdpTransport[CoreT]):
             data, peer = new.popleft()
             receive(data, peer, now)
         self.pump()
-        if (established or new) and not self._scheduled:
+        if new and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._tick)
 
