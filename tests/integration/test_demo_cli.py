@@ -22,10 +22,10 @@ def free_port(kind: int) -> int:
 
 
 def test_demo_devices_register_and_leave_with_the_server() -> None:
-    http = free_port(socket.SOCK_STREAM)
+    http, coap = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     command = [
         *(sys.executable, "-m", "lwm2m.cli.main", "server", "--host", "127.0.0.1"),
-        *("--db", ":memory:", "--coap-port", "0", "--coaps-port", "0"),
+        *("--db", ":memory:", "--coap-port", str(coap), "--coaps-port", "0"),
         *("--tcp-port", "0", "--tls-port", "0"),
         *("--http-port", str(http), "--demo", "3"),
     ]

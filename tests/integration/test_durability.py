@@ -365,7 +365,7 @@ async def test_kill_9_during_full_rate_registration_loses_no_acknowledged_one(
     command = [
         *(sys.executable, "-m", "lwm2m.cli.main", "server", "--host", "127.0.0.1"),
         *("--db", str(db), "--coap-port", str(SERVER[1]), "--coaps-port", "0"),
-        *("--tcp-port", "-1", "--tls-port", "-1"),
+        *("--tcp-port", "0", "--tls-port", "0"),
         *("--http-port", str(http_port), "--log-level", "warning"),
     ]
     raise_fd_limit()

@@ -22,7 +22,8 @@ SERVER = (
     "127.0.0.1",
     "--db",
     ":memory:",
-    # Every port ephemeral, so that runs in parallel (and a `make run`) never clash.
+    # DTLS, TCP and TLS off (0) and free ports for the rest, so that runs in parallel (and a
+    # `make run`) never clash.
     *("--coaps-port", "0", "--tcp-port", "0", "--tls-port", "0"),
 )
 
@@ -34,15 +35,23 @@ def free_tcp_port() -> int:
         return port
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_server_command_serves_the_api_and_stops_on_a_signal(signum: signal.Signals) -> None:
     port = free_tcp_port()
-    command = [*SERVER, "--coap-port", "0", "--http-port", str(port), "--log-level", "warning"]
+    coap = str(free_udp_port())
+    command = [*SERVER, "--coap-port", coap, "--http-port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert process.stdout is not None
         banner = "".join(process.stdout.readline().decode() for _ in range(3))
-        assert "coap://127.0.0.1:" in banner
+        assert f"LwM2M server on coap://127.0.0.1:{coap} (0 PSKs)" in banner
         assert f"console on http://127.0.0.1:{port}/" in banner
         assert f"http://127.0.0.1:{port}/api/clients" in banner
         response = httpx.get(f"http://127.0.0.1:{port}/api/clients", timeout=5)
@@ -63,7 +72,7 @@ def test_a_port_in_use_is_one_line_and_status_1() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [*SERVER, "--coap-port", "0", "--http-port", str(port)],
+            [*SERVER, "--coap-port", str(free_udp_port()), "--http-port", str(port)],
             capture_output=True,
             timeout=30,
             check=False,
@@ -72,3 +81,21 @@ def test_a_port_in_use_is_one_line_and_status_1() -> None:
     lines = result.stderr.decode().strip().splitlines()
     assert lines[-1].startswith(f"lwm2m server: cannot listen on tcp 127.0.0.1:{port}")
     assert "Traceback" not in result.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--coaps-port", "-1"),
+        ("--tcp-port", "65536"),
+        ("--tls-port", "x"),
+        ("--coap-port", "0"),
+        ("--http-port", "-5"),
+    ],
+)
+def test_a_bad_port_is_refused_by_the_parser(option: str, value: str) -> None:
+    result = subprocess.run([*SERVER, option, value], capture_output=True, timeout=30, check=False)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2
+    assert f"argument {option}: {value!r} is not a port number" in stderr
+    assert "Traceback" not in stderr

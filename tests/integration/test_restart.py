@@ -255,7 +255,7 @@ async def test_an_oscore_context_added_over_rest_survives_a_restart(tmp_path: Fi
     command = [
         *(sys.executable, "-m", "lwm2m.cli.main", "server", "--host", "127.0.0.1"),
         *("--db", str(db), "--coap-port", str(coap_port), "--coaps-port", "0"),
-        *("--tcp-port", "-1", "--tls-port", "-1"),
+        *("--tcp-port", "0", "--tls-port", "0"),
         *("--http-port", str(http_port), "--log-level", "warning"),
     ]
     secret = "00112233445566778899aabbccddeeff"

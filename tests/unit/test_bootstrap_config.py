@@ -242,7 +242,10 @@ def test_cli_reports_a_port_in_use_and_bad_files(
 ) -> None:
     file = tmp_path / "bs.json"
     file.write_text(json.dumps({"urn:imei:1": {"servers": [NOSEC]}}))
-    argv = ["bootstrap", "--config", str(file), "--host", "127.0.0.1", "--coap-port", "0"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as free:
+        free.bind(("127.0.0.1", 0))
+        coap_port = str(free.getsockname()[1])
+    argv = ["bootstrap", "--config", str(file), "--host", "127.0.0.1", "--coap-port", coap_port]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = str(taken.getsockname()[1])

@@ -18,7 +18,13 @@ from collections.abc import AsyncIterator
 from typing import BinaryIO
 
 from lwm2m.bootstrap import BootstrapServer, BootstrapServerConfig, ConfigError, ConfigStore
-from lwm2m.cli.options import add_allowed_hosts_argument, allowed_hosts
+from lwm2m.cli.options import (
+    add_allowed_hosts_argument,
+    allowed_hosts,
+    any_port,
+    port_or_off,
+    required_port,
+)
 from lwm2m.cli.payload import InputError
 from lwm2m.cli.secret_options import PSK_ENV, read_secret_file, spec_lines
 from lwm2m.security.credentials import (
@@ -39,9 +45,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd = subparsers.add_parser("bootstrap", help=helptext, description=helptext)
     cmd.add_argument("--config", required=True, metavar="FILE", help="configurations (JSON)")
     cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP and HTTP (0.0.0.0)")
-    cmd.add_argument("--coap-port", type=int, default=5783, help="UDP port, 0: any (5783)")
-    cmd.add_argument("--coaps-port", type=int, default=5784, help="DTLS port, 0: any (5784)")
-    cmd.add_argument("--http-port", type=int, default=8081, help="TCP port, 0: any (8081)")
+    cmd.add_argument("--coap-port", type=required_port, default=5783, help="UDP port (5783)")
+    cmd.add_argument(
+        "--coaps-port", type=port_or_off, default=5784, help="DTLS port, 0: off (5784)"
+    )
+    cmd.add_argument("--http-port", type=any_port, default=8081, help="TCP port, 0: any (8081)")
     cmd.add_argument("--keys-over-nosec", action="store_true", help=KEYS_HELP)
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     add_allowed_hosts_argument(cmd)

@@ -1,5 +1,10 @@
-"""Options shared by the ``lwm2m server`` and ``lwm2m bootstrap`` commands: who may reach the
-HTTP API by which host name."""
+"""Options shared by the ``lwm2m server`` and ``lwm2m bootstrap`` commands: port numbers, and
+who may reach the HTTP API by which host name.
+
+Ports: a CoAP listener that can be turned off takes 0 for off (DTLS, TCP, TLS); the plain UDP
+port cannot be (each server needs it) and takes 1..65535; the HTTP port takes 0 for any free
+one.  Anything else is refused by the parser, naming the option.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,28 @@ import argparse
 import ipaddress
 
 from lwm2m.web.auth import LOOPBACK_HOSTS, normalize_hosts
+
+
+def port_or_off(text: str) -> int | None:
+    """A listener's port, None for 0 (off)."""
+    port = _port(text, 0)
+    return port or None
+
+
+def required_port(text: str) -> int:
+    """The UDP port a server cannot run without."""
+    return _port(text, 1, "; this listener cannot be turned off")
+
+
+def any_port(text: str) -> int:
+    """A port, 0 for any free one (HTTP)."""
+    return _port(text, 0)
+
+
+def _port(text: str, low: int, why: str = "") -> int:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r:.20} is not a port number {low}..65535{why}")
+    return int(text)
 
 
 def add_allowed_hosts_argument(cmd: argparse.ArgumentParser) -> None:

@@ -13,7 +13,13 @@ from typing import BinaryIO
 from lwm2m.bootstrap import BootstrapServerConfig, ConfigStore
 from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_configs, load_credentials
 from lwm2m.cli.demo import MAX_DEVICES, demo_devices
-from lwm2m.cli.options import add_allowed_hosts_argument, allowed_hosts
+from lwm2m.cli.options import (
+    add_allowed_hosts_argument,
+    allowed_hosts,
+    any_port,
+    port_or_off,
+    required_port,
+)
 from lwm2m.cli.payload import InputError
 from lwm2m.cli.secret_options import OSCORE_ENV, add_auth_arguments, auth_token, spec_lines
 from lwm2m.security.credentials import OscoreCredential
@@ -32,15 +38,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     helptext = "run the LwM2M server with its REST API until SIGINT or SIGTERM"
     cmd = subparsers.add_parser("server", help=helptext, description=helptext)
     cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP and HTTP (0.0.0.0)")
-    cmd.add_argument("--coap-port", type=int, default=5683, help="UDP port, 0: any (5683)")
-    cmd.add_argument("--coaps-port", type=int, default=5684, help="DTLS port, 0: any (5684)")
+    cmd.add_argument("--coap-port", type=required_port, default=5683, help="UDP port (5683)")
     cmd.add_argument(
-        "--tcp-port", type=int, default=5683, help="CoAP over TCP port, 0: any, -1: off (5683)"
+        "--coaps-port", type=port_or_off, default=5684, help="DTLS port, 0: off (5684)"
     )
     cmd.add_argument(
-        "--tls-port", type=int, default=5684, help="CoAP over TLS port, 0: any, -1: off (5684)"
+        "--tcp-port", type=port_or_off, default=5683, help="CoAP over TCP port, 0: off (5683)"
     )
-    cmd.add_argument("--http-port", type=int, default=8080, help="TCP port, 0: any (8080)")
+    cmd.add_argument(
+        "--tls-port", type=port_or_off, default=5684, help="CoAP over TLS port, 0: off (5684)"
+    )
+    cmd.add_argument("--http-port", type=any_port, default=8080, help="TCP port, 0: any (8080)")
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     add_auth_arguments(cmd)
     add_allowed_hosts_argument(cmd)
@@ -59,8 +67,15 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help=f"also run N simulated Telekom-profile devices (at most {MAX_DEVICES})",
     )
     cmd.add_argument("--bootstrap-config", metavar="FILE", help="also run the bootstrap server")
-    cmd.add_argument("--bootstrap-port", type=int, default=5783, help="its UDP port (5783)")
-    cmd.add_argument("--bootstrap-coaps-port", type=int, default=5784, help="its DTLS port (5784)")
+    cmd.add_argument(
+        "--bootstrap-port", type=required_port, default=5783, help="its UDP port (5783)"
+    )
+    cmd.add_argument(
+        "--bootstrap-coaps-port",
+        type=port_or_off,
+        default=5784,
+        help="its DTLS port, 0: off (5784)",
+    )
     add_psk_arguments(cmd)
     cmd.add_argument(
         "--oscore",
@@ -127,8 +142,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
             host=args.host,
             coap_port=args.coap_port,
             coaps_port=args.coaps_port,
-            tcp_port=None if args.tcp_port < 0 else args.tcp_port,
-            tls_port=None if args.tls_port < 0 else args.tls_port,
+            tcp_port=args.tcp_port,
+            tls_port=args.tls_port,
             durability=args.durability,
         ),
         credentials=credentials,
@@ -149,7 +164,16 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     try:
         await server.start()
     except OSError as exc:
-        ports = f"udp {args.coap_port}, {args.coaps_port}; tcp {args.tcp_port}, {args.tls_port}"
+        ports = ", ".join(
+            f"{kind} {port}"
+            for kind, port in (
+                ("udp", args.coap_port),
+                ("udp", args.coaps_port),
+                ("tcp", args.tcp_port),
+                ("tcp", args.tls_port),
+            )
+            if port is not None
+        )
         raise InputError(f"cannot listen on {args.host} ({ports}): {exc}") from None
     try:
         try:
@@ -157,10 +181,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         except OSError as exc:
             raise InputError(f"cannot listen on tcp {args.host}:{args.http_port}: {exc}") from None
         coap_host, coap_port = server.coap_address[:2]
-        coaps_port = server.coaps_address[1]
         stdout.write(
-            f"LwM2M server on coap://{coap_host}:{coap_port} and coaps://{coap_host}:{coaps_port}"
-            f"{_stream_uris(server, coap_host)} ({len(credentials)} PSKs)\n"
+            f"LwM2M server on {_listener_uris(server, coap_host)} ({len(credentials)} PSKs)\n"
             f"console on {web.url}/\n"
             f"REST API on {web.url}/api/clients, events on {web.url}/api/events\n".encode()
         )
@@ -190,13 +212,18 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         store.close()
 
 
-def _stream_uris(server: LwM2MServer, host: str) -> str:
-    """The CoAP over TCP and TLS listeners, if any, for the banner."""
+def _listener_uris(server: LwM2MServer, host: str) -> str:
+    """The listeners that are on, for the banner."""
     uris = []
-    for scheme, address in (("coap+tcp", "tcp_address"), ("coaps+tcp", "tls_address")):
-        with contextlib.suppress(RuntimeError):
+    for scheme, address in (
+        ("coap", "coap_address"),
+        ("coaps", "coaps_address"),
+        ("coap+tcp", "tcp_address"),
+        ("coaps+tcp", "tls_address"),
+    ):
+        with contextlib.suppress(RuntimeError):  # that listener is off
             uris.append(f"{scheme}://{host}:{getattr(server, address)[1]}")
-    return "".join(f", {uri}" for uri in uris)
+    return ", ".join(uris)
 
 
 def _oscore(args: argparse.Namespace, database: SqliteStore | None) -> OscoreServerContexts:
