@@ -333,10 +333,13 @@ def test_block1_4_13_hint_to_a_single_message_request_goes_block_wise() -> None:
     assert bytes(server.body) == body and server.block_sizes[:2] == [7, 3]
 
 
-def test_block1_4_13_even_at_16_bytes_fails_too_large() -> None:
+def test_block1_4_13_even_at_16_bytes_is_the_answer() -> None:
+    """A peer that refuses the body itself (a Register over its link count) answers 4.13 to
+    every block size: after the 16-byte try that 4.13 is the application's answer."""
     server = SmallBlockServer(-1, hint=False)  # takes no block at all
     (event,) = upload_to(server, body_of(3000))
-    assert isinstance(event, RequestFailed) and event.reason is FailureReason.TOO_LARGE
+    assert isinstance(event, ResponseReceived)
+    assert event.response.code is Code.REQUEST_ENTITY_TOO_LARGE
     assert list(dict.fromkeys(server.block_sizes)) == [6, 5, 4, 3, 2, 1, 0]
 
 

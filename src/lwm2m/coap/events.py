@@ -38,8 +38,7 @@ class FailureReason(Enum):
     TIMEOUT = "timeout"  # no ACK after MAX_RETRANSMIT, or no response in time
     RESET = "reset"  # the peer answered RST
     PROTOCOL = "protocol"  # the peer broke the block-wise rules (bad sequence, ETag changed)
-    # A Block2 body exceeded max_body_size, or the peer refused our Block1 body with 4.13 even
-    # in 16-byte blocks.
+    # A Block2 body exceeded max_body_size.
     TOO_LARGE = "too large"
     CANCELLED = "cancelled"  # the application cancelled
 

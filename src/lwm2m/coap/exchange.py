@@ -336,8 +336,9 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
     def _retry_smaller_blocks(self, ex: CX, message: Message, now: float) -> bool:
         """RFC 7959 §2.9.3: a 4.13 may only mean that our blocks are too big. Start the body
         over in the block size its Block1 option hints, else the next smaller one, down to 16
-        bytes (then the request fails TOO_LARGE). False when a smaller block cannot help: the
-        body is over the Size1 the peer gave, or it went in one message and no hint came."""
+        bytes. False when a smaller block cannot help, and the 4.13 is the answer: the body is
+        over the Size1 the peer gave, it went in one message and no hint came, or even 16-byte
+        blocks were refused (the peer refuses the body itself, e.g. a Register's link count)."""
         size1 = message.options.size1
         if ex.state is not ClientState.REQUESTING or (size1 is not None and size1 < len(ex.body)):
             return False
@@ -352,8 +353,7 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
         else:
             szx = ex.b1_szx - 1
         if szx < 0:
-            self._fail(ex, FailureReason.TOO_LARGE, now)
-            return True
+            return False
         ex.b1_szx, ex.b1_offset = szx, 0
         ex.request_tag = self._new_request_tag()
         self._send_block1(ex, now)

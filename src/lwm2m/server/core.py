@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from lwm2m.coap.codes import Code
 from lwm2m.coap.endpoint import Endpoint
@@ -41,7 +42,7 @@ from lwm2m.coap.events import (
     ResponseReceived,
 )
 from lwm2m.coap.message import Message
-from lwm2m.coap.options import OptionNumber
+from lwm2m.coap.options import OptionNumber, Options
 from lwm2m.coap.stream import ConnectionClosed, StreamEndpoint
 from lwm2m.codec import Clock, CodecRegistry, default_codecs
 from lwm2m.model import ModelRegistry, builtin_models
@@ -61,7 +62,7 @@ from lwm2m.server.config import ServerConfig
 from lwm2m.server.encoding import RequestEncoder
 from lwm2m.server.events import CoreEvent, Target
 from lwm2m.server.flow import RequestFlow
-from lwm2m.server.registrar import Registrar
+from lwm2m.server.registrar import ObjectListTooLargeError, Registrar
 from lwm2m.server.registration import (
     MemoryStore,
     ObservationRecord,
@@ -179,7 +180,10 @@ class ServerCore:
                 assert isinstance(op, Send), op
                 self._flow.heard(self._reporting.on_send(exchange, op, now), now)
         except OperationError as exc:
-            self.wire.respond(exchange, encode_error(exc.code, exc.message), now)
+            parts = encode_error(exc.code, exc.message)
+            if isinstance(exc, ObjectListTooLargeError):
+                parts = replace(parts, options=Options.build(size1=exc.limit))
+            self.wire.respond(exchange, parts, now)
         except Exception:
             logger.exception("failed to handle %s from %s", request.code.name, exchange.peer)
             self.wire.respond(exchange, encode_error(Code.INTERNAL_SERVER_ERROR), now)

@@ -252,10 +252,18 @@ class Registrar:
         """4.13 for an object list over the configured size, before anything parses it."""
         limit = self._state.config.max_object_list_size
         if len(payload) > limit:
-            raise OperationError(
-                Code.REQUEST_ENTITY_TOO_LARGE,
-                f"object list of {len(payload)} bytes exceeds {limit}",
-            )
+            raise ObjectListTooLargeError(len(payload), limit)
+
+
+class ObjectListTooLargeError(OperationError):
+    """4.13 with Size1 = ``limit`` (RFC 7959 §2.9.3): the body itself is refused, so a client
+    does not retry it in smaller blocks."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            Code.REQUEST_ENTITY_TOO_LARGE, f"object list of {size} bytes exceeds {limit}"
+        )
+        self.limit = limit
 
 
 def _with_announced_format(registration: Registration) -> Registration:
