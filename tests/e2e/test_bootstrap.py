@@ -215,7 +215,17 @@ async def secured() -> AsyncIterator[Secured]:
     bootstrap.configs.put(
         EP,
         BootstrapConfig.from_json(
-            {"servers": [{**account, "identity": "dm-1", "key": DM_KEY.hex()}], "delete": ["/0"]}
+            {
+                "servers": [
+                    {
+                        **account,
+                        "identity": "dm-1",
+                        "key": DM_KEY.hex(),
+                        "cipherSuites": [0xC0A8, 0x00AE],
+                    }
+                ],
+                "delete": ["/0"],
+            }
         ),
     )
     world = Secured(server, bootstrap)

@@ -254,3 +254,32 @@ def test_cli_reports_a_port_in_use_and_bad_files(
     file.write_text(json.dumps({"urn:imei:1": {"servers": [{**NOSEC, "uri": 5}]}}))
     assert main([*argv, "--http-port", "0"]) == 1
     assert "servers[0].uri" in capsys.readouterr().err
+
+
+# -- optional Security resources -----------------------------------------------------------
+
+
+def test_cipher_suites_are_written_only_when_configured_each_in_its_own_write() -> None:
+    inventory = Inventory()
+    bare = plan(config(PSK, NOSEC), inventory, read_format=None)
+    security = next(op for op in bare if isinstance(op, Write) and op.path == Path.of(0))
+    assert isinstance(security.node, ObjectNode)
+    assert all(16 not in instance.resources for instance in security.node.instances.values())
+    suites = config({**PSK, "cipherSuites": [0xC0A8]})
+    writes = [op for op in plan(suites, inventory, read_format=None) if isinstance(op, Write)]
+    assert [str(op.path) for op in writes] == ["/0", "/1", "/0/0/16"]
+    assert suites.to_json()["servers"][0]["cipherSuites"] == [0xC0A8]
+
+
+@pytest.mark.parametrize(
+    ("account", "problem"),
+    [
+        ({**PSK, "cipherSuites": []}, "servers[0].cipherSuites: a list of 1..32"),
+        ({**PSK, "cipherSuites": [70000]}, "servers[0].cipherSuites: a list of 1..32"),
+        ({**PSK, "cipherSuites": ["0xC0A8"]}, "servers[0].cipherSuites: a list of 1..32"),
+        ({**NOSEC, "cipherSuites": [0xC0A8]}, "servers[0].cipherSuites: only for securityMode"),
+    ],
+)
+def test_bad_cipher_suites_are_refused(account: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem.replace("[", r"\[").replace("]", r"\]")):
+        config(account)

@@ -27,6 +27,7 @@ DEFAULT_ENDPOINT = "*"
 MAX_SHORT_SERVER_ID = 65534
 MAX_KEY_BYTES = 64
 MAX_IDENTITY_BYTES = 128
+MAX_CIPHER_SUITES = 32
 _BINDING = re.compile(r"[UTSN]{1,4}Q?")
 
 
@@ -66,6 +67,8 @@ class Account:
     lifetime: int = 86400
     binding: str = "U"
     oscore: Oscore | None = None
+    cipher_suites: tuple[int, ...] = ()
+    """DTLS/TLS cipher suites to write to /0/x/16 (optional resource); empty: not written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,8 @@ class BootstrapConfig:
             }
             if account.security_mode is SecurityMode.PSK:
                 item |= {"identity": account.identity, "hasKey": bool(account.key)}
+            if account.cipher_suites:
+                item["cipherSuites"] = list(account.cipher_suites)
             if account.oscore is not None:
                 item["oscore"] = {
                     "senderId": account.oscore.sender_id,
@@ -256,7 +261,7 @@ def _hex(data: dict[str, Any], name: str, where: str) -> bytes:
 
 def _account(data: object, where: str) -> Account:
     fields = {"shortServerId", "uri", "securityMode", "identity", "key", "lifetime", "binding"}
-    obj = _object(data, where, fields | {"oscore"})
+    obj = _object(data, where, fields | {"oscore", "cipherSuites"})
     ssid = _int(obj, "shortServerId", where, 1, MAX_SHORT_SERVER_ID)
     try:
         mode = SecurityMode(obj.get("securityMode", "nosec"))
@@ -278,7 +283,24 @@ def _account(data: object, where: str) -> Account:
     if not isinstance(binding, str) or not _BINDING.fullmatch(binding):
         raise ConfigError(f"{where}.binding: transports U, T, S, N with an optional Q")
     oscore = _oscore(obj["oscore"], f"{where}.oscore") if "oscore" in obj else None
-    return Account(ssid, uri, mode, identity, key, lifetime, binding, oscore)
+    suites = _cipher_suites(obj, where) if "cipherSuites" in obj else ()
+    if suites and mode is not SecurityMode.PSK:
+        raise ConfigError(f"{where}.cipherSuites: only for securityMode 'psk'")
+    return Account(ssid, uri, mode, identity, key, lifetime, binding, oscore, suites)
+
+
+def _cipher_suites(data: dict[str, Any], where: str) -> tuple[int, ...]:
+    suites = data["cipherSuites"]
+    if (
+        not isinstance(suites, list)
+        or not 1 <= len(suites) <= MAX_CIPHER_SUITES
+        or not all(type(suite) is int and 0 <= suite <= 0xFFFF for suite in suites)
+    ):
+        raise ConfigError(
+            f"{where}.cipherSuites: a list of 1..{MAX_CIPHER_SUITES} IANA TLS cipher suite"
+            " numbers (0..65535) is required"
+        )
+    return tuple(suites)
 
 
 def _oscore(data: object, where: str) -> Oscore:

@@ -63,6 +63,7 @@ from lwm2m.operations import (
     NodeResponse,
     OperationError,
     Read,
+    Write,
     decode_request,
     decode_response,
     encode_error,
@@ -247,8 +248,15 @@ class BootstrapCore:
             self._fail(session, name, None, f"bad answer: {exc.message}", now)
             return
         if isinstance(response, ErrorResponse):
-            self._fail(session, name, response.code, response.message or "refused", now)
-            return
+            if not (response.code is Code.NOT_FOUND and self._optional(op)):
+                self._fail(session, name, response.code, response.message or "refused", now)
+                return
+            logger.info(
+                "bootstrap of %r: %s answered 4.04, an optional resource the client lacks;"
+                " carrying on",
+                session.endpoint,
+                name,
+            )
         endpoint = session.endpoint
         if isinstance(op, Discover):
             assert isinstance(response, LinksResponse)
@@ -270,6 +278,13 @@ class BootstrapCore:
         logger.info("bootstrap of %r finished", endpoint)
         del self._sessions[session.peer]
         self._events.append(BootstrapFinished(endpoint))
+
+    def _optional(self, op: BootstrapOperation) -> bool:
+        """A Bootstrap-Write of one optional resource: a client may lack it (4.04)."""
+        if not isinstance(op, Write):
+            return False
+        resource = self.models.resource(op.path)
+        return resource is not None and not resource.mandatory
 
     def _fail(
         self, session: _Session, operation: str, code: Code | None, reason: str, now: float

@@ -1,5 +1,10 @@
 """From a configuration and what Bootstrap-Discover found to the requests of one bootstrap.
 
+Only what the configuration holds is written: the Security instance carries its mandatory
+resources and the Short Server ID; optional ones (cipher suites, /0/x/16) only when
+configured, each in a Bootstrap-Write of its own that a client lacking the resource may answer
+with 4.04 without failing the bootstrap (:mod:`lwm2m.bootstrap.core`).
+
 Instance IDs: an account keeps the Security and Server instances that already carry its Short
 Server ID (so a repeated bootstrap rewrites rather than duplicates it, Core 1.1 §6.1.7.8's
 consistency); a new account takes the lowest ID that is neither left after the deletes nor the
@@ -32,8 +37,8 @@ from lwm2m.operations import (
 
 SECURITY, SERVER, ACCESS_CONTROL, OSCORE = 0, 1, 2, 21
 
-PSK_CIPHERSUITES = (0xC0A8, 0x00AE)
-"""TLS_PSK_WITH_AES_128_CCM_8 (LwM2M's mandatory suite) and TLS_PSK_WITH_AES_128_CBC_SHA256."""
+CIPHER_SUITES = 16
+"""Security resource /0/x/16, DTLS/TLS Ciphersuite (optional, LwM2M 1.1)."""
 _MODE = {SecurityMode.PSK: 0, SecurityMode.NOSEC: 3}
 
 
@@ -47,6 +52,7 @@ def plan(
     security: dict[int, ObjectInstance] = {}
     servers: dict[int, ObjectInstance] = {}
     oscore: dict[int, ObjectInstance] = {}
+    optional: list[BootstrapOperation] = []
     for account in config.servers:
         sec_iid = ids.take(SECURITY, account.short_server_id)
         oscore_link = None
@@ -55,6 +61,9 @@ def plan(
             oscore[oscore_iid] = _oscore_instance(oscore_iid, account)
             oscore_link = ObjectLink(OSCORE, oscore_iid)
         security[sec_iid] = _security_instance(sec_iid, account, oscore_link)
+        if account.cipher_suites:
+            suites = MultipleResource(CIPHER_SUITES, dict(enumerate(account.cipher_suites)))
+            optional.append(Write(Path.of(SECURITY, sec_iid, CIPHER_SUITES), suites))
         srv_iid = ids.take(SERVER, account.short_server_id)
         servers[srv_iid] = _instance(
             srv_iid,
@@ -70,6 +79,7 @@ def plan(
     for object_id, instances in ((SECURITY, security), (OSCORE, oscore), (SERVER, servers)):
         if instances:
             ops.append(Write(Path.of(object_id), ObjectNode(object_id, instances)))
+    ops += optional
     if acl:
         ops.append(Write(Path.of(ACCESS_CONTROL), ObjectNode(ACCESS_CONTROL, acl)))
     ops.append(BootstrapFinish())
@@ -121,7 +131,8 @@ def _instance(iid: int, values: Mapping[int, Value | Mapping[int, Value]]) -> Ob
 
 
 def _security_instance(iid: int, account: Account, oscore: ObjectLink | None) -> ObjectInstance:
-    psk = account.security_mode is SecurityMode.PSK
+    """Resources 0-5 (mandatory), the Short Server ID (optional in the model, but an account
+    without one cannot be matched to its Server instance) and the OSCORE link if configured."""
     values: dict[int, Value | Mapping[int, Value]] = {
         0: account.uri,
         1: False,
@@ -130,7 +141,6 @@ def _security_instance(iid: int, account: Account, oscore: ObjectLink | None) ->
         4: b"",
         5: account.key,
         10: account.short_server_id,
-        16: dict(enumerate(PSK_CIPHERSUITES if psk else ())),
     }
     if oscore is not None:
         values[17] = oscore
