@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
 from typing import BinaryIO
 
@@ -27,6 +29,7 @@ from lwm2m.security.oscore_endpoint import OscoreServerContexts
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
 from lwm2m.storage import SqliteStore, StoreError, open_store
+from lwm2m.transport.nidd.settings import NiddSettings
 from lwm2m.web.bootstrap_api import bootstrap_routes
 from lwm2m.web.events import DEFAULT_MAX_SUBSCRIBERS, EventHub
 from lwm2m.web.serving import WebServer
@@ -103,7 +106,49 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="strict: answer a Register, Update, Send... once the database has committed it;"
         " relaxed: at once, a crash losing the last 0.1 s of changes (strict)",
     )
+    nidd = cmd.add_argument_group("NIDD (binding N) through a 3GPP T8 SCEF/NEF, docs/nidd.md")
+    nidd.add_argument("--nidd", metavar="URL", help="the SCEF's T8 API root, http://HOST:PORT")
+    nidd.add_argument("--nidd-scs-as-id", default="lwm2m", metavar="ID", help="scsAsId (lwm2m)")
+    nidd.add_argument(
+        "--nidd-token",
+        metavar="T",
+        help=f"secret in the notification URLs (default: ${NIDD_TOKEN_ENV}, else random);"
+        f" the SCEF's own bearer token, if it wants one, comes from ${T8_TOKEN_ENV}",
+    )
+    nidd.add_argument(
+        "--nidd-callback-url",
+        metavar="URL",
+        help="where the SCEF reaches this server's /t8 routes (http://HOST:HTTP-PORT/t8; add"
+        " HOST to --allowed-hosts)",
+    )
     cmd.set_defaults(handler=run_server)
+
+
+NIDD_TOKEN_ENV = "LWM2M_NIDD_TOKEN"
+T8_TOKEN_ENV = "LWM2M_T8_TOKEN"
+
+
+def _nidd_settings(args: argparse.Namespace) -> NiddSettings | None:
+    """``--nidd``'s settings; the callback URL defaults to this server's HTTP port."""
+    if args.nidd is None:
+        return None
+    callback = args.nidd_callback_url
+    if callback is None:
+        if args.http_port == 0:
+            raise InputError("--nidd with --http-port 0 needs --nidd-callback-url")
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        callback = f"http://{host}:{args.http_port}/t8"
+    token = args.nidd_token or os.environ.get(NIDD_TOKEN_ENV) or secrets.token_urlsafe(24)
+    try:
+        return NiddSettings(
+            url=args.nidd,
+            callback_url=callback,
+            token=token,
+            scs_as_id=args.nidd_scs_as_id,
+            t8_token=os.environ.get(T8_TOKEN_ENV),
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def run_server(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
@@ -145,6 +190,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
             tcp_port=args.tcp_port,
             tls_port=args.tls_port,
             durability=args.durability,
+            nidd=_nidd_settings(args),
         ),
         credentials=credentials,
         store=store,

@@ -115,3 +115,18 @@ NB_IOT = EndpointConfig(
     preferred_block_szx=5,
     empty_ack_delay=4.0,
 )
+
+#: NIDD over a T8 SCEF (docs/nidd.md): every message crosses HTTP, the SCEF, the MME and NAS
+#: signalling, and the SCEF reports what it could not deliver, so retransmissions are few and
+#: late (first after 30-45 s, give-up after 315 s; that span is also the ``maximumLatency``
+#: the SCEF is given).  512-byte blocks fit the common 1358-octet Non-IP MTU with room for
+#: the header and options.
+NIDD = EndpointConfig(
+    ack_timeout=30.0,
+    ack_random_factor=1.5,
+    max_retransmit=2,
+    nstart=1,
+    max_latency=100.0,
+    preferred_block_szx=5,
+    empty_ack_delay=4.0,
+)

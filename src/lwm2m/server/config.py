@@ -6,11 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from lwm2m.coap.config import DEFAULT, EndpointConfig
+from lwm2m.coap.config import DEFAULT, NIDD, EndpointConfig
 from lwm2m.coap.events import Peer
 from lwm2m.coap.stream import DEFAULT_STREAM, StreamConfig
 from lwm2m.security.dtls import DtlsConfig
 from lwm2m.transport.admission import DEFAULT_ADMISSION, AdmissionConfig
+from lwm2m.transport.nidd.settings import NiddSettings
 
 Authorize = Callable[[str, Peer], bool]
 """``(endpoint name, address) -> allowed``: a refused Register, Update, De-register or Send is
@@ -74,6 +75,10 @@ class ServerConfig:
     #: confirmable notification or Send is answered only once its store write is committed
     #: (with a store that reports commits, such as SqliteStore); ``relaxed``: at once.
     durability: Durability = "strict"
+    #: NIDD (binding N) through a 3GPP T8 SCEF/NEF (docs/nidd.md); None: no NIDD.
+    nidd: NiddSettings | None = None
+    #: CoAP transmission parameters towards NIDD devices (their own endpoint).
+    nidd_coap: EndpointConfig = field(default=NIDD)
 
     def __post_init__(self) -> None:
         for port in (self.coap_port, self.coaps_port, self.tcp_port, self.tls_port):

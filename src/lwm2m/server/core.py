@@ -91,14 +91,16 @@ class ServerCore:
         *,
         is_stream: Callable[[Peer], bool] | None = None,
         oscore: OscoreContexts | None = None,
+        is_nidd: Callable[[Peer], bool] | None = None,
     ) -> None:
         """``is_stream`` tells the peers of CoAP over TCP/TLS connections (served by
-        :attr:`stream`) from datagram peers; without it every peer is a datagram one."""
+        :attr:`stream`) from datagram peers, ``is_nidd`` NIDD peers (served by the wire's NIDD
+        endpoint); without them every peer is a datagram one."""
         self.config = config
         self.store: ServerStore = store if store is not None else MemoryStore()
         self.models = models if models is not None else builtin_models()
         self.codecs: CodecRegistry = default_codecs(clock)
-        self.wire = ServerWire(config, rng, is_stream=is_stream, oscore=oscore)
+        self.wire = ServerWire(config, rng, is_stream=is_stream, oscore=oscore, is_nidd=is_nidd)
         self.streams = _StreamSide(self)
         self._state = state = ServerState(config, self.store, self.models, self.codecs, clock, rng)
         encoder = RequestEncoder(self.codecs, self.models)
@@ -119,7 +121,7 @@ class ServerCore:
     # -- driving -----------------------------------------------------------------------------
 
     def receive(self, data: bytes, peer: Peer, now: float) -> None:
-        self.wire.endpoint.receive(data, peer, now)
+        self.wire.datagram_endpoint(peer).receive(data, peer, now)
         self._drain(now)
 
     def handle_timer(self, now: float) -> None:
@@ -134,7 +136,31 @@ class ServerCore:
         return ours
 
     def datagrams_to_send(self) -> list[tuple[bytes, Peer]]:
-        return self.wire.endpoint.datagrams_to_send()
+        datagrams = self.wire.endpoint.datagrams_to_send()
+        nidd = self.wire.nidd.datagrams_to_send()
+        return datagrams + nidd if nidd else datagrams
+
+    # -- what a carrier reports (NIDD: the SCEF) --------------------------------------------
+
+    def peer_reachable(self, peer: Peer, now: float) -> None:
+        """The network says ``peer`` can take data now: what waits for it goes out."""
+        session = self._state.by_peer.get(peer)
+        if session is not None:
+            self._flow.heard(session, now)
+
+    def peer_unreachable(self, peer: Peer, now: float) -> None:
+        """The network says ``peer`` sleeps (or holds data for it): queue for it."""
+        session = self._state.by_peer.get(peer)
+        if session is not None:
+            session.awake_until = now
+
+    def delivery_failed(self, peer: Peer, reason: str, now: float) -> None:
+        """The carrier could not deliver a request to ``peer``: the requests in flight to its
+        client fail now with ``reason`` instead of waiting for CoAP's timeout."""
+        session = self._state.by_peer.get(peer)
+        if session is None:
+            return
+        self._flow.fail_in_flight(session.registration.endpoint, reason, now)
 
     def next_event(self) -> CoreEvent | None:
         events = self._state.events

@@ -223,6 +223,19 @@ class RequestFlow:
             self._start(session, request, now)
         state.events.append(QueueDrained(session.registration.endpoint, len(queue)))
 
+    def fail_in_flight(self, endpoint: str, reason: str, now: float) -> None:
+        """End the requests sent to ``endpoint`` and not answered yet (not its established
+        observations) with RequestFailedError(``reason``)."""
+        state = self._state
+        doomed = [
+            request
+            for request in state.by_handle.values()
+            if request.endpoint == endpoint and request.request_id in state.requests
+        ]
+        for request in doomed:
+            self.cancel(request.request_id, now)
+            state.events.append(RequestAborted(request.request_id, RequestFailedError(reason)))
+
     def fail_queue(self, queue: deque[OutgoingRequest] | None, error: Exception) -> None:
         """End what waited for a client that is gone."""
         state = self._state

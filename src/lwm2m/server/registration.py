@@ -329,16 +329,43 @@ class MemoryHistoryStore:
         return entries[-limit:] if limit > 0 else []
 
 
+class NiddDeviceStore(Protocol):
+    """The devices the server reaches over NIDD (docs/nidd.md), by their address text
+    (``dev@domain``, ``msisdn:4912345``).  Optional: a store without ``nidd_devices`` keeps
+    them for the life of the process only."""
+
+    def put(self, address: str) -> None: ...
+    def delete(self, address: str) -> None: ...
+    def all(self) -> list[str]: ...
+
+
+class MemoryNiddDeviceStore:
+    __slots__ = ("_addresses",)
+
+    def __init__(self, addresses: Iterable[str] = ()) -> None:
+        self._addresses = dict.fromkeys(addresses)
+
+    def put(self, address: str) -> None:
+        self._addresses[address] = None
+
+    def delete(self, address: str) -> None:
+        self._addresses.pop(address, None)
+
+    def all(self) -> list[str]:
+        return list(self._addresses)
+
+
 class MemoryStore:
     """The server's state in this process only (what ``LwM2MServer`` uses without a store)."""
 
-    __slots__ = ("history", "observations", "queue", "registrations")
+    __slots__ = ("history", "nidd_devices", "observations", "queue", "registrations")
 
     def __init__(self, history_limit: int = HISTORY_LIMIT) -> None:
         self.registrations = MemoryRegistrationStore()
         self.observations = MemoryObservationStore()
         self.queue = MemoryQueueStore()
         self.history = MemoryHistoryStore(history_limit)
+        self.nidd_devices = MemoryNiddDeviceStore()
 
     def close(self) -> None:
         """Nothing to write."""

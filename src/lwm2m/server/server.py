@@ -7,7 +7,10 @@ see that module).  With a ``tcp_port`` or ``tls_port`` a
 :class:`~lwm2m.transport.tcp.StreamTransport` feeds the same core's stream side: each
 connection is a :class:`~lwm2m.transport.tcp.StreamPeer`, the registration's address is the
 connection it last spoke on, and a request for a client whose connection is gone fails
-(RequestFailedError) or, in queue mode, waits for it to reconnect and speak.
+(RequestFailedError) or, in queue mode, waits for it to reconnect and speak.  With
+``config.nidd`` a :class:`~lwm2m.transport.nidd.transport.NiddTransport` joins the channels as
+a carrier: devices added with :meth:`LwM2MServer.add_nidd_device` are reached through a T8
+SCEF, each as a :class:`~lwm2m.transport.nidd.peer.NiddPeer` (docs/nidd.md).
 
 It turns request IDs into awaitables, restores the core from its
 :class:`~lwm2m.server.registration.ServerStore` at start (the core writes every change there)
@@ -79,13 +82,18 @@ from lwm2m.server.events import (
 )
 from lwm2m.server.registration import (
     HistoryEntry,
+    MemoryNiddDeviceStore,
     MemoryStore,
+    NiddDeviceStore,
     Registration,
     RegistrationStore,
     ServerStore,
 )
 from lwm2m.transport.admission import Admission
 from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
+from lwm2m.transport.nidd.callbacks import Reply
+from lwm2m.transport.nidd.peer import NiddPeer
+from lwm2m.transport.nidd.transport import NiddTransport
 from lwm2m.transport.tcp import StreamPeer, StreamTransport
 from lwm2m.transport.udp import DatagramCore
 
@@ -120,6 +128,7 @@ class LwM2MServer:
             self._store,
             is_stream=lambda peer: isinstance(peer, StreamPeer),
             oscore=oscore,
+            is_nidd=_is_nidd,
         )
         self._restored = False
         self._credentials: CredentialStore = (
@@ -131,6 +140,9 @@ class LwM2MServer:
         self._gate: DurabilityGate | None = None
         self._tcp: StreamTransport[StreamCore] | None = None
         self._tcp_addresses: dict[str, tuple[str, int]] = {}
+        self._nidd: NiddTransport | None = None
+        kept = getattr(self._store, "nidd_devices", None)  # optional in a ServerStore
+        self._nidd_devices: NiddDeviceStore = kept if kept is not None else MemoryNiddDeviceStore()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -168,6 +180,22 @@ class LwM2MServer:
             except OSError:
                 await self.stop()
                 raise
+        if config.nidd is not None:
+            self._open_nidd(self._net, config)
+
+    def _open_nidd(self, net: Channels[DatagramCore], config: ServerConfig) -> None:
+        """NIDD: a carrier behind the same core; the stored devices are configured at the
+        SCEF in the background."""
+        assert config.nidd is not None
+        nidd = NiddTransport(config.nidd, self._core, self._flush, config.nidd_coap)
+        nidd.take = net.add_carrier(_is_nidd, nidd.pump)
+        self._nidd = nidd
+        for address in self._nidd_devices.all():
+            try:
+                nidd.add(NiddPeer.parse(address))
+            except ValueError:
+                logger.warning("stored NIDD device %r is not an address: dropped", address)
+                self._nidd_devices.delete(address)
 
     async def _open_streams(self, clock: Callable[[], float]) -> None:
         """CoAP over TCP and TLS: connections feed the same core (see core.ServerCore)."""
@@ -191,6 +219,9 @@ class LwM2MServer:
         """Close the socket; requests still waiting fail with RequestFailedError."""
         if self._net is None:
             return
+        if self._nidd is not None:
+            nidd, self._nidd = self._nidd, None
+            await nidd.stop()
         self._net.close()
         self._net = None
         if self._gate is not None:
@@ -256,6 +287,38 @@ class LwM2MServer:
                 self._subscribers.remove(callback)
 
         return unsubscribe
+
+    # -- NIDD --------------------------------------------------------------------------------
+
+    @property
+    def nidd(self) -> NiddTransport:
+        """The NIDD transport; RuntimeError when the server is not started with NIDD."""
+        if self._nidd is None:
+            raise RuntimeError("the server has no NIDD (ServerConfig.nidd)")
+        return self._nidd
+
+    def add_nidd_device(self, peer: NiddPeer) -> bool:
+        """Reach ``peer`` over NIDD from now on (kept in the store); True if it is new.  Its
+        configuration at the SCEF is made in the background (see :meth:`nidd_devices`)."""
+        self._nidd_devices.put(str(peer))
+        return self.nidd.add(peer)
+
+    async def remove_nidd_device(self, peer: NiddPeer) -> bool:
+        """Stop reaching ``peer`` over NIDD (its configuration at the SCEF is deleted)."""
+        self._nidd_devices.delete(str(peer))
+        return await self.nidd.remove(peer)
+
+    def nidd_devices(self) -> list[dict[str, object]]:
+        """Each NIDD device's state: configuration, packet size, last reachability event."""
+        return self.nidd.devices()
+
+    def nidd_notification(
+        self, method: str, path: str, content_type: str | None, body: bytes
+    ) -> Reply:
+        """Answer a T8 notification (path below the callback mount, ``/TOKEN/nidd``)."""
+        if self._nidd is None:
+            return Reply(404, {"title": "Not Found", "status": 404, "detail": "no NIDD"})
+        return self._nidd.handle(method, path, content_type, body)
 
     # -- security ----------------------------------------------------------------------------
 
@@ -537,6 +600,10 @@ class LwM2MServer:
                 registration.lifetime,
                 idle,
             )
+
+
+def _is_nidd(peer: Peer) -> bool:
+    return isinstance(peer, NiddPeer)
 
 
 def _path(path: PathLike) -> Path:

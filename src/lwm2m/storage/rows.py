@@ -13,13 +13,14 @@ from lwm2m.coap.message import Message
 from lwm2m.model import ObjectLink, Value
 from lwm2m.operations.mapping import CoapParts
 from lwm2m.transport.dtls import DtlsPeer
+from lwm2m.transport.nidd.peer import NiddPeer
 from lwm2m.transport.tcp import StreamPeer
 
 
 def encode_peer(peer: Peer) -> str:
-    """A peer as text: ``udp HOST PORT``, ``dtls HOST PORT``, ``tcp HOST PORT`` or ``tls HOST
-    PORT IDENTITY`` (a peer of another transport is kept as ``other REPR``, which no restart
-    can use)."""
+    """A peer as text: ``udp HOST PORT``, ``dtls HOST PORT``, ``tcp HOST PORT``, ``tls HOST
+    PORT IDENTITY`` or ``nidd ADDRESS`` (a peer of another transport is kept as ``other
+    REPR``, which no restart can use)."""
     if isinstance(peer, DtlsPeer):
         host, port = peer.address
         return f"dtls {host} {port}"
@@ -30,6 +31,8 @@ def encode_peer(peer: Peer) -> str:
         )
     if isinstance(peer, tuple) and len(peer) == 2:
         return f"udp {peer[0]} {peer[1]}"
+    if isinstance(peer, NiddPeer):
+        return f"nidd {peer}"
     return f"other {peer!r}"
 
 
@@ -37,6 +40,8 @@ def decode_peer(text: str) -> Peer:
     """ValueError for a peer with no usable stored form.  A TCP or TLS peer comes back as a
     connection that no longer exists (id 0): requests to it fail until the client reconnects
     and its Update re-points the registration."""
+    if text.startswith("nidd "):
+        return NiddPeer.parse(text[5:])
     kind, host, port, *identity = text.split(" ", 3)
     address = (host, int(port))
     if kind == "tcp" and not identity:

@@ -71,6 +71,11 @@ MIGRATIONS: tuple[str, ...] = (
         id_context BLOB
     );
     """,
+    """
+    CREATE TABLE nidd_devices (
+        address TEXT PRIMARY KEY
+    );
+    """,
 )
 """``MIGRATIONS[n]`` takes a database from schema version ``n`` to ``n + 1``."""
 

@@ -41,6 +41,7 @@ from lwm2m.server.config import Durability
 from lwm2m.server.registration import (
     HISTORY_LIMIT,
     HistoryEntry,
+    MemoryNiddDeviceStore,
     MemoryRegistrationStore,
     ObjectList,
     ObservationRecord,
@@ -385,6 +386,22 @@ def _load_oscore(connection: sqlite3.Connection) -> list[OscoreCredential]:
     ]
 
 
+class SqliteNiddDeviceStore(MemoryNiddDeviceStore):
+    """The NIDD devices (their address text), served from memory, kept in the database."""
+
+    def __init__(self, writer: Writer, addresses: list[str]) -> None:
+        super().__init__(addresses)
+        self._writer = writer
+
+    def put(self, address: str) -> None:
+        super().put(address)
+        self._writer.submit(("INSERT OR IGNORE INTO nidd_devices VALUES (?)", _key, address))
+
+    def delete(self, address: str) -> None:
+        super().delete(address)
+        self._writer.submit(("DELETE FROM nidd_devices WHERE address = ?", _key, address))
+
+
 _PUT_CONFIG = "INSERT OR REPLACE INTO bootstrap_configs VALUES (?, ?)"
 _DELETE_CONFIG = "DELETE FROM bootstrap_configs WHERE endpoint = ?"
 
@@ -459,6 +476,7 @@ class SqliteStore:
             registrations = _load_registrations(read)
             credentials = _load_credentials(read)
             configs = _load_configs(read)
+            nidd_devices = [address for (address,) in read.execute("SELECT * FROM nidd_devices")]
             eager = durability == "strict"
             writer = Writer(connect(path, durability), flush_interval, eager=eager)
             try:  # each context reads its sequence number file
@@ -483,6 +501,7 @@ class SqliteStore:
         self.credentials = SqlitePskStore(self._writer, credentials)
         self.oscore = oscore
         self.bootstrap_configs = SqliteConfigStore(self._writer, configs)
+        self.nidd_devices = SqliteNiddDeviceStore(self._writer, nidd_devices)
         self._read = read
         self._closed = False
 

@@ -17,6 +17,11 @@ may well give a NoSec and a DTLS flow the same address).  Each socket's transpor
 the core queued for its kind of peer; the NoSec side owns the core's timer.  With an
 :class:`~lwm2m.transport.admission.Admission` (a server's) both sockets serve established
 devices first (:class:`~lwm2m.transport.udp.PrioritisedUdpTransport`).
+
+Carriers that are not sockets join the same core with :meth:`Channels.add_carrier` (NIDD over
+3GPP T8: its peers are :class:`~lwm2m.transport.nidd.peer.NiddPeer`); what the core queues is
+sorted by peer kind into one outbox per channel, and each channel is pumped when something
+waits in its outbox.
 """
 
 from __future__ import annotations
@@ -174,7 +179,8 @@ class Channels(Generic[CoreT]):
         self.admission = admission
         self.plain: UdpTransport[_PlainSide]
         self.secure: UdpTransport[DtlsCore[_SecureSide]] | None = None
-        self._out: tuple[Datagrams, Datagrams] = ([], [])  # NoSec, DTLS
+        self._out: list[Datagrams] = [[], []]  # NoSec, DTLS, then one per carrier
+        self._carriers: list[tuple[Callable[[Peer], bool], Callable[[], None]]] = []
         self._kicking = False
 
     @property
@@ -216,23 +222,55 @@ class Channels(Generic[CoreT]):
         if self.secure is not None:
             self.secure.close()
 
+    def add_carrier(
+        self, owns: Callable[[Peer], bool], pump: Callable[[], None]
+    ) -> Callable[[], Datagrams]:
+        """Put another carrier behind the core: ``owns`` tells its peers, ``pump`` is called
+        when datagrams wait for it; returns the function ``pump`` takes them with."""
+        self._carriers.append((owns, pump))
+        self._out.append([])
+        channel = len(self._out) - 1
+        return lambda: self._take(channel)
+
     def take(self, *, secure: bool) -> Datagrams:
-        """The core's datagrams for one socket; what it queued for the other is kept for it,
-        and that socket is pumped now so it does not wait for its next event."""
-        if self.secure is None:
+        """The core's datagrams for one socket; what it queued for other channels is kept for
+        them, and they are pumped now so they do not wait for their next event."""
+        if self.secure is None and not self._carriers:
             return self.core.datagrams_to_send()
-        out = self._out
+        return self._take(int(secure))
+
+    def _take(self, channel: int) -> Datagrams:
+        out, carriers = self._out, self._carriers
         for datagram in self.core.datagrams_to_send():
-            out[isinstance(datagram[1], DtlsPeer)].append(datagram)
-        mine, other = out[secure], out[not secure]
-        self._out = (other, []) if secure else ([], other)
-        if other and not self._kicking:
+            peer = datagram[1]
+            if isinstance(peer, DtlsPeer):
+                out[1].append(datagram)
+                continue
+            for index, (owns, _) in enumerate(carriers, 2):
+                if owns(peer):
+                    out[index].append(datagram)
+                    break
+            else:
+                out[0].append(datagram)
+        mine, out[channel] = out[channel], []
+        if not self._kicking and any(out):
             self._kicking = True
             try:
-                (self.plain if secure else self.secure).pump()
+                for index, waiting in enumerate(out):
+                    if waiting:
+                        self._pump(index)
             finally:
                 self._kicking = False
         return mine
+
+    def _pump(self, channel: int) -> None:
+        if channel >= 2:
+            self._carriers[channel - 2][1]()
+        elif channel == 1:
+            assert self.secure is not None
+            self.secure.pump()
+        else:
+            self.plain.pump()
 
 
 async def open_channels(

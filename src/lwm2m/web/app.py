@@ -43,6 +43,7 @@ from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub, TooManySubscribersError
 from lwm2m.web.jsonview import JsonResponse, registration_json
 from lwm2m.web.metrics import metrics_route
+from lwm2m.web.nidd_api import nidd_routes
 from lwm2m.web.security_api import security_routes
 
 _ENDPOINT = "/api/clients/{endpoint}"
@@ -86,6 +87,7 @@ def create_app(
         Route(_NODE, api.write, methods=["PUT", "PATCH"]),
         Route(_NODE, api.delete, methods=["DELETE"]),
         *security_routes(server),
+        *nidd_routes(server),
         metrics_route(server, hub, store),
         *extra_routes,
         *console_routes(server),

@@ -13,8 +13,9 @@ value must neither fail a REST answer nor end every open event stream.  The repr
 - a string holding a lone surrogate (which UTF-8 cannot carry): each one replaced by U+FFFD;
 - anything else: its ``str()``.
 
-A peer (the ``address`` of a registration) is ``{"transport": "U"|"T", "secure": bool,
-"address": "host:port"}`` whatever carries it: UDP, DTLS, TCP or TLS.
+A peer (the ``address`` of a registration) is ``{"transport": "U"|"T"|"N", "secure": bool,
+"address": "host:port"}`` whatever carries it: UDP, DTLS, TCP or TLS; over NIDD the address
+is the external identifier (``dev@domain``) or ``msisdn:NUMBER``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from lwm2m.model import ObjectLink
 from lwm2m.server import ServerEvent
 from lwm2m.server.registration import Registration
 from lwm2m.transport.dtls import DtlsPeer
+from lwm2m.transport.nidd.peer import NiddPeer
 from lwm2m.transport.tcp import StreamPeer
 
 _NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}
@@ -82,6 +84,8 @@ def describe_peer(peer: Peer) -> dict[str, object]:
         return {"transport": "T", "secure": secure, "address": _host_port(peer.address)}
     if isinstance(peer, tuple) and len(peer) >= 2:
         return {"transport": "U", "secure": False, "address": _host_port(peer)}
+    if isinstance(peer, NiddPeer):
+        return {"transport": "N", "secure": False, "address": str(peer)}
     return {"transport": None, "secure": False, "address": str(peer)}
 
 

@@ -1,0 +1,103 @@
+"""The NIDD REST API and the T8 notification route (docs/nidd.md).
+
+``GET /api/nidd/devices`` lists the devices the server reaches over NIDD with their state at
+the SCEF (configuration, maximum packet size, last reachability event, registered endpoint);
+``GET``/``PUT``/``DELETE /api/nidd/devices/{address}`` reads, adds (201, or 200 when it is
+served already) and removes one; ``address`` is an external identifier (``dev@domain``) or
+``msisdn:NUMBER``.  A server without NIDD answers 404.
+
+``/t8/{token}/nidd`` and ``/t8/{token}/monitoring`` take the SCEF's notifications (the
+notificationDestination of each configuration and subscription).  They are outside ``/api``:
+the SCEF cannot present the API token, and the shared token in the path stands for it
+(:mod:`lwm2m.transport.nidd.callbacks`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lwm2m.server import LwM2MServer
+from lwm2m.transport.nidd.callbacks import MAX_BODY
+from lwm2m.transport.nidd.peer import NiddPeer
+
+logger = logging.getLogger(__name__)
+
+CALLBACK_PREFIX = "/t8"
+
+
+def nidd_routes(server: LwM2MServer) -> list[BaseRoute]:
+    def devices() -> list[dict[str, object]]:
+        try:
+            listed = server.nidd_devices()
+        except RuntimeError:
+            raise HTTPException(404, "this server has no NIDD (lwm2m server --nidd URL)") from None
+        endpoints = {
+            str(r.address): r.endpoint
+            for r in server.registrations.all()
+            if isinstance(r.address, NiddPeer)
+        }
+        return [{**device, "endpoint": endpoints.get(str(device["address"]))} for device in listed]
+
+    def peer_of(request: Request) -> NiddPeer:
+        try:
+            return NiddPeer.parse(request.path_params["address"])
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    async def list_devices(request: Request) -> Response:
+        return JSONResponse(devices())
+
+    async def get_device(request: Request) -> Response:
+        peer = peer_of(request)
+        for device in devices():
+            if device["address"] == str(peer):
+                return JSONResponse(device)
+        raise HTTPException(404, f"{peer} is not a NIDD device of this server")
+
+    async def put_device(request: Request) -> Response:
+        peer = peer_of(request)
+        devices()  # 404 without NIDD
+        created = server.add_nidd_device(peer)
+        logger.info("NIDD device %s %s", peer, "added" if created else "kept")
+        return JSONResponse(server.nidd.describe(peer), 201 if created else 200)
+
+    async def delete_device(request: Request) -> Response:
+        peer = peer_of(request)
+        devices()
+        if not await server.remove_nidd_device(peer):
+            raise HTTPException(404, f"{peer} is not a NIDD device of this server")
+        logger.info("NIDD device %s removed", peer)
+        return Response(status_code=204)
+
+    async def notification(request: Request) -> Response:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                break  # the handler answers 413
+        reply = server.nidd_notification(
+            request.method,
+            "/" + request.path_params["rest"],
+            request.headers.get("content-type"),
+            bytes(body),
+        )
+        if reply.body is None:
+            return Response(status_code=reply.status)
+        return JSONResponse(reply.body, reply.status, media_type="application/problem+json")
+
+    return [
+        Route("/api/nidd/devices", list_devices, methods=["GET"]),
+        Route("/api/nidd/devices/{address}", get_device, methods=["GET"]),
+        Route("/api/nidd/devices/{address}", put_device, methods=["PUT"]),
+        Route("/api/nidd/devices/{address}", delete_device, methods=["DELETE"]),
+        Route(
+            CALLBACK_PREFIX + "/{rest:path}",
+            notification,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        ),
+    ]
