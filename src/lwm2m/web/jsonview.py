@@ -2,7 +2,7 @@
 
 Values come from devices, so any of them can be what JSON has no literal for, and one such
 value must neither fail a REST answer nor end every open event stream.  The representation
-(docs/rest-api.md):
+(README, "REST API details"):
 
 - non-finite floats: the strings ``"nan"``, ``"inf"``, ``"-inf"`` (the flat JSON view's
   spelling, :func:`lwm2m.codec.flat_json.value_to_json`), never the invalid ``NaN`` literal;
