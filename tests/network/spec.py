@@ -26,8 +26,29 @@ API_FILES = {
 }
 
 
+def _callback_paths(paths: dict[str, Any]) -> dict[str, Any]:
+    """``GET /<Schema>`` answering 200 with that schema, for each body schema a callback of
+    the API may carry: notifications are checked as responses, where readOnly attributes
+    (DeliveryStatus, NiddStatus) belong, and against their own member of the oneOf (which
+    is ambiguous in the files: every NiddUplinkDataNotification is a ManagePortNotification)."""
+    found = {}
+    for path_item in paths.values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for callback in operation.get("callbacks", {}).values():
+                for item in callback.values():
+                    schema = item["post"]["requestBody"]["content"]["application/json"]["schema"]
+                    for member in schema.get("oneOf", [schema]):
+                        name = member["$ref"].rsplit("/", 1)[1]
+                        content = {"application/json": {"schema": member}}
+                        answer = {"200": {"description": name, "content": content}}
+                        found[f"/{name}"] = {"get": {"responses": answer}}
+    return found
+
+
 @functools.cache
-def _load(name: str) -> dict[str, Any]:
+def load(name: str) -> dict[str, Any]:
     path = SPEC_DIR / name
     if not path.is_file():
         pytest.fail(f"T8 OpenAPI file not found: {path} (set LWM2M_SHARED)")
@@ -36,10 +57,13 @@ def _load(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def bundled(api: str) -> dict[str, Any]:
-    """One API's document with every reachable reference local (a fresh copy per API)."""
+def bundled(api: str, *, callbacks: bool = False) -> dict[str, Any]:
+    """One API's document with every reachable reference local (a fresh copy per API).
+    ``callbacks``: instead of the API's paths, those of :func:`_callback_paths`."""
     main_file = API_FILES[api]
-    document = copy.deepcopy(_load(main_file))
+    document = copy.deepcopy(load(main_file))
+    if callbacks:
+        document["paths"] = _callback_paths(document["paths"])
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     responses = components.setdefault("responses", {})
@@ -77,9 +101,10 @@ def bundled(api: str) -> dict[str, Any]:
         if item in seen:
             continue
         seen.add(item)
-        source = _load(file)["components"][kind][name]
+        source = load(file)["components"][kind][name]
         components.setdefault(kind, {})[PREFIXES[file] + name] = rewrite(source, file)
     document.pop("security", None)
     components.pop("securitySchemes", None)
-    document["servers"] = [{"url": document["servers"][0]["url"].replace("{apiRoot}", "")}]
+    base = "/" if callbacks else document["servers"][0]["url"].replace("{apiRoot}", "")
+    document["servers"] = [{"url": base}]
     return document
