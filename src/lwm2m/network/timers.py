@@ -136,8 +136,8 @@ class GrantPolicy:
     t3412_max: int = 35_712_000
     t3324_min: int = 0
     t3324_max: int = 11_160
-    default_t3412: int = 3240
-    """Periodic TAU when the UE does not request PSM (54 minutes, a common operator value)."""
+    default_t3412: int = 3600
+    """Periodic TAU when the UE does not request PSM (rounded to what GPRS Timer 3 carries)."""
     edrx: bool = True
     edrx_min: float = 20.48
     edrx_max: float = 10485.76
@@ -154,7 +154,7 @@ class GrantPolicy:
     def grant(self, *, t3412: int | None, t3324: int | None, edrx: float | None) -> Granted:
         """The values granted for a request (None: not requested)."""
         granted_t3324 = None
-        granted_t3412 = self.default_t3412
+        granted_t3412 = decode_timer3(encode_timer3(self.default_t3412)) or 3600
         if self.psm and t3324 is not None:
             granted_t3324 = decode_timer2(
                 encode_timer2(min(self.t3324_max, max(self.t3324_min, t3324)))

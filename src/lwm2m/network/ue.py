@@ -321,9 +321,16 @@ class Ue:
             return Reach.EDRX
         return Reach.REACHABLE
 
+    def _phase(self, now: float) -> float:
+        """Seconds since the current eDRX cycle began (a deadline computed for the start of
+        a window may land a rounding error short of it)."""
+        assert self._idle_since is not None and self.granted.edrx
+        phase = (now - self._idle_since) % self.granted.edrx
+        return 0.0 if self.granted.edrx - phase < 1e-6 else phase
+
     def _in_paging_window(self, now: float) -> bool:
-        assert self._idle_since is not None and self.granted.edrx and self.granted.ptw
-        return (now - self._idle_since) % self.granted.edrx < self.granted.ptw
+        assert self.granted.ptw is not None
+        return self._phase(now) < self.granted.ptw
 
     def next_reachable(self, now: float) -> float | None:
         """When an unreachable UE is next expected to listen (TAU or paging window)."""
@@ -348,8 +355,7 @@ class Ue:
             return self._psm_at
         if self.granted.edrx is not None and self._idle_since is not None:
             assert self.granted.ptw is not None
-            phase = (now - self._idle_since) % self.granted.edrx
-            end = now - phase + self.granted.ptw
+            end = now - self._phase(now) + self.granted.ptw
             return end if self._psm_at is None else min(end, self._psm_at)
         return self._psm_at
 
