@@ -82,6 +82,7 @@ class EventHub:
         self._next = 1  # the sequence number of the next event
         self._wakeup = asyncio.Event()
         self._flush_pending = False
+        self._last_chunk: tuple[tuple[int, int], str] = ((0, 0), "")
         self._closed = False
         # Streams are counted while their generator lives and has not finished: one that a
         # response never started (the client left first) is freed with it, never leaked.
@@ -150,16 +151,25 @@ class EventHub:
                 yield dropped_comment(oldest - position)
                 position = oldest
             if position < self._next:
-                entries = itertools.islice(self._ring, position - oldest, None)
-                batch = [self._frame(entry, n) for n, entry in enumerate(entries, position)]
+                chunk = self._chunk(position, oldest)
                 position = self._next
-                yield "".join(batch)
+                yield chunk
                 continue
             try:
                 await asyncio.wait_for(self._wakeup.wait(), self._keepalive)
             except TimeoutError:
                 yield KEEPALIVE
         yield CLOSED
+
+    def _chunk(self, position: int, oldest: int) -> str:
+        """The frames from ``position`` on, joined once for every stream at that position
+        (streams that keep up are all at the same one)."""
+        key = (position, self._next)
+        if self._last_chunk[0] != key:
+            entries = itertools.islice(self._ring, position - oldest, None)
+            frames = [self._frame(entry, n) for n, entry in enumerate(entries, position)]
+            self._last_chunk = key, "".join(frames)
+        return self._last_chunk[1]
 
     def _frame(self, entry: _Entry, number: int) -> str:
         if entry.frame is None:

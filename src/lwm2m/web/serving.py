@@ -16,6 +16,10 @@ from lwm2m.web.app import create_app
 from lwm2m.web.auth import LOOPBACK_HOSTS
 from lwm2m.web.events import EventHub
 
+SEND_BUFFER = 64 * 1024
+"""Kernel send buffer of each HTTP connection (Linux doubles it): an event stream that is not
+read blocks once this and uvicorn's own 64 KiB are full, and from then on costs nothing."""
+
 GRACEFUL_SHUTDOWN = 5
 """Seconds stop() lets requests in flight (a Read of a slow device) finish."""
 
@@ -67,6 +71,9 @@ class HttpServer:
         """Bind and listen (OSError if the port is taken); requests are served from now on."""
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         self._socket = socket.create_server((self._host, self._port), family=family)
+        # Accepted connections inherit it: without it, the kernel grows the send buffer of an
+        # event stream nobody reads to megabytes, and the server keeps writing into it.
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self._task = asyncio.create_task(self._uvicorn.serve(sockets=[self._socket]))
 
     async def stop(self) -> None:
