@@ -38,7 +38,11 @@ async def test_int_101_registration_over_rest(device: Device, rest: httpx.AsyncC
     (client,) = (await rest.get("/api/clients")).json()
     assert client["endpoint"] == EP
     assert (client["lwm2mVersion"], client["binding"], client["lifetime"]) == ("1.1", "U", 30)
-    assert client["address"] == "{}:{}".format(*device.tap.client_address)
+    assert client["address"] == {
+        "transport": "U",
+        "secure": False,
+        "address": "{}:{}".format(*device.tap.client_address),
+    }
     targets = {link["target"] for link in client["objectLinks"]}
     assert {"/3/0", "/4/0", "/19/0"} <= targets
     assert (await rest.get(api())).json() == client

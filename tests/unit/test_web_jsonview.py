@@ -10,6 +10,7 @@ import pytest
 
 from lwm2m.server.events import Registered
 from lwm2m.transport.dtls import DtlsPeer
+from lwm2m.transport.nidd.peer import NiddPeer
 from lwm2m.transport.tcp import StreamPeer
 from lwm2m.web import EventHub, create_app
 from lwm2m.web.jsonview import describe_peer, dumps, event_json
@@ -17,6 +18,10 @@ from tests.unit.test_server_registration_store import registration
 from tests.unit.test_web_api import FakeRegistrations, FakeServer
 
 PEERS = [
+    (
+        NiddPeer("externalId", "dev-1@nidd.example"),
+        {"transport": "N", "secure": False, "address": "dev-1@nidd.example"},
+    ),
     (("10.0.0.1", 5683), {"transport": "U", "secure": False, "address": "10.0.0.1:5683"}),
     (
         ("2001:db8::1", 5683, 0, 0),
