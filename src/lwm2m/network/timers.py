@@ -63,7 +63,9 @@ def decode_timer2(bits: str) -> int | None:
 
 def _encode(seconds: int, units: dict[str, int]) -> str:
     """The representable value nearest to ``seconds`` (ties: the coarser unit, as a UE
-    would write it)."""
+    would write it; zero in the finest unit)."""
+    if seconds <= 0:
+        return f"{min(units, key=lambda unit: units[unit])}00000"
     best: tuple[int, int, str] | None = None
     for unit, step in sorted(units.items(), key=lambda item: -item[1]):
         value = min(31, max(0, round(seconds / step)))
