@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lwm2m.coap.codes import Code, Type
 from lwm2m.coap.message import Message
@@ -71,9 +73,28 @@ def test_a_shed_register_gets_a_piggybacked_503_with_max_age() -> None:
     assert min(ages) >= 30 and max(ages) <= 60 and len(ages) > 1  # jittered
 
 
+@given(
+    path=st.lists(st.sampled_from(["rd", "dp", "5a3f", "r", "rdx", ""]), max_size=3),
+    host=st.none() | st.text("abcdefghij.-", min_size=1, max_size=255),  # extended lengths
+    queries=st.lists(st.text("ep=urn:imei:0123456789", max_size=20), max_size=3),
+    payload=st.binary(max_size=40),
+)
+def test_a_register_is_told_from_the_option_headers_as_a_decode_would(
+    path: list[str], host: str | None, queries: list[str], payload: bytes
+) -> None:
+    options = Options.build(uri_host=host, uri_path=tuple(path), uri_query=tuple(queries))
+    data = Message(Type.CON, Code.POST, 1, b"tok", options, payload).encode()
+    registers = Message.decode(data).options.uri_path == ("rd",)
+    assert admission().coap.is_established(data, KNOWN) is not registers
+
+
 @pytest.mark.parametrize(
     "data",
     [
+        b"",
+        b"\x40\x02",
+        b"\x48\x02\x00\x01tok",  # a token shorter than its length
+        b"\x49\x02\x00\x01123456789",  # token length 9 is reserved
         request(Code.POST, "rd", type_=Type.NON),  # no message ID of ours to answer with
         READ_ANSWER,
         b"\x40\x02\x12",  # malformed

@@ -32,15 +32,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lwm2m.coap.codes import Code, Type
-from lwm2m.coap.errors import MessageFormatError
 from lwm2m.coap.events import Peer
-from lwm2m.coap.message import Message
-from lwm2m.coap.options import Options
+from lwm2m.coap.message import MAX_TOKEN_LENGTH, Message
+from lwm2m.coap.options import OptionNumber, Options
 from lwm2m.security.dtls import DtlsServer, is_client_hello
 
 Address = tuple[str, int]
 """A datagram's source as the socket gives it (host, port)."""
 _POST = int(Code.POST)
+_URI_PATH = int(OptionNumber.URI_PATH)
+_UNAVAILABLE = Code.SERVICE_UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,27 +178,55 @@ class CoapTriage(Triage):
         return self._knows_peer(peer) and not (data[1] == _POST and _is_register(data))
 
     def refusal(self, data: bytes) -> bytes | None:
-        """5.03 with Max-Age, piggybacked, for a confirmable request; None for the rest."""
-        try:
-            request = Message.decode(data)
-        except MessageFormatError:
+        """5.03 with Max-Age, piggybacked, for a confirmable request; None for the rest.  Only
+        the header and token are read: a shed datagram's options are never looked at."""
+        if len(data) < 4 or data[0] & 0xF0 != 0x40 or not 0 < data[1] < 0x20:
+            return None  # not a confirmable CoAP 1 request
+        token_end = 4 + (data[0] & 0x0F)
+        if token_end > 4 + MAX_TOKEN_LENGTH or len(data) < token_end:
             return None
-        if request.type is not Type.CON or not request.code.is_request:
-            return None
+        message_id = int.from_bytes(data[2:4], "big")
         retry_after = self._retry_after + self._rng.randint(0, self._retry_after)
         options = Options.build(max_age=retry_after)
-        answer = Message(
-            Type.ACK, Code.SERVICE_UNAVAILABLE, request.message_id, request.token, options
-        )
+        answer = Message(Type.ACK, _UNAVAILABLE, message_id, data[4:token_end], options)
         return answer.encode()
 
 
 def _is_register(data: bytes) -> bool:
-    """Whether a POST is a Register (to ``/rd`` exactly, not an Update to ``/rd/{id}``)."""
+    """Whether a POST is a Register: its Uri-Path is ``rd`` alone (an Update is ``rd/{id}``).
+    Reads the option headers up to Uri-Path instead of decoding the message (a known peer's
+    POST is ranked before it is processed, and a flood may come from a known address);
+    option headers it cannot read up to Uri-Path make it no Register (the core answers it)."""
+    at, end = 4 + (data[0] & 0x0F), len(data)
+    number = segments = 0
     try:
-        return Message.decode(data).options.uri_path == ("rd",)
-    except MessageFormatError:
+        while at < end and data[at] != 0xFF:  # the payload marker ends the options
+            delta, length = data[at] >> 4, data[at] & 0x0F
+            at += 1
+            if delta >= 13:
+                delta, at = _extended(data, at, delta)
+            if length >= 13:
+                length, at = _extended(data, at, length)
+            number += delta
+            if number > _URI_PATH:
+                break
+            if number == _URI_PATH:
+                if segments or data[at : at + length] != b"rd":
+                    return False
+                segments += 1
+            at += length
+    except (IndexError, ValueError):
         return False
+    return segments == 1
+
+
+def _extended(data: bytes, at: int, nibble: int) -> tuple[int, int]:
+    """An option delta or length of 13 or 14 and its extension bytes (RFC 7252 §3.1)."""
+    if nibble == 13:
+        return data[at] + 13, at + 1
+    if nibble == 14:
+        return int.from_bytes(data[at : at + 2], "big") + 269, at + 2
+    raise ValueError("reserved option nibble 15")
 
 
 class DtlsTriage(Triage):
