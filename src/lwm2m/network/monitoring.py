@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from lwm2m.network.core import Network
 from lwm2m.network.nidd import Callback, resource_link
@@ -26,6 +26,7 @@ MAX_DETECTION_TIME_EXPIRED_MME = 2
 MOBILE_REACHABLE_MARGIN = 240
 """Without a maximumDetectionTime the MME's mobile reachable timer decides: T3412 + 4 min."""
 MAX_RESOURCES = 10_000
+R = TypeVar("R")
 GROUP_FIELDS = (
     "addedExternalIds",
     "addedMsisdns",
@@ -79,18 +80,26 @@ class Subscription:
         return body
 
 
-class Monitoring:
+class _Api(Generic[R]):
+    """Resources of one SCS/AS-facing API, keyed by (scsAsId, resource id)."""
+
+    what = "resource"
+
     def __init__(self, network: Network) -> None:
         self.network = network
-        self.subscriptions: dict[tuple[str, str], Subscription] = {}
+        self.resources: dict[tuple[str, str], R] = {}
         self.outbox: list[Callback] = []
         self._ids = itertools.count(1)
 
-    def _get(self, scs: str, sub_id: str) -> Subscription:
-        subscription = self.subscriptions.get((scs, sub_id))
-        if subscription is None:
-            raise not_found("monitoring event subscription")
-        return subscription
+    def _get(self, scs: str, resource_id: str) -> R:
+        resource = self.resources.get((scs, resource_id))
+        if resource is None:
+            raise not_found(self.what)
+        return resource
+
+
+class Monitoring(_Api[Subscription]):
+    what = "monitoring event subscription"
 
     def _read(self, raw: object, now: float) -> tuple[Body, dict[str, Any]]:
         body = Body(raw)
@@ -120,12 +129,12 @@ class Monitoring:
         return body, fields
 
     def list_all(self, scs: str) -> Reply:
-        return Reply(200, [s.to_json() for (o, _), s in self.subscriptions.items() if o == scs])
+        return Reply(200, [s.to_json() for (o, _), s in self.resources.items() if o == scs])
 
     def create(self, scs: str, raw: object, now: float, root: str) -> Reply:
         _, fields = self._read(raw, now)
         imsi = _sim_for(self.network, fields["identity"])
-        if len(self.subscriptions) >= MAX_RESOURCES:
+        if len(self.resources) >= MAX_RESOURCES:
             raise T8Error(429, "Too Many Requests", detail="subscription limit reached")
         sub_id = f"sub{next(self._ids)}"
         link = resource_link(root, MONITORING_ROOT, scs, "subscriptions", sub_id)
@@ -142,7 +151,7 @@ class Monitoring:
             fields["max_detection"],
             now,
         )
-        self.subscriptions[(scs, sub_id)] = subscription
+        self.resources[(scs, sub_id)] = subscription
         if fields["test"]:
             self.outbox.append(Callback(subscription.destination, {"subscription": link}))
         return Reply(201, subscription.to_json(), {"Location": link})
@@ -154,7 +163,7 @@ class Monitoring:
         old = self._get(scs, sub_id)
         _, fields = self._read(raw, now)
         imsi = _sim_for(self.network, fields["identity"])
-        self.subscriptions[(scs, sub_id)] = Subscription(
+        self.resources[(scs, sub_id)] = Subscription(
             scs,
             sub_id,
             old.link,
@@ -167,7 +176,7 @@ class Monitoring:
             fields["max_detection"],
             now,
         )
-        return Reply(200, self.subscriptions[(scs, sub_id)].to_json())
+        return Reply(200, self.resources[(scs, sub_id)].to_json())
 
     def patch(self, scs: str, sub_id: str) -> Reply:
         self._get(scs, sub_id)
@@ -180,7 +189,7 @@ class Monitoring:
 
     def delete(self, scs: str, sub_id: str) -> Reply:
         self._get(scs, sub_id)
-        del self.subscriptions[(scs, sub_id)]
+        del self.resources[(scs, sub_id)]
         return Reply(204)
 
     # -- network events -------------------------------------------------------------------
@@ -200,10 +209,10 @@ class Monitoring:
         if subscription.reports_left is not None:
             subscription.reports_left -= 1
             if subscription.reports_left == 0:
-                del self.subscriptions[(subscription.scs, subscription.id)]
+                del self.resources[(subscription.scs, subscription.id)]
 
     def _watching(self, imsi: str, kind: str) -> list[Subscription]:
-        return [s for s in self.subscriptions.values() if s.imsi == imsi and s.kind == kind]
+        return [s for s in self.resources.values() if s.imsi == imsi and s.kind == kind]
 
     def reachable(self, imsi: str, until: float | None, now: float) -> None:
         for subscription in self._watching(imsi, "UE_REACHABILITY"):
@@ -228,18 +237,18 @@ class Monitoring:
         return start + self._silence_limit(subscription)
 
     def next_deadline(self) -> float | None:
-        deadlines = [s.expires for s in self.subscriptions.values() if s.expires is not None]
+        deadlines = [s.expires for s in self.resources.values() if s.expires is not None]
         deadlines += [
             self._loss_deadline(s)
-            for s in self.subscriptions.values()
+            for s in self.resources.values()
             if s.kind == "LOSS_OF_CONNECTIVITY"
         ]
         return min(deadlines) if deadlines else None
 
     def advance(self, now: float) -> None:
-        for subscription in list(self.subscriptions.values()):
+        for subscription in list(self.resources.values()):
             if subscription.expires is not None and subscription.expires <= now:
-                del self.subscriptions[(subscription.scs, subscription.id)]
+                del self.resources[(subscription.scs, subscription.id)]
             elif subscription.kind == "LOSS_OF_CONNECTIVITY" and (
                 self._loss_deadline(subscription) <= now
             ):
@@ -267,18 +276,8 @@ class Trigger:
         }
 
 
-class Triggering:
-    def __init__(self, network: Network) -> None:
-        self.network = network
-        self.transactions: dict[tuple[str, str], Trigger] = {}
-        self.outbox: list[Callback] = []
-        self._ids = itertools.count(1)
-
-    def _get(self, scs: str, transaction_id: str) -> Trigger:
-        trigger = self.transactions.get((scs, transaction_id))
-        if trigger is None:
-            raise not_found("device triggering transaction")
-        return trigger
+class Triggering(_Api[Trigger]):
+    what = "device triggering transaction"
 
     def _read(self, raw: object, *, patch: bool) -> tuple[Body, dict[str, Any]]:
         body = Body(raw)
@@ -297,7 +296,7 @@ class Triggering:
         return body, {key: value for key, value in fields.items() if value is not None}
 
     def list_all(self, scs: str) -> Reply:
-        return Reply(200, [t.to_json() for (o, _), t in self.transactions.items() if o == scs])
+        return Reply(200, [t.to_json() for (o, _), t in self.resources.items() if o == scs])
 
     def create(self, scs: str, raw: object, now: float, root: str) -> Reply:
         body, fields = self._read(raw, patch=False)
@@ -307,14 +306,14 @@ class Triggering:
         body.check()
         assert identity is not None and destination is not None
         _sim_for(self.network, identity)
-        if len(self.transactions) >= MAX_RESOURCES:
+        if len(self.resources) >= MAX_RESOURCES:
             raise T8Error(429, "Too Many Requests", detail="transaction limit reached")
         transaction_id = f"trigger{next(self._ids)}"
         link = resource_link(root, TRIGGERING_ROOT, scs, "transactions", transaction_id)
         trigger = Trigger(
             scs, transaction_id, link, identity, destination, fields, now + fields["validityPeriod"]
         )
-        self.transactions[(scs, transaction_id)] = trigger
+        self.resources[(scs, transaction_id)] = trigger
         if test:
             self.outbox.append(Callback(destination, {"subscription": link}))
         return Reply(201, trigger.to_json(), {"Location": link})
@@ -341,15 +340,15 @@ class Triggering:
 
     def delete(self, scs: str, transaction_id: str) -> Reply:
         self._get(scs, transaction_id)
-        del self.transactions[(scs, transaction_id)]
+        del self.resources[(scs, transaction_id)]
         return Reply(204)
 
     def next_deadline(self) -> float | None:
-        return min((t.expires for t in self.transactions.values()), default=None)
+        return min((t.expires for t in self.resources.values()), default=None)
 
     def advance(self, now: float) -> None:
-        for trigger in [t for t in self.transactions.values() if t.expires <= now]:
-            del self.transactions[(trigger.scs, trigger.id)]
+        for trigger in [t for t in self.resources.values() if t.expires <= now]:
+            del self.resources[(trigger.scs, trigger.id)]
             self.outbox.append(
                 Callback(trigger.destination, {"transaction": trigger.link, "result": "EXPIRED"})
             )

@@ -65,8 +65,8 @@ class Scef:
             **self.network.to_json(now),
             "scef": {
                 "niddConfigurations": len(self.nidd.configs),
-                "monitoringSubscriptions": len(self.monitoring.subscriptions),
-                "triggeringTransactions": len(self.triggering.transactions),
+                "monitoringSubscriptions": len(self.monitoring.resources),
+                "triggeringTransactions": len(self.triggering.resources),
                 "uplinkWithoutConfiguration": self.nidd.uplink_without_configuration,
             },
         }
