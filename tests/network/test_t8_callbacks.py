@@ -87,7 +87,7 @@ def _schema_of(body: dict[str, Any]) -> str:
 
 
 def _config() -> NetworkConfig:
-    return NetworkConfig(policy=GrantPolicy(t3324_min=0), inactivity=10, buffer_limit=2)
+    return NetworkConfig(policy=GrantPolicy(t3324_min=0), inactivity=10, buffer_limit=3)
 
 
 @pytest.fixture
@@ -195,8 +195,9 @@ async def test_full_buffer_is_not_reachable(t8: T8) -> None:
     config = await t8.configure()
     assert (await t8.send(config, b"\x01")).status_code == 201
     assert (await t8.send(config, b"\x02")).status_code == 201
-    third = await t8.send(config, b"\x03")
-    assert third.json()["deliveryStatus"] == "FAILURE_TEMPORARILY_NOT_REACHABLE"
+    assert (await t8.send(config, b"\x03")).status_code == 201
+    fourth = await t8.send(config, b"\x04")
+    assert fourth.json()["deliveryStatus"] == "FAILURE_TEMPORARILY_NOT_REACHABLE"
 
 
 async def test_pending_delivery_replaced_and_cancelled(t8: T8) -> None:
@@ -286,3 +287,15 @@ async def test_device_trigger_accepted_and_reported_expired(t8: T8) -> None:
     t8.host.advance(61)
     (report,) = t8.notifications("triggering")
     assert report == {"transaction": response.json()["self"], "result": "EXPIRED"}
+
+
+async def test_buffered_data_leaves_by_priority(t8: T8) -> None:
+    config = await t8.configure()
+    await t8.send(config, b"\x03", priority=3)
+    await t8.send(config, b"\x01", priority=1)
+    second = await t8.send(config, b"\x02", priority=9)
+    location = second.headers["location"].removeprefix(HOST)
+    assert (await t8.call("PATCH", location, {"priority": 2})).json()["priority"] == 2
+    t8.attach()
+    urcs = [line for line in t8.at("AT").split("\r\n") if line.startswith("+CRTDCP")]
+    assert urcs == ['+CRTDCP: 0,1,"01"', '+CRTDCP: 0,1,"02"', '+CRTDCP: 0,1,"03"']

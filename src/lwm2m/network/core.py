@@ -84,10 +84,18 @@ class Network:
         return self.hss.lookup(external_id=external_id, msisdn=msisdn)
 
     def send_mt(
-        self, imsi: str, tag: str, data: bytes, now: float, *, max_latency: float | None
+        self,
+        imsi: str,
+        tag: str,
+        data: bytes,
+        now: float,
+        *,
+        max_latency: float | None,
+        priority: int = 0,
     ) -> MtResult:
         """MT data for a SIM: delivered now, buffered until the UE listens (at most
-        ``max_latency`` seconds, None: the network's buffer time) or refused."""
+        ``max_latency`` seconds, None: the network's buffer time; lower ``priority`` values
+        leave the buffer first) or refused."""
         self.advance(now)
         ue = self.ues[imsi]
         reach = ue.reach(now)
@@ -98,7 +106,7 @@ class Network:
         latency = self.config.buffer_time if max_latency is None else max_latency
         if retry_at is not None and retry_at > now + latency:
             return MtResult(MtOutcome.NOT_REACHABLE, reach, retry_at)
-        if latency <= 0 or not ue.buffer_mt(tag, data, now + latency):
+        if latency <= 0 or not ue.buffer_mt(tag, data, now + latency, priority):
             return MtResult(MtOutcome.NOT_REACHABLE, reach, retry_at)
         self._buffering.add(imsi)
         return MtResult(MtOutcome.BUFFERED, reach, retry_at)

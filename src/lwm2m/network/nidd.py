@@ -43,6 +43,7 @@ class Delivery:
     id: str
     data: bytes
     max_latency: int | None
+    priority: int | None
     status: str
     link: str
 
@@ -109,6 +110,8 @@ class Nidd:
         }
         if delivery.max_latency is not None:
             body["maximumLatency"] = delivery.max_latency
+        if delivery.priority is not None:
+            body["priority"] = delivery.priority
         return body
 
     # -- configurations -------------------------------------------------------------------
@@ -227,7 +230,7 @@ class Nidd:
 
     def _read_transfer(
         self, config: NiddConfig, raw: object, *, patch: bool
-    ) -> tuple[bytes | None, int | None, str]:
+    ) -> tuple[bytes | None, int | None, int | None, str]:
         body = Body(raw)
         if not patch:
             identity = body.identity()
@@ -235,10 +238,10 @@ class Nidd:
                 body.problem(identity[0], "is not the UE of this NIDD configuration")
         data = body.data("data", required=not patch)
         max_latency = body.integer("maximumLatency")
+        priority = body.integer("priority", minimum=-(2**31), maximum=2**31 - 1)
         pdn_option = body.choice("pdnEstablishmentOption", PDN_OPTIONS) or config.pdn_option
         body.refuse("reliableDataService", "reliable data service is not supported", unless=False)
         body.refuse("rdsPort", "reliable data service is not supported")
-        body.refuse("priority", "MT data priorities are not supported")
         body.check()
         if data is not None and len(data) > self.network.config.max_packet_size:
             raise T8Error(
@@ -253,11 +256,11 @@ class Nidd:
                     }
                 ],
             )
-        return data, max_latency, pdn_option
+        return data, max_latency, priority, pdn_option
 
     def create_delivery(self, scs: str, config_id: str, raw: object, now: float) -> Reply:
         config = self._config(scs, config_id)
-        data, max_latency, pdn_option = self._read_transfer(config, raw, patch=False)
+        data, max_latency, priority, pdn_option = self._read_transfer(config, raw, patch=False)
         assert data is not None
         ue = self.network.ues[config.imsi]
         if pdn_option == "INDICATE_ERROR" and ue.reach(now) is Reach.NO_PDN:
@@ -274,8 +277,10 @@ class Nidd:
             )
         delivery_id = f"mt{next(self._ids)}"
         link = f"{config.link}/downlink-data-deliveries/{delivery_id}"
-        result = self.network.send_mt(config.imsi, delivery_id, data, now, max_latency=max_latency)
-        delivery = Delivery(delivery_id, data, max_latency, "SUCCESS", link)
+        result = self.network.send_mt(
+            config.imsi, delivery_id, data, now, max_latency=max_latency, priority=priority or 0
+        )
+        delivery = Delivery(delivery_id, data, max_latency, priority, "SUCCESS", link)
         transfer = self._transfer(config, delivery)
         del transfer["self"]
         if result.outcome is MtOutcome.DELIVERED:
@@ -301,14 +306,16 @@ class Nidd:
         """PUT (replace) or PATCH a pending delivery: new data and/or a new maximumLatency,
         counted from now."""
         config, delivery = self._delivery(scs, config_id, delivery_id)
-        data, max_latency, _ = self._read_transfer(config, raw, patch=patch)
+        data, max_latency, priority, _ = self._read_transfer(config, raw, patch=patch)
         if patch and max_latency is None:
             max_latency = delivery.max_latency
+        if patch and priority is None:
+            priority = delivery.priority
         latency = self.network.config.buffer_time if max_latency is None else max_latency
         ue = self.network.ues[config.imsi]
-        ue.replace_mt(delivery_id, data or delivery.data, now + latency)
+        ue.replace_mt(delivery_id, data or delivery.data, now + latency, priority or 0)
         delivery.data = data or delivery.data
-        delivery.max_latency = max_latency
+        delivery.max_latency, delivery.priority = max_latency, priority
         return Reply(200, self._transfer(config, delivery))
 
     def delete_delivery(self, scs: str, config_id: str, delivery_id: str) -> Reply:

@@ -165,6 +165,8 @@ class BufferedMt:
     tag: str
     data: bytes
     deadline: float
+    priority: int = 0
+    """T8 ``priority``: the buffer delivers lower values first, equal ones in order."""
 
 
 @dataclass(slots=True)
@@ -430,11 +432,12 @@ class Ue:
             self._plmn_uplinks.append(now)
         return True
 
-    def buffer_mt(self, tag: str, data: bytes, deadline: float) -> bool:
+    def buffer_mt(self, tag: str, data: bytes, deadline: float, priority: int = 0) -> bool:
         """Keep MT data until the UE can be reached; False when the buffer is full."""
         if len(self._buffer) >= self.config.buffer_limit:
             return False
-        self._buffer.append(BufferedMt(tag, data, deadline))
+        position = sum(1 for item in self._buffer if item.priority <= priority)
+        self._buffer.insert(position, BufferedMt(tag, data, deadline, priority))
         self.counters.mt_buffered += 1
         return True
 
@@ -473,12 +476,12 @@ class Ue:
                 return True
         return False
 
-    def replace_mt(self, tag: str, data: bytes, deadline: float) -> bool:
-        for item in self._buffer:
-            if item.tag == tag:
-                item.data, item.deadline = data, deadline
-                return True
-        return False
+    def replace_mt(self, tag: str, data: bytes, deadline: float, priority: int) -> bool:
+        """New data, deadline and priority for buffered MT data (its place may change)."""
+        if not self.cancel_mt(tag):
+            return False
+        self.counters.mt_buffered -= 1  # the same packet, buffered again
+        return self.buffer_mt(tag, data, deadline, priority)
 
     # -- time -----------------------------------------------------------------------------
     def next_deadline(self, now: float) -> float | None:
