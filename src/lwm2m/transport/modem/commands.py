@@ -15,7 +15,13 @@ from typing import Generic, TypeVar
 
 from lwm2m.transport.modem.errors import ModemUsageError, ResponseFormatError
 from lwm2m.transport.modem.nas import encode_edrx, encode_timer2, encode_timer3, rsrp_dbm, rsrq_db
-from lwm2m.transport.modem.syntax import integer, optional_text, params_of, prefix_of
+from lwm2m.transport.modem.syntax import (
+    integer,
+    optional_integer,
+    optional_text,
+    params_of,
+    prefix_of,
+)
 from lwm2m.transport.modem.urc import (
     EDRX_ACT_NB_S1,
     EdrxParameters,
@@ -321,8 +327,8 @@ class ApnRateControl:
     cid: int
     exception_reports_allowed: bool
     unit: RateUnit
-    max_uplink: int
-    """Messages per ``unit``."""
+    max_uplink: int | None
+    """Messages per ``unit``; None when the module gives none (TS 27.007: optional)."""
 
 
 def _rate_controls(lines: Lines) -> tuple[ApnRateControl, ...]:
@@ -334,7 +340,7 @@ def _rate_controls(lines: Lines) -> tuple[ApnRateControl, ...]:
                 cid=integer(params, 0, 0, MAX_CID),
                 exception_reports_allowed=integer(params, 1, 0, 1) == 1,
                 unit=RateUnit(integer(params, 2, 0, 4)),
-                max_uplink=integer(params, 3, 0, 0xFFFFFFFF),
+                max_uplink=optional_integer(params, 3, 0, 0xFFFFFFFF),
             )
         )
     return tuple(controls)
