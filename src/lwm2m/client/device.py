@@ -18,6 +18,13 @@ TCP and TLS: a server's connection is opened when a request first needs it and P
 the client Updates over a new one.  Connection attempts to a server that keeps failing are
 spaced by the registration back-off (``ClientConfig.retry_base``/``retry_cap``, jittered),
 however many requests ask for them, and the first success resets it.
+
+NIDD (``nidd``, a :class:`~lwm2m.client.nidd.NiddLink` already attached): every server account
+is the one SCS/AS behind the network (:data:`~lwm2m.client.nidd.NIDD_SERVER`), datagrams go
+through :class:`~lwm2m.transport.modem.nidd.NiddTransport`, blocks are sized to fit the
+network's maximum packet size and notifications keep its APN rate control
+(:mod:`lwm2m.client.ratecontrol`); the modem's reports are read again every
+``tick_interval`` while the device is awake.
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import cast
 from urllib.parse import urlsplit
 
+from lwm2m.client.cellular import fitting_block_szx
 from lwm2m.client.engine import (
     BOOTSTRAP_SSID,
     DEFAULT_CONFIG,
@@ -43,8 +52,10 @@ from lwm2m.client.engine import (
     Stopped,
     server_address,
 )
+from lwm2m.client.nidd import NIDD_SERVER, NiddLink
 from lwm2m.client.objects import DeviceEvent
 from lwm2m.client.oscore import OscoreAccounts
+from lwm2m.client.ratecontrol import RateControlledEndpoint, UplinkLimit
 from lwm2m.client.registration import backoff_delay
 from lwm2m.client.simulator import DeviceSimulator
 from lwm2m.client.standard import security as sec
@@ -52,6 +63,7 @@ from lwm2m.client.streams import EngineStreams, StreamLinks
 from lwm2m.client.tree import OSCORE, SECURITY, ObjectTree
 from lwm2m.coap.codes import Code
 from lwm2m.coap.config import DEFAULT, EndpointConfig
+from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.events import Peer as AnyPeer
 from lwm2m.coap.stream import StreamConfig, StreamEndpoint
 from lwm2m.model import Path
@@ -60,6 +72,8 @@ from lwm2m.security.dtls import DtlsClient, DtlsConfig, DtlsEvent, EndReason, Se
 from lwm2m.security.oscore import SequenceStore
 from lwm2m.security.oscore_endpoint import OscoreEndpoint
 from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
+from lwm2m.transport.modem.errors import ModemError
+from lwm2m.transport.modem.nidd import NiddTransport
 from lwm2m.transport.tcp import Psk as TlsPsk
 from lwm2m.transport.tcp import StreamTransport
 
@@ -107,6 +121,7 @@ class LwM2MClient:
         dtls: DtlsConfig = NBIOT_DTLS,
         oscore_sequences: Callable[[int], SequenceStore] | None = None,
         tcp: StreamConfig = NBIOT_TCP,
+        nidd: NiddLink | None = None,
     ) -> None:
         self.tree = tree
         self.endpoint_name = endpoint_name
@@ -117,7 +132,13 @@ class LwM2MClient:
         self._on_event = on_event
         rng = random.Random(seed)
         self._links: StreamLinks | None = None
-        if _uses_tcp(tree):
+        self._nidd = nidd
+        if nidd is not None:
+            if _uses_tcp(tree):
+                raise ClientError("a NIDD client has no CoAP over TCP servers")
+            szx = fitting_block_szx(nidd.max_packet_size, endpoint_name)
+            coap = replace(coap, preferred_block_szx=min(coap.preferred_block_szx, szx))
+        elif _uses_tcp(tree):
             stream = StreamEndpoint(tcp, rng=random.Random(rng.getrandbits(64)))
             jitter = random.Random(rng.getrandbits(64))
 
@@ -132,6 +153,10 @@ class LwM2MClient:
         if self._links is None and (oscore_sequences is not None or OSCORE in tree):
             self.oscore = OscoreAccounts(tree, oscore_sequences)
             endpoint = OscoreEndpoint(coap, random.Random(rng.getrandbits(64)), self.oscore)
+        self._limited: RateControlledEndpoint | None = None
+        if nidd is not None:
+            inner = endpoint or Endpoint(coap, random.Random(rng.getrandbits(64)))
+            endpoint = self._limited = RateControlledEndpoint(inner, nidd.uplink_limit)
         self.engine = ClientEngine(
             tree,
             endpoint_name,
@@ -148,6 +173,8 @@ class LwM2MClient:
         self._offset = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: Channels[ClientEngine] | None = None
+        self._nidd_transport: NiddTransport[ClientEngine] | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._sends: dict[int, asyncio.Future[Code | None]] = {}
         self._stopped: asyncio.Event = asyncio.Event()
@@ -155,6 +182,8 @@ class LwM2MClient:
         tree.subscribe(self._on_tree_event)
 
     def _resolve(self, short_server_id: int, uri: str) -> AnyPeer:
+        if self._nidd is not None:
+            return self._resolve_nidd(short_server_id)
         if urlsplit(uri).scheme in TCP_SCHEMES:
             return self._resolve_tcp(short_server_id, uri)
         if self._links is not None:
@@ -172,6 +201,14 @@ class LwM2MClient:
             raise ClientError(f"server URI {uri!r}: coaps:// needs security mode 0 (PSK)")
         self._dtls.use_psk(address, psk)
         return DtlsPeer(address)
+
+    def _resolve_nidd(self, short_server_id: int) -> AnyPeer:
+        """Over NIDD every account is the SCS/AS the network routes the APN's data to."""
+        if self._psk(short_server_id) is not None:
+            raise ClientError("DTLS over NIDD is not supported: use NoSec or OSCORE")
+        if self.oscore is not None:
+            self.oscore.use(short_server_id, NIDD_SERVER)
+        return NIDD_SERVER
 
     def _resolve_tcp(self, short_server_id: int, uri: str) -> AnyPeer:
         """``coap+tcp://`` or (PSK) ``coaps+tcp://``: the engine sees the address, the links
@@ -275,10 +312,11 @@ class LwM2MClient:
             self._links.on_lost = on_lost
             streams = EngineStreams(self.engine, self._links)
             self._tcp = StreamTransport(streams, self._drain, lambda: self.now)
-            self.engine.start(self.now)
-            self._pump()
-            if self._simulator is not None:
-                self._ticker = asyncio.create_task(self._tick())
+            self._begin()
+            return
+        if self._nidd is not None:
+            self._start_nidd(self._nidd)
+            self._begin()
             return
         self._udp = await open_channels(
             self.engine,
@@ -288,17 +326,50 @@ class LwM2MClient:
             clock=lambda: self.now,
             on_session=self._on_session,
         )
+        self._begin()
+
+    def _begin(self) -> None:
         self.engine.start(self.now)
         self._pump()
         if self._simulator is not None:
             self._ticker = asyncio.create_task(self._tick())
 
+    def _start_nidd(self, link: NiddLink) -> None:
+        self._nidd_transport = NiddTransport(
+            self.engine,
+            self._drain,
+            link.modem.channel,
+            NIDD_SERVER,
+            cid=link.cid,
+            max_packet_size=link.max_packet_size,
+            clock=lambda: self.now,
+        )
+        link.clock = lambda: self.now
+        link.on_limit = self._rate_control_changed
+        self._refresher = asyncio.create_task(self._refresh(link))
+
+    def _rate_control_changed(self, limit: UplinkLimit | None) -> None:
+        if self._limited is not None and self._running:
+            self._limited.set_limit(limit, self.now)
+            self._pump()
+
+    async def _refresh(self, link: NiddLink) -> None:
+        """Read the modem's reports again while awake (signal, cell, grants: /4, /10)."""
+        while True:
+            await asyncio.sleep(self._tick_interval)
+            if not self.engine.asleep:
+                try:
+                    await link.refresh()
+                except ModemError as error:
+                    log.warning("modem refresh: %s", error)
+
     async def stop(self, timeout: float = 10.0) -> None:
         """De-register from every server (waiting at most ``timeout``), then close."""
         if not self._running:
             return
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for task in (self._ticker, self._refresher):
+            if task is not None:
+                task.cancel()
         self.engine.stop(self.now)
         self._pump()
         try:
@@ -328,13 +399,15 @@ class LwM2MClient:
 
     @property
     def _running(self) -> bool:
-        return self._udp is not None or self._tcp is not None
+        return self._udp is not None or self._tcp is not None or self._nidd_transport is not None
 
     def _pump(self) -> None:
         if self._udp is not None:
             self._udp.pump()
         if self._tcp is not None:
             self._tcp.pump()
+        if self._nidd_transport is not None:
+            self._nidd_transport.pump()
 
     def _drain(self) -> None:
         while (event := self.engine.next_event()) is not None:
@@ -392,6 +465,9 @@ class LwM2MClient:
         if self._tcp is not None:
             self._tcp.close()
             self._tcp = None
+        if self._nidd_transport is not None:
+            self._nidd_transport.close()
+            self._nidd_transport = None
         for task in self._connecting.values():
             task.cancel()
         for future in self._sends.values():

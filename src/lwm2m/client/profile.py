@@ -9,7 +9,7 @@ starting points from ``seed``; :class:`~lwm2m.client.simulator.DeviceSimulator` 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lwm2m.client.objects import ObjectImplementation, ResourceValue, SimpleObject
@@ -21,6 +21,7 @@ from lwm2m.client.standard.access_control import (
     Access,
     AccessControlObject,
 )
+from lwm2m.client.standard.cellular import CellularConnectivityObject
 from lwm2m.client.standard.devcap import DevCapObject
 from lwm2m.client.standard.device import DeviceObject
 from lwm2m.client.standard.firmware import FirmwareUpdateObject
@@ -88,12 +89,18 @@ def telekom_device(
     apn: str = "internet.nbiot.telekom.de",
     location: tuple[float, float] = BONN,
     models: ModelRegistry | None = None,
+    modem: bool = False,
 ) -> ObjectTree:
     """The whole data model of a Telekom-profile device named ``endpoint``.
 
     The serial number is the IMEI of a ``urn:imei:`` endpoint, else the endpoint itself.  With
     more than one server, each owns its Server instance and every server has full rights on
     the other instances and may create APN profiles and data containers.
+
+    ``modem``: the device has a real modem (:mod:`lwm2m.client.cellular` fills /4, /7 and /10
+    from it), so /4 starts with only what is known without it, /10 requests what servers
+    write, and the cell measurement objects (3353, 3370-3372), which the driver cannot
+    measure, are left out rather than invented.
     """
     models = models or builtin_models()
     rng = random.Random(seed)
@@ -105,6 +112,42 @@ def telekom_device(
         return found
 
     cell = _cell(rng)
+    monitoring: dict[int, ResourceValue] = {
+        0: NB_IOT,
+        1: {0: NB_IOT, 1: LTE_FDD},
+        2: cell["rsrp"],
+        3: cell["rsrq"],
+        4: {0: f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"},
+        7: {0: apn},
+        8: cell["cell_id"],
+        9: TELEKOM_PLMN % 100,
+        10: TELEKOM_PLMN // 100,
+        11: cell["snr"],
+        12: cell["tac"],
+    }
+    cellular: ObjectImplementation = SimpleObject(
+        model(10),
+        {
+            0: {
+                1: 0,
+                4: PSM_TIMER,
+                5: ACTIVE_TIMER,
+                9: EDRX_NB_S1,
+                11: {0: ObjectLink(11, 0)},
+                12: 0b11,
+                13: 0b11,
+            }
+        },
+    )
+    if modem:
+        monitoring = {0: NB_IOT, 1: {0: NB_IOT}, 4: {}, 7: {0: apn}}
+        cellular = CellularConnectivityObject(
+            model(10),
+            psm_timer=PSM_TIMER,
+            active_timer=ACTIVE_TIMER,
+            edrx=EDRX_NB_S1,
+            apn_profile=ObjectLink(11, 0),
+        )
     objects: list[ObjectImplementation] = [
         SimpleObject(model(0), _security(servers, bootstrap)),
         ServerObject(model(1), _servers(servers, now, bootstrapped=bootstrap is not None)),
@@ -122,44 +165,14 @@ def telekom_device(
             ),
             now=now,
         ),
-        SimpleObject(
-            model(4),
-            {
-                0: {
-                    0: NB_IOT,
-                    1: {0: NB_IOT, 1: LTE_FDD},
-                    2: cell["rsrp"],
-                    3: cell["rsrq"],
-                    4: {0: f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"},
-                    7: {0: apn},
-                    8: cell["cell_id"],
-                    9: TELEKOM_PLMN % 100,
-                    10: TELEKOM_PLMN // 100,
-                    11: cell["snr"],
-                    12: cell["tac"],
-                }
-            },
-        ),
+        SimpleObject(model(4), {0: monitoring}),
         FirmwareUpdateObject(model(5)),
         SimpleObject(
             model(6),
             {0: {0: location[0], 1: location[1], 2: 60.0, 3: 10.0, 5: int(now), 6: 0.0}},
         ),
         ConnectivityStatisticsObject(model(7)),
-        SimpleObject(
-            model(10),
-            {
-                0: {
-                    1: 0,
-                    4: PSM_TIMER,
-                    5: ACTIVE_TIMER,
-                    9: EDRX_NB_S1,
-                    11: {0: ObjectLink(11, 0)},
-                    12: 0b11,
-                    13: 0b11,
-                }
-            },
-        ),
+        cellular,
         SimpleObject(
             model(11),
             {
@@ -188,6 +201,19 @@ def telekom_device(
         ),
         SimpleObject(model(19), {0: {0: {0: b""}, 3: "uplink data", 4: "CBOR"}}),
         SimpleObject(model(21)),
+    ]
+    if not modem:
+        objects += _cell_measurements(model, cell, rng, now)
+    tree = ObjectTree(objects)
+    _grant_access(tree, [account.short_server_id for account in servers])
+    return tree
+
+
+def _cell_measurements(
+    model: Callable[[int], ObjectModel], cell: dict[str, int], rng: random.Random, now: float
+) -> list[ObjectImplementation]:
+    """Simulated serving-cell, measurement and timing-advance objects (3353, 3370-3372)."""
+    return [
         SimpleObject(
             model(3353),
             {0: {6030: TELEKOM_PLMN, 6031: 8, 2: cell["tac"], 6033: cell["cell_id"]}},
@@ -202,9 +228,6 @@ def telekom_device(
             model(3372), {0: {6037: _frame(now), 6038: _subframe(now), 2: cell["timing"]}}
         ),
     ]
-    tree = ObjectTree(objects)
-    _grant_access(tree, [account.short_server_id for account in servers])
-    return tree
 
 
 def _security(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from lwm2m.client.objects import DeviceEvent, ResourceValue, SimpleObject
@@ -63,11 +64,15 @@ class _Walk:
 class DeviceSimulator:
     """Drives the objects of a :func:`~lwm2m.client.profile.telekom_device` tree.
 
-    Objects the tree lacks are left alone; starting points are the values the tree holds.
+    Objects the tree lacks are left alone, and so are ``measured`` ones (their values come from
+    real hardware, e.g. a modem); starting points are the values the tree holds.
     """
 
-    def __init__(self, tree: ObjectTree, *, seed: int, now: float) -> None:
+    def __init__(
+        self, tree: ObjectTree, *, seed: int, now: float, measured: Collection[int] = ()
+    ) -> None:
         self._tree = tree
+        self._measured = frozenset(measured)
         self._rng = random.Random(seed)
         self._last = now
         self._start = now
@@ -202,7 +207,9 @@ class DeviceSimulator:
             self._pending.append(event)
 
     def _object(self, object_id: int) -> SimpleObject | None:
-        obj = self._tree.object(object_id) if object_id in self._tree else None
+        if object_id in self._measured or object_id not in self._tree:
+            return None
+        obj = self._tree.object(object_id)
         return obj if isinstance(obj, SimpleObject) else None
 
     def _set(
