@@ -27,7 +27,7 @@ from lwm2m.network.timers import GrantPolicy
 from lwm2m.network.ue import NetworkConfig
 from lwm2m.operations import NodeResponse, NotificationAttributes
 from lwm2m.server import LwM2MServer, NotificationReceived, ServerConfig
-from lwm2m.server.errors import RequestTimeoutError
+from lwm2m.server.errors import RequestFailedError, RequestTimeoutError
 from lwm2m.transport.modem import commands as at
 from lwm2m.transport.modem.channel import Modem, open_modem
 from lwm2m.transport.modem.nidd import NiddTransport as ModemNidd
@@ -310,3 +310,38 @@ async def test_data_the_scef_buffers_is_not_retransmitted_and_arrives_at_wake_up
     sent = sum("downlink-data-deliveries" in checked for checked in CHECKED) - before
     assert sent == 1  # the CoAP retransmissions (after 3-4.5 s, 6-9 s) stayed held back
     await eventually(lambda: rig.server.nidd.describe(rig.peer)["held"] == 0)
+
+
+@pytest.mark.timeout(60)
+async def test_a_delivery_the_network_refuses_fails_the_request_at_once(rig: Rig) -> None:
+    await _configured(rig)
+    await rig.device(binding="N", active_time=0)  # PSM, next TAU in an hour: past any latency
+    await _asleep(rig)
+    started = time.monotonic()
+    with pytest.raises(RequestFailedError, match="FAILURE_TEMPORARILY_NOT_REACHABLE"):
+        await rig.server.read(EP, "/3/0/0", timeout=30)
+    assert time.monotonic() - started < 3.0  # before CoAP's first retransmission
+    assert rig.server.registrations.get(EP) is not None
+
+
+@pytest.mark.timeout(60)
+async def test_the_callback_route_refuses_bad_input_and_strangers(rig: Rig) -> None:
+    await _configured(rig)
+    config = rig.server.nidd.describe(rig.peer)["configuration"]
+    stranger = {"niddConfiguration": f"http://x/{config}", "externalId": "x@y", "data": "AA=="}
+    ours = {"niddConfiguration": f"http://x/{config}", "externalId": rig.peer.value, "data": "AA"}
+    async with httpx.AsyncClient(base_url=rig.web.url) as http:
+        assert (await http.post(f"/t8/{'x' * 20}/nidd", json=stranger)).status_code == 404
+        assert (await http.post(f"/t8/{TOKEN}/nidd", json=stranger)).status_code == 404
+        assert (await http.post(f"/t8/{TOKEN}/nidd", json=ours)).status_code == 400  # base64
+        bad = await http.post(f"/t8/{TOKEN}/nidd", content=b"{", headers=_JSON)
+        assert bad.status_code == 400
+        huge = await http.post(f"/t8/{TOKEN}/nidd", content=b"[" * 100_000, headers=_JSON)
+        assert huge.status_code == 413
+        unknown = {"niddDownlinkDataTransfer": "http://x/mt9", "deliveryStatus": "SUCCESS"}
+        assert (await http.post(f"/t8/{TOKEN}/nidd", json=unknown)).status_code == 404
+        device = (await http.get(f"/api/nidd/devices/{rig.peer}")).json()
+    assert device["status"] == "active" and device["configuration"] == config
+
+
+_JSON = {"content-type": "application/json"}
