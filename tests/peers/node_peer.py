@@ -194,6 +194,11 @@ class NodePeer:
         """Exceptions that escaped the library (the scripts report them and go on)."""
         return [e for e in self.events if e.get("event") == "error" and e.get("uncaught")]
 
+    def kill(self) -> None:
+        """SIGKILL: the peer ends at once, its sockets reset (a crash, not a shutdown)."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+
     async def close(self, *, timeout: float = STOP_TIMEOUT) -> None:
         """Ask the script to quit, then SIGTERM, then SIGKILL; reap it and its pipe readers."""
         process = self._process
