@@ -25,8 +25,9 @@ $(VENV)/.peers: $(STAMP)
 	fi
 	touch $@
 
-# lwm2m-node-lib (npm, AGPL-3.0: a test peer only, never shipped), pinned by the committed
-# lockfile; the stamp lives in node_modules so that deleting node_modules reinstalls it.
+# lwm2m-node-lib (npm, AGPL-3.0) and smpp (npm, MIT: the SMSC of tests/sms), test peers only,
+# never shipped, pinned by the committed lockfile; the stamp lives in node_modules so that
+# deleting node_modules reinstalls it.
 # npm comes from Debian when missing; still no npm is an error, never a skip.
 $(NODE_PEERS)/node_modules/.installed: $(NODE_PEERS)/package.json $(NODE_PEERS)/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \

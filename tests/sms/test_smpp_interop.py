@@ -24,6 +24,8 @@ from lwm2m.transport.sms.smpp import DeliveryReport, SmppTransport
 from lwm2m.transport.sms.udh import UserDataHeader
 from tests.peers.node_peer import NODE_DIR, NodePeer, NodePeerError
 
+pytestmark = [pytest.mark.peer, pytest.mark.timeout(60)]
+
 DEVICE = SmsPeer("491701234567")
 SMPP_LIBRARY = NODE_DIR / "node_modules" / "smpp" / "package.json"
 
