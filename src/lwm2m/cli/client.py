@@ -8,7 +8,13 @@ written readable by its owner only.  ``--bootstrap URI`` gives the device a boot
 account (used when it has no server account, when its servers stay unreachable, or when one
 executes /1/x/9); ``--factory FILE`` loads server accounts from a file in the bootstrap
 server's per-endpoint format (factory bootstrap, docs/bootstrap.md).  A ``coaps://`` server or
-bootstrap server is reached over DTLS with ``--psk-identity`` and ``--psk-key`` (docs/security.md).
+bootstrap server is reached over DTLS with ``--psk-identity`` and ``--psk-key-file`` (or
+``LWM2M_PSK_KEY``, or ``--psk-key``, which every local user can read: docs/security.md).
+
+``--nidd MODEM`` (``socket://HOST:PORT`` or a serial device such as ``/dev/ttyUSB0``) runs the
+device over NIDD (binding N) through an NB-IoT modem (docs/modem.md): the server is the SCS/AS
+the network routes the APN's Non-IP data to, so there is no ``--server``; the endpoint name is
+``urn:imei:<IMEI>`` from the modem unless ``--endpoint-from`` or ``--endpoint`` says otherwise.
 """
 
 from __future__ import annotations
@@ -26,18 +32,24 @@ from typing import BinaryIO
 
 from lwm2m.bootstrap.config import BootstrapConfig, ConfigError
 from lwm2m.cli.payload import InputError
+from lwm2m.cli.secret_options import OSCORE_ENV, PSK_KEY_ENV, single_secret
+from lwm2m.client.cellular import EndpointSource, endpoint_name
 from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import ClientConfig, ClientError, ClientEvent
+from lwm2m.client.nidd import NiddError, NiddLink
 from lwm2m.client.oscore import add_oscore_account
 from lwm2m.client.profile import BootstrapAccount, ServerAccount, telekom_device
 from lwm2m.client.simulated import simulated_client
 from lwm2m.client.standard import security as sec
 from lwm2m.client.standard import server as srv
 from lwm2m.client.tree import SECURITY, SERVER, ObjectTree
+from lwm2m.coap.config import NIDD
 from lwm2m.codec.base import FORMAT_NAMES
 from lwm2m.model import Path, PathError
+from lwm2m.security.credentials import OscoreCredential, Secret
 from lwm2m.security.oscore import SequenceStore
 from lwm2m.security.oscore_endpoint import FileSequenceStore
+from lwm2m.transport.modem.quirks import GENERIC, PROFILES, quirks_for
 
 STATE_VERSION = 1
 
@@ -58,12 +70,22 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--bootstrap", "-b", metavar="URI", help="coap[s]://HOST:PORT of a bootstrap server"
     )
     cmd.add_argument("--psk-identity", metavar="ID", help="PSK identity for coaps:// URIs")
-    cmd.add_argument("--psk-key", metavar="HEX", help="PSK key (hex) for coaps:// URIs")
+    cmd.add_argument(
+        "--psk-key",
+        metavar="HEX",
+        help="PSK key (hex) for coaps:// URIs (visible to every local user: prefer"
+        f" --psk-key-file or {PSK_KEY_ENV})",
+    )
+    cmd.add_argument("--psk-key-file", metavar="FILE", help="the PSK key in FILE (its first line)")
     cmd.add_argument(
         "--oscore",
         metavar="SENDERID:RECIPIENTID:MASTERSECRET",
         help="OSCORE (hex; the device's Sender ID first) with every coap:// server; needs"
-        " --state, where sequence numbers are kept",
+        " --state, where sequence numbers are kept (visible to every local user: prefer"
+        f" --oscore-file or {OSCORE_ENV})",
+    )
+    cmd.add_argument(
+        "--oscore-file", metavar="FILE", help="the OSCORE context as --oscore takes it (first line)"
     )
     cmd.add_argument("--factory", metavar="FILE", help="server accounts from a file (JSON)")
     cmd.add_argument("--lifetime", type=int, default=86400, help="registration lifetime (s)")
@@ -80,10 +102,39 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--seed", type=int, help="simulator seed (default: random, then kept)")
     cmd.add_argument("--tick", type=float, default=10.0, help="simulator step (s)")
     cmd.add_argument("--send", nargs="+", metavar="PATH", help="send these values once and exit")
+    nidd = cmd.add_argument_group("NIDD (binding N) through an NB-IoT modem, docs/modem.md")
+    nidd.add_argument(
+        "--nidd", metavar="MODEM", help="the modem: socket://HOST:PORT or a serial device"
+    )
+    nidd.add_argument(
+        "--modem-profile",
+        choices=sorted(PROFILES),
+        default=GENERIC.name,
+        help="the module's AT quirks (generic)",
+    )
+    nidd.add_argument(
+        "--endpoint-from",
+        choices=[source.value for source in EndpointSource],
+        default=EndpointSource.IMEI.value,
+        help="endpoint name from the modem's IMEI (urn:imei:), IMSI (urn:imsi:) or --external-id",
+    )
+    nidd.add_argument(
+        "--external-id", metavar="ID", help="the SIM's external identifier (local@domain)"
+    )
+    nidd.add_argument("--apn", default="", help="APN of the Non-IP context (network's default)")
+    nidd.add_argument("--cid", type=int, default=1, help="PDP context id of the Non-IP context")
     cmd.set_defaults(handler=run_client)
 
 
+NIDD_SERVER_URI = "nidd:"
+"""The Server URI of a NIDD account: NIDD has no server address (the network routes the
+APN's data to its SCS/AS), so the URI only names the binding."""
+
+
 def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    if args.nidd:
+        _run_nidd_client(args, stdout)
+        return
     state = _load_state(args.state) if args.state else {}
     saved_endpoint, saved_seed = state.get("endpoint"), state.get("seed")
     endpoint: str = args.endpoint or (saved_endpoint if isinstance(saved_endpoint, str) else "")
@@ -106,7 +157,7 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
     config = _config(args)
     now = time.time()
     tree = telekom_device(endpoint, seed=seed, now=now, servers=accounts, bootstrap=bootstrap)
-    sequences = _oscore(args, tree, accounts)
+    sequences = _oscore(args, endpoint, tree, accounts)
     client = simulated_client(
         tree,
         endpoint,
@@ -122,6 +173,82 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
         asyncio.run(_run(client, paths, stdout))
     except ClientError as exc:
         raise InputError(str(exc)) from None
+
+
+def _run_nidd_client(args: argparse.Namespace, stdout: BinaryIO) -> None:
+    """``--nidd``: bring the modem up, then run the device over it."""
+    for option, given in (
+        ("--server", args.server),
+        ("--bootstrap", args.bootstrap),
+        ("--factory", args.factory),
+        ("--psk-identity", args.psk_identity),
+        ("--state", args.state),
+    ):
+        if given:
+            raise InputError(
+                f"--nidd and {option} do not go together: the network routes to the one SCS/AS"
+            )
+    if args.lifetime <= 0:
+        raise InputError("--lifetime must be positive")
+    source = EndpointSource(args.endpoint_from)
+    if source is EndpointSource.EXTERNAL_ID and not args.external_id:
+        raise InputError("--endpoint-from external-id needs --external-id (no AT command reads it)")
+    try:
+        paths = [Path.parse(p) for p in args.send or []]
+    except PathError as exc:
+        raise InputError(str(exc)) from None
+    config = _config(args)
+    try:
+        asyncio.run(_nidd(args, source, config, paths, stdout))
+    except (ClientError, NiddError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+
+
+async def _nidd(
+    args: argparse.Namespace,
+    source: EndpointSource,
+    config: ClientConfig,
+    paths: list[Path],
+    stdout: BinaryIO,
+) -> None:
+    link = await NiddLink.open(args.nidd, quirks_for(args.modem_profile))
+    try:
+        endpoint = args.endpoint or endpoint_name(link.identity, source, args.external_id)
+        seed = args.seed if args.seed is not None else int(time.time())
+        account = ServerAccount(
+            1, NIDD_SERVER_URI, lifetime=args.lifetime, binding="NQ" if args.queue else "N"
+        )
+        now = time.time()
+        tree = telekom_device(
+            endpoint,
+            seed=seed,
+            now=now,
+            servers=(account,),
+            bindings="NQ",
+            apn=args.apn,
+            modem=True,
+        )
+        await link.attach(tree, cid=args.cid, apn=args.apn)
+        print(
+            f"lwm2m client: {endpoint} attached over NIDD, {link.max_packet_size}-octet packets,"
+            f" PSM {link.status.active_time}/{link.status.periodic_tau} s,"
+            f" rate control {link.uplink_limit}",
+            file=sys.stderr,
+        )
+        client = simulated_client(
+            tree,
+            endpoint,
+            seed=seed,
+            now=now,
+            config=config,
+            coap=NIDD,
+            tick_interval=args.tick,
+            on_event=lambda event: print(f"lwm2m client: {event}", file=sys.stderr),
+            nidd=link,
+        )
+        await _run(client, paths, stdout)
+    finally:
+        await link.close()
 
 
 async def _run(client: LwM2MClient, paths: list[Path], stdout: BinaryIO) -> None:
@@ -178,43 +305,89 @@ def _config(args: argparse.Namespace) -> ClientConfig:
 
 
 def _oscore(
-    args: argparse.Namespace, tree: ObjectTree, accounts: list[ServerAccount]
-) -> Callable[[int], SequenceStore] | None:
-    """``--oscore``: an OSCORE context for each ``coap://`` account, its sequence numbers in
-    ``STATE.oscore-SSID`` (a restart must never reuse a nonce)."""
-    if args.oscore is None:
-        return None
-    if not args.state:
-        raise InputError("--oscore needs --state: sequence numbers must survive restarts")
-    parts = args.oscore.split(":")
-    try:
-        sender, recipient, secret = (bytes.fromhex(part) for part in parts)
-    except ValueError:  # never quote the secret
-        raise InputError("--oscore: expected SENDERID:RECIPIENTID:MASTERSECRET in hex") from None
-    if not secret:
-        raise InputError("--oscore: the master secret must not be empty")
-    for account in accounts:
-        if account.uri.startswith("coap://"):
-            add_oscore_account(tree, account.short_server_id, sender, recipient, secret)
-    state = args.state
-    return lambda ssid: FileSequenceStore(f"{state}.oscore-{ssid}")
+    args: argparse.Namespace, endpoint: str, tree: ObjectTree, accounts: list[ServerAccount]
+) -> Callable[[int], SequenceStore]:
+    """``--oscore``, ``--oscore-file`` or ``LWM2M_OSCORE`` (one of them): an OSCORE context for
+    each ``coap://`` account.  Returns where every account keeps its sequence numbers, whether
+    its context came from here or from a bootstrap server."""
+    found = single_secret(
+        args.oscore,
+        "--oscore",
+        args.oscore_file,
+        OSCORE_ENV,
+        file_option="--oscore-file",
+        what="the OSCORE context",
+    )
+    if found is not None:
+        spec, where = found
+        if not args.state:
+            raise InputError(f"{where} needs --state: sequence numbers must survive restarts")
+        sender, recipient, secret = _oscore_context(endpoint, spec, where)
+        for account in accounts:
+            if account.uri.startswith("coap://"):
+                add_oscore_account(tree, account.short_server_id, sender, recipient, secret)
+    return oscore_sequences(args.state)
+
+
+def _oscore_context(endpoint: str, spec: str, where: str) -> tuple[bytes, bytes, bytes]:
+    """The device's Sender ID, its Recipient ID and the master secret of ``spec``, checked as
+    the server checks its contexts and in its words, which never quote the secret."""
+    if spec.count(":") != 2:
+        raise InputError(f"{where}: expected SENDERID:RECIPIENTID:MASTERSECRET")
+    try:  # none of the server's checks depends on whose Sender ID comes first
+        context = OscoreCredential.parse(f"{endpoint}:{spec}")
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    return context.sender_id, context.recipient_id, context.master_secret.reveal()
+
+
+def oscore_sequences(state: str | None) -> Callable[[int], SequenceStore]:
+    """Each server account's OSCORE Sender Sequence Numbers, in ``STATE.oscore-SSID`` whether
+    ``--oscore`` or a bootstrap server gave the context: a restart must never reuse a nonce
+    under the same key.  Without ``--state`` no number would survive a restart, so OSCORE is
+    refused (a ClientError: a bootstrap server's Bootstrap-Finish is answered 4.06)."""
+    if state:
+        return lambda ssid: FileSequenceStore(f"{state}.oscore-{ssid}")
+
+    def refuse(short_server_id: int) -> SequenceStore:
+        raise ClientError(
+            f"server {short_server_id}: OSCORE needs --state, where sequence numbers survive"
+            " restarts (without it a restart would reuse nonces)"
+        )
+
+    return refuse
 
 
 def _psk(args: argparse.Namespace) -> tuple[bytes, bytes] | None:
-    """``--psk-identity`` and ``--psk-key``, for every ``coaps://`` URI of the command line."""
-    if (args.psk_identity is None) != (args.psk_key is None):
-        raise InputError("--psk-identity and --psk-key go together")
-    if args.psk_identity is None:
+    """``--psk-identity`` and the key of ``--psk-key``, ``--psk-key-file`` or
+    ``LWM2M_PSK_KEY`` (one of them), for every ``coaps://`` URI of the command line."""
+    found = single_secret(
+        args.psk_key,
+        "--psk-key",
+        args.psk_key_file,
+        PSK_KEY_ENV,
+        file_option="--psk-key-file",
+        what="the PSK key",
+    )
+    if (args.psk_identity is None) != (found is None):
+        raise InputError(
+            f"--psk-identity and the PSK key (--psk-key-file, {PSK_KEY_ENV} or --psk-key)"
+            " go together"
+        )
+    if found is None:
         uris = [*args.server, args.bootstrap or ""]
         if any(uri.startswith(("coaps://", "coaps+tcp://")) for uri in uris):
-            raise InputError("a coaps:// or coaps+tcp:// URI needs --psk-identity and --psk-key")
+            raise InputError("a coaps:// or coaps+tcp:// URI needs --psk-identity and a PSK key")
         return None
+    text, where = found
     try:
-        key = bytes.fromhex(args.psk_key)
-    except ValueError:
-        raise InputError("--psk-key is not hexadecimal") from None
-    if not key or not args.psk_identity:
-        raise InputError("--psk-identity and --psk-key must not be empty")
+        key = Secret.from_hex(text).reveal()
+    except ValueError as exc:  # its message never quotes the key
+        raise InputError(f"{where}: {exc}") from None
+    if not key:
+        raise InputError(f"{where}: the PSK key is empty")
+    if not args.psk_identity:
+        raise InputError("--psk-identity must not be empty")
     return args.psk_identity.encode(), key
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lwm2m.client.cellular import MODEM_FED
 from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import DEFAULT_CONFIG, ClientConfig, ClientEvent
+from lwm2m.client.nidd import NiddLink
 from lwm2m.client.simulator import DeviceSimulator
 from lwm2m.client.tree import ObjectTree
+from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.security.oscore import SequenceStore
 
 
@@ -22,20 +25,27 @@ def simulated_client(
     tick_interval: float = 10.0,
     on_event: Callable[[ClientEvent], None] | None = None,
     oscore_sequences: Callable[[int], SequenceStore] | None = None,
+    coap: EndpointConfig = DEFAULT,
+    nidd: NiddLink | None = None,
 ) -> LwM2MClient:
     """The client for ``tree`` with a backend that keeps its values moving.
 
     ``seed`` drives the simulated values only. Message IDs and tokens come from fresh
     randomness: a restarted device that reused them would be answered from the server's
-    deduplication cache with replies meant for its previous life.
+    deduplication cache with replies meant for its previous life.  With ``nidd`` the objects
+    the modem fills (/4, /7, /10) are left to it.
     """
     return LwM2MClient(
         tree,
         endpoint,
         local_address=local_address,
         config=config,
-        simulator=DeviceSimulator(tree, seed=seed, now=now),
+        simulator=DeviceSimulator(
+            tree, seed=seed, now=now, measured=MODEM_FED if nidd is not None else ()
+        ),
         tick_interval=tick_interval,
         on_event=on_event,
         oscore_sequences=oscore_sequences,
+        coap=coap,
+        nidd=nidd,
     )
