@@ -7,7 +7,8 @@ only); the option itself still works, with a warning in the log.
 
 Lists (PSKs, OSCORE contexts) come from all three places, one spec per line in files and
 variables (endpoint names may hold spaces, never line breaks); blank lines and lines starting
-with ``#`` are skipped.  A single value (the API token) must come from one place only.
+with ``#`` are skipped.  A single value (the API token, the client's PSK key and OSCORE
+context) must come from one place only, a file giving it on its first line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 AUTH_TOKEN_ENV = "LWM2M_AUTH_TOKEN"
 PSK_ENV = "LWM2M_PSK"
 OSCORE_ENV = "LWM2M_OSCORE"
+PSK_KEY_ENV = "LWM2M_PSK_KEY"
 
 
 def add_auth_arguments(cmd: argparse.ArgumentParser) -> None:
@@ -50,30 +52,48 @@ def warn_on_command_line(option: str, alternatives: str) -> None:
 def auth_token(args: argparse.Namespace) -> str | None:
     """The API token from ``--auth``, ``--auth-file`` or ``LWM2M_AUTH_TOKEN`` (one of them),
     None for an open API; InputError for an empty one or two sources."""
+    found = single_secret(
+        args.auth,
+        "--auth",
+        args.auth_file,
+        AUTH_TOKEN_ENV,
+        file_option="--auth-file",
+        what="the API token",
+    )
+    return None if found is None else found[0]
+
+
+def single_secret(
+    value: str | None, option: str, file: str | None, env: str, *, file_option: str, what: str
+) -> tuple[str, str] | None:
+    """``(secret, where it came from)`` for a single value: ``option``'s ``value`` (warned
+    about), the first line of ``file`` or the variable ``env``; None if none is given.
+    InputError for two sources or an empty value; ``where`` names the source, never the value.
+    """
     given = [
         name
         for name, present in (
-            ("--auth", args.auth is not None),
-            ("--auth-file", args.auth_file is not None),
-            (AUTH_TOKEN_ENV, AUTH_TOKEN_ENV in os.environ),
+            (option, value is not None),
+            (file_option, file is not None),
+            (env, env in os.environ),
         )
         if present
     ]
     if len(given) > 1:
-        raise InputError(f"the API token comes from one place, not from {' and '.join(given)}")
-    if args.auth is not None:
-        warn_on_command_line("--auth", f"--auth-file or {AUTH_TOKEN_ENV}")
-        token: str = args.auth
-    elif args.auth_file is not None:
-        lines = read_secret_file(args.auth_file).splitlines()
-        token = lines[0].strip() if lines else ""
-    elif AUTH_TOKEN_ENV in os.environ:
-        token = os.environ[AUTH_TOKEN_ENV].strip()
+        raise InputError(f"{what} comes from one place, not from {' and '.join(given)}")
+    if value is not None:
+        warn_on_command_line(option, f"{file_option} or {env}")
+        secret = value
+    elif file is not None:
+        lines = read_secret_file(file).splitlines()
+        secret = lines[0].strip() if lines else ""
+    elif env in os.environ:
+        secret = os.environ[env].strip()
     else:
         return None
-    if not token:
-        raise InputError(f"{given[0]}: the API token is empty")
-    return token
+    if not secret:
+        raise InputError(f"{given[0]}: {what} is empty")
+    return secret, given[0]
 
 
 def spec_lines(

@@ -4,7 +4,10 @@ instance (/21/y) its Security instance links to (/0/x/17, OSCORE Security Mode, 
 Each context is built once per link and kept (its sequence number and replay window are live
 state). ``sequences`` gives each Short Server ID's durable
 :class:`~lwm2m.security.oscore.SequenceStore`: a context whose store was used before lost its
-replay window, so its first request from the server is proven fresh with Echo.
+replay window, so its first request from the server is proven fresh with Echo.  Without
+``sequences`` the numbers live in memory, which only a context re-keyed on every start may do;
+``sequences`` may raise ClientError instead to refuse OSCORE for a client that cannot keep them
+(a bootstrap server's Bootstrap-Finish is then answered 4.06, naming the reason).
 """
 
 from __future__ import annotations
