@@ -8,7 +8,9 @@ from typing import Literal, get_args
 
 from lwm2m.coap.config import DEFAULT, NIDD, EndpointConfig
 from lwm2m.coap.events import Peer
+from lwm2m.coap.message import Message
 from lwm2m.coap.stream import DEFAULT_STREAM, StreamConfig
+from lwm2m.operations.mapping import CoapParts
 from lwm2m.security.dtls import DtlsConfig
 from lwm2m.transport.admission import DEFAULT_ADMISSION, AdmissionConfig
 from lwm2m.transport.nidd.settings import NiddSettings
@@ -17,6 +19,11 @@ Authorize = Callable[[str, Peer], bool]
 """``(endpoint name, address) -> allowed``: a refused Register, Update, De-register or Send is
 answered 4.03 Forbidden.  The server's own identity binding is checked first; a DTLS peer is a
 :class:`~lwm2m.transport.dtls.DtlsPeer`."""
+
+CoapResource = Callable[[Message, Peer, str | None, float], CoapParts]
+"""``(request, peer, endpoint registered at that peer or None, now) -> answer``: a resource the
+server serves beside ``/rd`` and ``/dp`` (firmware delivery's ``/fw``).  Called on the event
+loop for each request, so it must answer at once, without waiting."""
 
 Durability = Literal["strict", "relaxed"]
 """When the server answers a change its store must keep: ``strict``, once the store has
@@ -79,6 +86,9 @@ class ServerConfig:
     nidd: NiddSettings | None = None
     #: CoAP transmission parameters towards NIDD devices (their own endpoint).
     nidd_coap: EndpointConfig = field(default=NIDD)
+    #: Further CoAP resources, by the first Uri-Path segment they answer under (``("fw",
+    #: handler)``); a segment not here, nor ``rd`` or ``dp``, gets 4.04.
+    resources: tuple[tuple[str, CoapResource], ...] = ()
 
     def __post_init__(self) -> None:
         for port in (self.coap_port, self.coaps_port, self.tcp_port, self.tls_port):
@@ -94,3 +104,6 @@ class ServerConfig:
             raise ValueError("receive_buffer must be positive (or None)")
         if self.durability not in get_args(Durability):
             raise ValueError(f"durability must be strict or relaxed, not {self.durability!r}")
+        segments = [segment for segment, _ in self.resources]
+        if len(set(segments)) < len(segments) or {"rd", "dp", ""} & set(segments):
+            raise ValueError(f"resources need distinct segments other than rd and dp: {segments}")

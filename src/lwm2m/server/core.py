@@ -107,6 +107,7 @@ class ServerCore:
         self._reporting = Reporting(state, self.wire, encoder)
         self._flow = RequestFlow(state, self.wire, encoder, self._reporting)
         self._registrar = Registrar(state, self.wire, self._flow, self._reporting)
+        self._resources = {segment.encode(): handler for segment, handler in config.resources}
 
     @property
     def endpoint(self) -> Endpoint:
@@ -191,7 +192,13 @@ class ServerCore:
         try:
             interface = request.options.get(OptionNumber.URI_PATH)
             if interface not in _SERVED:
-                raise OperationError(Code.NOT_FOUND, "this server serves /rd and /dp only")
+                resource = self._resources.get(interface or b"")
+                if resource is None:
+                    raise OperationError(Code.NOT_FOUND, "this server serves /rd and /dp only")
+                session = self._state.by_peer.get(exchange.peer)
+                endpoint = None if session is None else session.registration.endpoint
+                self.wire.respond(exchange, resource(request, exchange.peer, endpoint, now), now)
+                return
             registrar = self._registrar
             if interface == _SERVED[0]:
                 registrar.check_size(request.payload)  # an object list: refused before parsing
