@@ -16,10 +16,8 @@ from typing import TextIO
 
 from lwm2m.codec.flat_json import value_to_json
 from lwm2m.compliance.checker import (
-    TIMER_RULES,
     ComplianceReport,
     ObjectResult,
-    Operand,
     ResourceResult,
     Verdict,
     check,
@@ -27,6 +25,7 @@ from lwm2m.compliance.checker import (
 from lwm2m.compliance.collect import CollectError, RestSource, collect
 from lwm2m.compliance.profile import PROFILE_NAME
 from lwm2m.model import Value
+from lwm2m.server.timer_rules import TIMER_RULES, Operand
 
 PASSED, FAILED, NOT_CHECKED = 0, 1, 2
 _PRESENCE = {True: "present", False: "missing", None: "unknown"}

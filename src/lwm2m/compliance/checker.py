@@ -8,8 +8,7 @@ and units are described in ``docs/compliance.md``.
 from __future__ import annotations
 
 import enum
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from lwm2m.codec.flat_json import JsonScalar, value_to_json
@@ -25,7 +24,19 @@ from lwm2m.compliance.profile import (
     SecurityMode,
     object_requirement,
 )
-from lwm2m.model import ObjectLink, Path, Value
+from lwm2m.model import Path, Value
+from lwm2m.server.timer_rules import (
+    TIMER_RULES,
+    Operand,
+    Outcome,
+    TimerCheck,
+    default_periods,
+    edrx_of,
+    lifetime_operand,
+    rate_controls,
+    rules,
+    t3412_of,
+)
 
 REPORT_VERSION = 1
 BOOTSTRAP_ONLY = frozenset({0, 21})
@@ -52,12 +63,6 @@ VERDICT_MEANING = {
     Verdict.NOT_VERIFIABLE: "a management server cannot see it, or the device did not answer",
     Verdict.NOT_REQUIRED: "the profile does not require this object",
 }
-
-
-class Outcome(enum.Enum):
-    PASS = "pass"
-    FAIL = "fail"
-    UNKNOWN = "unknown"
 
 
 # -- input -----------------------------------------------------------------------------------
@@ -180,62 +185,6 @@ class DeviceValue:
 
 
 @dataclass(frozen=True, slots=True)
-class Operand:
-    name: str
-    seconds: float | None
-    """None: not known; ``math.inf`` for a lifetime of 0 (no expiry) or no uplink allowed."""
-    source: str
-
-    @property
-    def display(self) -> str:
-        if self.seconds is None:
-            return "unknown"
-        if math.isinf(self.seconds):
-            return "infinite"
-        return f"{self.seconds:g} s"
-
-    def to_json(self) -> dict[str, object]:
-        finite = self.seconds is not None and not math.isinf(self.seconds)
-        return {
-            "name": self.name,
-            "seconds": self.seconds if finite else None,
-            "display": self.display,
-            "source": self.source,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TimerCheck:
-    """One comparison of a timer rule of the profile, e.g. ``T3412 > lifetime``."""
-
-    rule: int
-    """1, 2 or 3: the numbered rule of the profile's "Timer implementations"."""
-    scope: str
-    """Whose settings: ``/1/0`` (a Server instance's defaults) or ``/3/0/9 attributes``."""
-    left: Operand
-    relation: str
-    right: Operand
-    outcome: Outcome
-    detail: str = ""
-
-    @property
-    def text(self) -> str:
-        return f"{self.left.name} {self.relation} {self.right.name}"
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "rule": self.rule,
-            "scope": self.scope,
-            "text": self.text,
-            "left": self.left.to_json(),
-            "relation": self.relation,
-            "right": self.right.to_json(),
-            "outcome": self.outcome.value,
-            "detail": self.detail,
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class SecurityResult:
     mode: int | None
     outcome: Outcome
@@ -269,14 +218,6 @@ class BindingResult:
             "servers": {path: value for path, value in self.server_bindings},
             "supported": self.supported,
         }
-
-
-TIMER_RULES = {
-    1: "Extended T3412 > LwM2M Registration lifetime > Pmax",
-    2: "Pmin < eDRX < Pmax <= translated value of Rate control (in deci-hours) to time interval",
-    3: "When rate control is applied, Pmin and Pmax avoid notifications at a higher rate than "
-    "rate control allows",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,57 +476,34 @@ def _check_security(mode: int | None) -> SecurityResult:
 
 # -- timer rules -----------------------------------------------------------------------------
 
-UNIT_SECONDS = {1: 60, 2: 3600, 3: 86400, 4: 604800}
-"""APN rate control uplink time unit (24.008 §10.5.6.3.2): 1 minute, 2 hour, 3 day, 4 week."""
-DECI_HOUR = 360
-"""Serving PLMN rate control counts messages per 6 minutes (24.301 §9.9.4.28)."""
-WB_S1_EDRX = (
-    5.12, 10.24, 20.48, 40.96, 61.44, 81.92, 102.4, 122.88,
-    143.36, 163.84, 327.68, 655.36, 1310.72, 2621.44, 5242.88, 10485.76,
-)  # fmt: skip
-"""eDRX cycle (s) by value, WB-S1 mode (24.008 Table 10.5.5.32)."""
-NB_S1_EDRX = {2: 20.48, 3: 40.96, 5: 81.92, 9: 163.84} | {c: WB_S1_EDRX[c] for c in range(10, 16)}
-"""NB-S1 mode: values 0010, 0011, 0101, 1001 and 1010-1111; every other value means 0010."""
-NB_IOT_BEARER, LTE_BEARERS = 7, (5, 6)
-
-
-@dataclass(frozen=True, slots=True)
-class _RateControl:
-    window: Operand
-    spacing: Operand
-
 
 def _timer_checks(view: _DeviceView) -> Iterator[TimerCheck]:
-    t3412 = _t3412(view)
-    edrx = _edrx(view)
+    values = view.data.values
+    cellular = view.instance_ids(CELLULAR)
+    apns = view.instance_ids(APN)
+    t3412 = t3412_of(values, cellular)
+    edrx = edrx_of(values, cellular, view.first_value(CONNECTIVITY, 0))
     servers = view.instance_ids(SERVER)
-    registration = Operand(
-        "lifetime",
-        _lifetime_seconds(view.data.lifetime),
-        f"registration lifetime = {view.data.lifetime}",
-    )
+    lifetime = view.data.lifetime
+    registration = lifetime_operand(lifetime, f"registration lifetime = {lifetime}")
     for iid in servers:
-        lifetime_value = view.data.values.get(Path.of(SERVER, iid, 1))
-        lifetime = (
-            Operand("lifetime", _lifetime_seconds(lifetime_value), f"/1/{iid}/1")
-            if isinstance(lifetime_value, int)
-            else Operand("lifetime", None, f"/1/{iid}/1 not read")
-        )
-        pmin, pmax = _default_periods(view, iid)
-        rates = _rate_controls(view, iid)
-        yield from _rules(
+        lifetime_value = values.get(Path.of(SERVER, iid, 1))
+        pmin, pmax = default_periods(values, iid)
+        yield from rules(
             f"/1/{iid}",
             t3412=t3412,
-            lifetime=lifetime,
+            lifetime=lifetime_operand(lifetime_value, f"/1/{iid}/1")
+            if isinstance(lifetime_value, int)
+            else Operand("lifetime", None, f"/1/{iid}/1 not read"),
             pmin=pmin,
             pmax=pmax,
             edrx=edrx,
-            rates=rates,
+            rates=rate_controls(values, iid, apns),
         )
     if not servers:
         none = "no Server object instance"
         pmin, pmax = Operand("pmin", None, none), Operand("pmax", None, none)
-        yield from _rules(
+        yield from rules(
             "registration", t3412=t3412, lifetime=registration, pmin=pmin, pmax=pmax, edrx=edrx
         )
     own = servers[0] if len(servers) == 1 else None
@@ -593,110 +511,23 @@ def _timer_checks(view: _DeviceView) -> Iterator[TimerCheck]:
         if "pmin" not in attributes and "pmax" not in attributes:
             continue
         pmin, pmax = _attribute_periods(view, path, own)
-        yield from _rules(
+        yield from rules(
             f"{path} attributes",
             t3412=t3412,
             lifetime=registration,
             pmin=pmin,
             pmax=pmax,
             edrx=edrx,
-            rates=_rate_controls(view, own),
+            rates=rate_controls(values, own, apns),
         )
-
-
-def _rules(
-    scope: str,
-    *,
-    t3412: Operand,
-    lifetime: Operand,
-    pmin: Operand,
-    pmax: Operand,
-    edrx: Operand,
-    rates: Sequence[_RateControl] = (),
-) -> Iterator[TimerCheck]:
-    yield _compare(1, scope, t3412, ">", lifetime)
-    yield _compare(1, scope, lifetime, ">", pmax)
-    yield _compare(2, scope, pmin, "<", edrx)
-    yield _compare(2, scope, edrx, "<", pmax)
-    if not rates:
-        unknown = Operand("rate-control interval", None, "no rate control in /11")
-        yield _compare(2, scope, pmax, "<=", unknown)
-        yield _compare(3, scope, pmin, ">=", Operand("rate-control spacing", None, unknown.source))
-    for rate in rates:
-        yield _compare(2, scope, pmax, "<=", rate.window)
-        yield _compare(3, scope, pmin, ">=", rate.spacing)
-
-
-def _compare(rule: int, scope: str, left: Operand, relation: str, right: Operand) -> TimerCheck:
-    a, b = left.seconds, right.seconds
-    if a is None or b is None:
-        missing = " and ".join(o.name for o in (left, right) if o.seconds is None)
-        return TimerCheck(rule, scope, left, relation, right, Outcome.UNKNOWN, f"{missing} unknown")
-    holds = {">": a > b, "<": a < b, "<=": a <= b, ">=": a >= b}[relation]
-    outcome = Outcome.PASS if holds else Outcome.FAIL
-    return TimerCheck(rule, scope, left, relation, right, outcome)
-
-
-def _lifetime_seconds(lifetime: int | None) -> float | None:
-    """Lifetime 0 means the registration never expires (Server object, resource 1)."""
-    if lifetime is None:
-        return None
-    return math.inf if lifetime == 0 else float(lifetime)
-
-
-def _t3412(view: _DeviceView) -> Operand:
-    for iid in view.instance_ids(CELLULAR):
-        value = view.data.values.get(Path.of(CELLULAR, iid, 4))
-        if isinstance(value, int):
-            return Operand("T3412", float(value), f"/10/{iid}/4 PSM Timer")
-    return Operand("T3412", None, "/10/x/4 PSM Timer not read")
-
-
-def _edrx(view: _DeviceView) -> Operand:
-    """The eDRX cycle requested for the bearer /4/0/0 names (NB-IoT: NB-S1, LTE: WB-S1)."""
-    instances = view.instance_ids(CELLULAR)
-    if not instances:
-        return Operand("eDRX", None, "no Cellular Connectivity object")
-    iid = instances[0]
-    active = view.data.values.get(Path.of(CELLULAR, iid, 13))
-    if isinstance(active, int) and not active & 0b10:
-        return Operand("eDRX", None, f"eDRX not active (/10/{iid}/13 = {active})")
-    bearer = view.first_value(CONNECTIVITY, 0)
-    order = (8, 9) if bearer in LTE_BEARERS else (9, 8)
-    for resource_id in order:
-        raw = view.data.values.get(Path.of(CELLULAR, iid, resource_id))
-        if raw is None:
-            continue
-        source = f"/10/{iid}/{resource_id}"
-        if not isinstance(raw, bytes) or len(raw) != 1:
-            return Operand("eDRX", None, f"{source} is not one octet (24.008 §10.5.5.32)")
-        code = raw[0] & 0x0F
-        if resource_id == 9:
-            return Operand("eDRX", NB_S1_EDRX.get(code, 20.48), f"{source} NB-S1 value {code}")
-        return Operand("eDRX", WB_S1_EDRX[code], f"{source} WB-S1 value {code}")
-    return Operand("eDRX", None, f"/10/{iid}/8 and /10/{iid}/9 not read")
-
-
-def _default_periods(view: _DeviceView, server_iid: int) -> tuple[Operand, Operand]:
-    """/1/x/2 and /1/x/3; an absent Default Minimum Period is 0 (Server object, resource 2)."""
-    values = view.data.values
-    pmin = values.get(Path.of(SERVER, server_iid, 2))
-    pmax = values.get(Path.of(SERVER, server_iid, 3))
-    return (
-        Operand("pmin", float(pmin), f"/1/{server_iid}/2")
-        if isinstance(pmin, int)
-        else Operand("pmin", 0.0, f"/1/{server_iid}/2 absent: 0"),
-        Operand("pmax", float(pmax), f"/1/{server_iid}/3")
-        if isinstance(pmax, int)
-        else Operand("pmax", None, f"/1/{server_iid}/3 absent: no pmax"),
-    )
 
 
 def _attribute_periods(
     view: _DeviceView, path: Path, server_iid: int | None
 ) -> tuple[Operand, Operand]:
     """pmin and pmax at ``path``: its own attribute, else an ancestor's, else the default."""
-    defaults = _default_periods(view, server_iid) if server_iid is not None else None
+    values = view.data.values
+    defaults = default_periods(values, server_iid) if server_iid is not None else None
     found: list[Operand] = []
     for index, name in enumerate(("pmin", "pmax")):
         operand = None
@@ -713,39 +544,6 @@ def _attribute_periods(
             operand = defaults[index] if defaults else Operand(name, None, "no default known")
         found.append(operand)
     return found[0], found[1]
-
-
-def _rate_controls(view: _DeviceView, server_iid: int | None) -> list[_RateControl]:
-    """Rate control of the server's APN profile (/1/x/10), else of the first that has any."""
-    values = view.data.values
-    link = values.get(Path.of(SERVER, server_iid, 10)) if server_iid is not None else None
-    candidates = (
-        [link.instance_id]
-        if isinstance(link, ObjectLink) and link.object_id == APN
-        else view.instance_ids(APN)
-    )
-    for iid in candidates:
-        found: list[_RateControl] = []
-        serving = values.get(Path.of(APN, iid, 26))
-        if isinstance(serving, int):
-            source = f"/11/{iid}/26 = {serving} per 6 min"
-            found.append(_rate_control(DECI_HOUR, serving, source))
-        apn = values.get(Path.of(APN, iid, 25))
-        unit = values.get(Path.of(APN, iid, 27))
-        if isinstance(apn, int) and isinstance(unit, int) and unit in UNIT_SECONDS:
-            source = f"/11/{iid}/25 = {apn} per /11/{iid}/27 unit {unit}"
-            found.append(_rate_control(UNIT_SECONDS[unit], apn, source))
-        if found:
-            return found
-    return []
-
-
-def _rate_control(window: int, messages: int, source: str) -> _RateControl:
-    spacing = window / messages if messages > 0 else math.inf
-    return _RateControl(
-        Operand("rate-control interval", float(window), source),
-        Operand("rate-control spacing", spacing, source),
-    )
 
 
 def _text(value: Value | dict[int, Value] | None) -> str | None:
