@@ -334,14 +334,14 @@ def register_until_killed(fleet: Fleet, server: subprocess.Popen[bytes]) -> int:
     deadline = time.monotonic() + WAIT
     try:
         while (now := time.monotonic()) < deadline:
-            if killed_at is None and fleet.registered >= KILL_AFTER:
-                kill_9(server)
-                killed_at = now
             if killed_at is not None and now > killed_at + 0.5:
                 break
             while killed_at is None and sent < fleet.count and sent - fleet.registered < WINDOW:
                 sockets[sent].send(fleet.register(sent))
                 sent += 1
+            if killed_at is None and fleet.registered >= KILL_AFTER:
+                kill_9(server)  # right after refilling the window: Registers are in flight
+                killed_at = now
             for fd, _ in poller.poll(0.01):
                 i = by_fd[fd]
                 with contextlib.suppress(OSError):  # ICMP from the dead server
