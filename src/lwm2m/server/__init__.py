@@ -24,6 +24,7 @@ from lwm2m.server.events import (
     SendReceived,
     ServerEvent,
     Target,
+    TimerRuleViolated,
     Updated,
 )
 from lwm2m.server.registration import (
@@ -67,6 +68,7 @@ __all__ = [
     "ServerEvent",
     "ServerStore",
     "Target",
+    "TimerRuleViolated",
     "UnknownEndpointError",
     "Updated",
 ]

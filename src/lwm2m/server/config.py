@@ -90,6 +90,16 @@ class ServerConfig:
     #: handler)``); a segment not here, nor ``rd`` or ``dp``, gets 4.04.
     resources: tuple[tuple[str, CoapResource], ...] = ()
 
+    #: The Telekom profile's timer rules (docs/compliance.md): refuse a Write-Attributes
+    #: whose pmin/pmax would break one (OperationUsageError, REST 400) instead of only
+    #: reporting it (a TimerRuleViolated event).
+    enforce_timer_rules: bool = False
+    #: Read /10 (Cellular Connectivity) and /11 (APN Connection Profile) after each Register
+    #: that lists them, so the timer rules know the device's PSM, eDRX and rate control; off
+    #: by default: it costs two requests per registration (values read or observed otherwise
+    #: are used either way).
+    read_timer_objects: bool = False
+
     def __post_init__(self) -> None:
         for port in (self.coap_port, self.coaps_port, self.tcp_port, self.tls_port):
             if port is not None and not 0 <= port <= 0xFFFF:

@@ -60,7 +60,7 @@ from lwm2m.operations.mapping import REGISTRATION_PATH, SEND_PATH
 from lwm2m.security.oscore_endpoint import OscoreContexts
 from lwm2m.server.config import ServerConfig
 from lwm2m.server.encoding import RequestEncoder
-from lwm2m.server.events import CoreEvent, Target
+from lwm2m.server.events import CoreEvent, Target, TimerRuleViolated
 from lwm2m.server.flow import RequestFlow
 from lwm2m.server.registrar import ObjectListTooLargeError, Registrar
 from lwm2m.server.registration import (
@@ -72,6 +72,7 @@ from lwm2m.server.registration import (
 )
 from lwm2m.server.reporting import Reporting
 from lwm2m.server.state import ServerState
+from lwm2m.server.timer_audit import NetworkTimers, TimerAudit
 from lwm2m.server.wire import ServerWire
 
 logger = logging.getLogger(__name__)
@@ -104,9 +105,10 @@ class ServerCore:
         self.streams = _StreamSide(self)
         self._state = state = ServerState(config, self.store, self.models, self.codecs, clock, rng)
         encoder = RequestEncoder(self.codecs, self.models)
-        self._reporting = Reporting(state, self.wire, encoder)
-        self._flow = RequestFlow(state, self.wire, encoder, self._reporting)
-        self._registrar = Registrar(state, self.wire, self._flow, self._reporting)
+        self._audit = audit = TimerAudit(state)
+        self._reporting = Reporting(state, self.wire, encoder, audit)
+        self._flow = RequestFlow(state, self.wire, encoder, self._reporting, audit)
+        self._registrar = Registrar(state, self.wire, self._flow, self._reporting, audit)
         self._resources = {segment.encode(): handler for segment, handler in config.resources}
 
     @property
@@ -162,6 +164,13 @@ class ServerCore:
         if session is None:
             return
         self._flow.fail_in_flight(session.registration.endpoint, reason, now)
+
+    def network_timers(self, peer: Peer, timers: NetworkTimers, now: float) -> None:
+        """The network reports the power-saving timers it granted ``peer`` (a carrier's
+        monitoring event): the timer rules are checked against them."""
+        session = self._state.by_peer.get(peer)
+        if session is not None:
+            self._audit.network(session, timers)
 
     def next_event(self) -> CoreEvent | None:
         events = self._state.events
@@ -226,6 +235,14 @@ class ServerCore:
     def registration(self, endpoint: str) -> Registration | None:
         session = self._state.sessions.get(endpoint)
         return None if session is None else session.registration
+
+    def timer_violations(self, endpoint: str) -> tuple[TimerRuleViolated, ...]:
+        """The timer rules ``endpoint``'s known settings break now (empty: none, or nothing known)."""
+        session = self._state.sessions.get(endpoint)
+        known = None if session is None else session.timers
+        if known is None:
+            return ()
+        return tuple(TimerRuleViolated.of(endpoint, check) for check in known.violations)
 
     def knows_peer(self, peer: Peer) -> bool:
         """Whether ``peer`` is the current address of a live registration: one dict lookup,

@@ -14,6 +14,7 @@ from lwm2m.codec.flat_json import values_to_json
 from lwm2m.model import Path, TimestampedValues, Value
 from lwm2m.operations import Response
 from lwm2m.server.registration import Registration
+from lwm2m.server.timer_rules import TimerCheck
 
 Target: TypeAlias = Path | tuple[Path, ...]
 """What an observation watches: one path, or the paths of an Observe-Composite."""
@@ -154,6 +155,35 @@ class QueueDrained:
         return {"type": "queueDrained", "endpoint": self.endpoint, "count": self.count}
 
 
+@dataclass(frozen=True, slots=True)
+class TimerRuleViolated:
+    """The device's timers break a timer rule of the Telekom profile (docs/compliance.md):
+    ``rule`` is its number (1-3), ``comparison`` the one that fails (``T3412 > lifetime``),
+    ``scope`` whose settings (``registration``, or ``/3303/0/5700 attributes``: the pmin/pmax
+    written there), ``detail`` both values and where they came from.  Reported once when it
+    starts to fail."""
+
+    endpoint: str
+    rule: int
+    comparison: str
+    scope: str
+    detail: str
+
+    @classmethod
+    def of(cls, endpoint: str, check: TimerCheck) -> TimerRuleViolated:
+        return cls(endpoint, check.rule, check.text, check.scope, check.explanation)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "type": "timerRuleViolated",
+            "endpoint": self.endpoint,
+            "rule": self.rule,
+            "comparison": self.comparison,
+            "scope": self.scope,
+            "detail": self.detail,
+        }
+
+
 ServerEvent: TypeAlias = (
     Registered
     | Updated
@@ -164,6 +194,7 @@ ServerEvent: TypeAlias = (
     | ObservationCancelled
     | RequestQueued
     | QueueDrained
+    | TimerRuleViolated
 )
 
 

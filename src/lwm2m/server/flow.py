@@ -25,6 +25,7 @@ from lwm2m.operations import (
     OperationError,
     OperationUsageError,
     ServerRequest,
+    WriteAttributes,
     decode_response,
 )
 from lwm2m.server.encoding import RequestEncoder
@@ -41,6 +42,7 @@ from lwm2m.server.state import (
     is_cancel,
     root_segments,
 )
+from lwm2m.server.timer_audit import TimerAudit
 from lwm2m.server.wire import ServerWire
 
 _REFUSED_FORMAT = (Code.NOT_ACCEPTABLE, Code.UNSUPPORTED_CONTENT_FORMAT)
@@ -50,7 +52,7 @@ _REFUSED_FORMAT = (Code.NOT_ACCEPTABLE, Code.UNSUPPORTED_CONTENT_FORMAT)
 class RequestFlow:
     """Device management and observation requests towards the sessions of ``state``."""
 
-    __slots__ = ("_encoder", "_reporting", "_state", "_wire")
+    __slots__ = ("_audit", "_encoder", "_reporting", "_state", "_wire")
 
     def __init__(
         self,
@@ -58,11 +60,13 @@ class RequestFlow:
         wire: ServerWire,
         encoder: RequestEncoder,
         reporting: Reporting,
+        audit: TimerAudit,
     ) -> None:
         self._state = state
         self._wire = wire
         self._encoder = encoder
         self._reporting = reporting
+        self._audit = audit
 
     # -- the caller's side -------------------------------------------------------------------
 
@@ -74,6 +78,10 @@ class RequestFlow:
             raise OperationUsageError("cancel observations with cancel_observation()")
         state = self._state
         session = state.session(endpoint)
+        if isinstance(op, WriteAttributes) and state.config.enforce_timer_rules:
+            refusal = self._audit.refusal(session, op)
+            if refusal is not None:
+                raise OperationUsageError(f"refused by the Telekom {refusal}")
         registration = session.registration
         encoder = self._encoder
         op, fmt, fallbacks = encoder.formats(op, fmt, registration)
@@ -276,6 +284,8 @@ class RequestFlow:
                 self._reporting.established(session, request, handle, now)
         state.complete(request, response)
         if session is not None:
+            if message.code.is_success:
+                self._audit.answered(session, request.op, response)
             self.heard(session, now)
 
     def _learn(self, session: Session, request: OutgoingRequest) -> None:

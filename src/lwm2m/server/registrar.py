@@ -12,6 +12,7 @@ sends a handful of distinct ones.
 from __future__ import annotations
 
 import base64
+import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import replace
@@ -26,6 +27,7 @@ from lwm2m.operations import (
     EmptyResponse,
     ObjectLinks,
     OperationError,
+    Read,
     Register,
     RegisteredResponse,
     Update,
@@ -33,13 +35,16 @@ from lwm2m.operations import (
 )
 from lwm2m.operations.registration import ROOT_RT
 from lwm2m.server.encoding import announced_format
-from lwm2m.server.errors import UnknownEndpointError
+from lwm2m.server.errors import ServerError, UnknownEndpointError
 from lwm2m.server.events import Deregistered, Expired, Registered, Updated
 from lwm2m.server.flow import RequestFlow
 from lwm2m.server.registration import ObjectList, Registration
 from lwm2m.server.reporting import Reporting
 from lwm2m.server.state import OutgoingRequest, ServerState, Session
+from lwm2m.server.timer_audit import TimerAudit
 from lwm2m.server.wire import ServerWire
+
+logger = logging.getLogger(__name__)
 
 _VERSIONS = {version: version for version in SUPPORTED_VERSIONS}  # one string object each
 _INTERNED_LISTS = 1024
@@ -51,15 +56,21 @@ _INTERNED_BYTES = 4096
 class Registrar:
     """Registrations of ``state``: created, updated, removed and expired here only."""
 
-    __slots__ = ("_flow", "_link_lists", "_reporting", "_state", "_wire")
+    __slots__ = ("_audit", "_flow", "_link_lists", "_reporting", "_state", "_wire")
 
     def __init__(
-        self, state: ServerState, wire: ServerWire, flow: RequestFlow, reporting: Reporting
+        self,
+        state: ServerState,
+        wire: ServerWire,
+        flow: RequestFlow,
+        reporting: Reporting,
+        audit: TimerAudit,
     ) -> None:
         self._state = state
         self._wire = wire
         self._flow = flow
         self._reporting = reporting
+        self._audit = audit
         self._link_lists: dict[bytes, ObjectList] = {}
 
     def register(self, exchange: ExchangeKey, op: Register, payload: bytes, now: float) -> None:
@@ -98,7 +109,10 @@ class Registrar:
         response = RegisteredResponse(registration.location)
         self._wire.respond(exchange, encode_response(op, response, state.codecs, state.models), now)
         state.events.append(Registered(registration, None if old is None else old.registration))
+        self._audit.registered(session, old)
         self._flow.heard(session, now)
+        if state.config.read_timer_objects:
+            self._read_timer_objects(session, now)
 
     def update(self, exchange: ExchangeKey, op: Update, payload: bytes, now: float) -> None:
         state = self._state
@@ -141,7 +155,21 @@ class Registrar:
         response = encode_response(op, EmptyResponse(), state.codecs, state.models)
         self._wire.respond(exchange, response, now)
         state.events.append(Updated(registration, previous))
+        if registration.lifetime != previous.lifetime:
+            self._audit.updated(session)
         self._flow.heard(session, now)
+
+    def _read_timer_objects(self, session: Session, now: float) -> None:
+        """Read /10 and /11 for the timer rules (``ServerConfig.read_timer_objects``); the
+        answers reach the audit like any read's, the outcome events go unclaimed."""
+        registration = session.registration
+        for path in self._audit.objects_to_read(registration):
+            try:
+                self._flow.send(registration.endpoint, Read(path), None, now, None)
+            except ServerError as exc:  # a full queue: the device is busy enough
+                logger.info(
+                    "timer rules: %s not read from %s: %s", path, registration.endpoint, exc
+                )
 
     def deregister(self, exchange: ExchangeKey, op: Deregister, now: float) -> None:
         state = self._state

@@ -34,6 +34,7 @@ from lwm2m.server.state import (
     is_cancel,
     target_of,
 )
+from lwm2m.server.timer_audit import TimerAudit
 from lwm2m.server.wire import ServerWire
 
 logger = logging.getLogger(__name__)
@@ -42,12 +43,15 @@ logger = logging.getLogger(__name__)
 class Reporting:
     """Observations and Send for every session of ``state``."""
 
-    __slots__ = ("_encoder", "_state", "_wire")
+    __slots__ = ("_audit", "_encoder", "_state", "_wire")
 
-    def __init__(self, state: ServerState, wire: ServerWire, encoder: RequestEncoder) -> None:
+    def __init__(
+        self, state: ServerState, wire: ServerWire, encoder: RequestEncoder, audit: TimerAudit
+    ) -> None:
         self._state = state
         self._wire = wire
         self._encoder = encoder
+        self._audit = audit
 
     # -- observations ------------------------------------------------------------------------
 
@@ -94,6 +98,7 @@ class Reporting:
                 else {}
             )
             state.store.history.add(request.endpoint, state.clock(), values)
+            self._audit.reported(session, values)
             state.events.append(
                 NotificationReceived(
                     request.endpoint,

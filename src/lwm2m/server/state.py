@@ -13,6 +13,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from lwm2m.coap.codes import Code
 from lwm2m.coap.events import Peer
@@ -32,11 +33,22 @@ from lwm2m.server.errors import UnknownEndpointError
 from lwm2m.server.events import CoreEvent, RequestAborted, RequestCompleted, Target
 from lwm2m.server.registration import Registration, ServerStore
 
+if TYPE_CHECKING:
+    from lwm2m.server.timer_audit import DeviceTimers
+
 
 class Session:
     """One registered client: its registration and the server's state about it."""
 
-    __slots__ = ("awake_until", "expires", "observations", "queue", "registration", "timer")
+    __slots__ = (
+        "awake_until",
+        "expires",
+        "observations",
+        "queue",
+        "registration",
+        "timer",
+        "timers",
+    )
 
     def __init__(self, registration: Registration, expires: float, awake_until: float) -> None:
         self.registration = registration
@@ -45,6 +57,7 @@ class Session:
         self.awake_until = awake_until
         self.queue: deque[OutgoingRequest] | None = None
         self.observations: dict[Target, OutgoingRequest] | None = None
+        self.timers: DeviceTimers | None = None  # what the timer rules know (timer_audit)
 
 
 class OutgoingRequest:
