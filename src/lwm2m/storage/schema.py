@@ -76,6 +76,16 @@ MIGRATIONS: tuple[str, ...] = (
         address TEXT PRIMARY KEY
     );
     """,
+    """
+    CREATE TABLE firmware_packages (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        model TEXT NOT NULL,
+        signature BLOB,
+        added_at REAL NOT NULL
+    );
+    """,
 )
 """``MIGRATIONS[n]`` takes a database from schema version ``n`` to ``n + 1``."""
 

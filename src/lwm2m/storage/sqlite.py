@@ -48,6 +48,7 @@ from lwm2m.server.registration import (
     QueuedRecord,
     Registration,
 )
+from lwm2m.storage.firmware import SqliteFirmwareStore, load_firmware
 from lwm2m.storage.rows import (
     config_to_json,
     decode_parts,
@@ -477,6 +478,7 @@ class SqliteStore:
             credentials = _load_credentials(read)
             configs = _load_configs(read)
             nidd_devices = [address for (address,) in read.execute("SELECT * FROM nidd_devices")]
+            firmware = load_firmware(read)
             eager = durability == "strict"
             writer = Writer(connect(path, durability), flush_interval, eager=eager)
             try:  # each context reads its sequence number file
@@ -502,6 +504,7 @@ class SqliteStore:
         self.oscore = oscore
         self.bootstrap_configs = SqliteConfigStore(self._writer, configs)
         self.nidd_devices = SqliteNiddDeviceStore(self._writer, nidd_devices)
+        self.firmware = SqliteFirmwareStore(self._writer, firmware)  # bytes: <path>.firmware/
         self._read = read
         self._closed = False
 
