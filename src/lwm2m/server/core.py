@@ -237,7 +237,7 @@ class ServerCore:
         return None if session is None else session.registration
 
     def timer_violations(self, endpoint: str) -> tuple[TimerRuleViolated, ...]:
-        """The timer rules ``endpoint``'s known settings break now (empty: none, or nothing known)."""
+        """The timer rules the known settings of ``endpoint`` break now (empty: none known)."""
         session = self._state.sessions.get(endpoint)
         known = None if session is None else session.timers
         if known is None:
