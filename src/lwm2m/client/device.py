@@ -136,6 +136,8 @@ class LwM2MClient:
         if nidd is not None:
             if _uses_tcp(tree):
                 raise ClientError("a NIDD client has no CoAP over TCP servers")
+            if nidd.max_packet_size <= 0:
+                raise ClientError("attach the NiddLink before making its client")
             szx = fitting_block_szx(nidd.max_packet_size, endpoint_name)
             coap = replace(coap, preferred_block_szx=min(coap.preferred_block_szx, szx))
         elif _uses_tcp(tree):
@@ -303,6 +305,7 @@ class LwM2MClient:
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
+        self._stopped.clear()  # started again after a stop (a reboot)
         self._offset = time.time() - loop.time()
         if self._links is not None:
 
@@ -377,6 +380,14 @@ class LwM2MClient:
         except TimeoutError:
             log.warning("de-registration did not finish within %.0f s", timeout)
         self._close()
+
+    async def reboot(self, apply: Callable[[], None] | None = None) -> None:
+        """Restart like the device: de-register and close, ``apply`` what the restart changes
+        (a new firmware's version), then open new sockets and register anew."""
+        await self.stop()
+        if apply is not None:
+            apply()
+        await self.start()
 
     async def send(self, paths: Iterable[Path | str]) -> list[Code | None]:
         """Send the values at ``paths``; the servers' answers (None: no answer)."""
