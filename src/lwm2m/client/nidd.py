@@ -76,7 +76,10 @@ class NiddLink:
     async def open(cls, url: str, quirks: ModemQuirks = GENERIC) -> NiddLink:
         """Open the modem at ``url`` (``/dev/ttyUSB0``, ``socket://host:port``), initialise it
         and read the SIM's identity."""
-        modem = await open_modem(url, quirks)
+        try:
+            modem = await open_modem(url, quirks)
+        except OSError as error:  # pyserial's SerialException is one
+            raise NiddError(f"cannot open the modem at {url}: {error}") from error
         modem.channel.status = CountingStatus()  # before any datagram is counted
         try:
             await modem.initialise()
