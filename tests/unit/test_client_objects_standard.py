@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from lwm2m.client.objects import (
     BadRequestError,
-    Changed,
     DeviceEvent,
-    MethodNotAllowedError,
     SimpleObject,
 )
 from lwm2m.client.standard.devcap import DevCapObject
 from lwm2m.client.standard.device import DeviceObject, ErrorCode, FactoryReset, Reboot
-from lwm2m.client.standard.firmware import (
-    FirmwareDownloadRequested,
-    FirmwareUpdateObject,
-    FirmwareUpdateRequested,
-    Protocol,
-    State,
-    UpdateResult,
-)
 from lwm2m.client.standard.server import (
     BootstrapRequestTrigger,
     DisableServer,
@@ -35,10 +23,7 @@ from lwm2m.model import (
     MultipleResource,
     ObjectInstance,
     ObjectModel,
-    Operations,
     Path,
-    ResourceModel,
-    ResourceType,
     SingleResource,
 )
 from lwm2m.model.builtin import builtin_models
@@ -186,137 +171,6 @@ def test_bad_time_settings(rid: int, text: str) -> None:
     tree, _ = _device_tree()
     with pytest.raises(BadRequestError):
         tree.write(P(f"/3/0/{rid}"), SingleResource(rid, text), replace=True, server_id=1)
-
-
-# -- Firmware Update ----------------------------------------------------------------------------
-
-
-def _firmware_tree(**kwargs: object) -> tuple[ObjectTree, FirmwareUpdateObject, Recorder]:
-    firmware = FirmwareUpdateObject(_model(5), **kwargs)  # type: ignore[arg-type]
-    tree = ObjectTree([firmware])
-    return tree, firmware, Recorder(tree)
-
-
-def _state(tree: ObjectTree) -> tuple[int, int]:
-    state = tree.read(P("/5/0/3"), server_id=1)
-    result = tree.read(P("/5/0/5"), server_id=1)
-    assert isinstance(state, SingleResource) and isinstance(result, SingleResource)
-    assert isinstance(state.value, int) and isinstance(result.value, int)
-    return state.value, result.value
-
-
-def test_firmware_pull_then_update_success() -> None:
-    tree, firmware, seen = _firmware_tree()
-    assert _state(tree) == (State.IDLE, UpdateResult.INITIAL)
-    uri = "coaps://fw.example.com/pkg"
-    tree.write(P("/5/0/1"), SingleResource(1, uri), replace=True, server_id=1)
-    assert _state(tree) == (State.DOWNLOADING, UpdateResult.INITIAL)
-    assert seen.of(FirmwareDownloadRequested) == [FirmwareDownloadRequested(uri)]
-    firmware.download_finished(name="fw", version="2.0")
-    assert _state(tree) == (State.DOWNLOADED, UpdateResult.INITIAL)
-    assert tree.read(P("/5/0/7"), server_id=1) == SingleResource(7, "2.0")
-    tree.execute(P("/5/0/2"), server_id=1)
-    assert _state(tree) == (State.UPDATING, UpdateResult.INITIAL)
-    assert seen.of(FirmwareUpdateRequested) == [FirmwareUpdateRequested()]
-    firmware.update_finished(success=True)
-    assert _state(tree) == (State.IDLE, UpdateResult.SUCCESS)
-    assert Changed(P("/5/0/3")) in seen.events
-
-
-def test_firmware_push_then_update_failure_keeps_the_package() -> None:
-    tree, firmware, _ = _firmware_tree()
-    tree.write(P("/5/0/0"), SingleResource(0, b"\x7fELF..."), replace=True, server_id=1)
-    assert _state(tree) == (State.DOWNLOADED, UpdateResult.INITIAL)
-    assert firmware.package == b"\x7fELF..."
-    tree.execute(P("/5/0/2"), server_id=1)
-    firmware.update_finished(success=False)
-    assert _state(tree) == (State.DOWNLOADED, UpdateResult.UPDATE_FAILED)
-    tree.execute(P("/5/0/2"), server_id=1)
-    assert _state(tree) == (State.UPDATING, UpdateResult.INITIAL)
-
-
-def test_firmware_download_failure_returns_to_idle() -> None:
-    tree, firmware, _ = _firmware_tree()
-    tree.write(P("/5/0/1"), SingleResource(1, "coap://10.0.0.1/fw"), replace=True, server_id=1)
-    firmware.download_failed(UpdateResult.CONNECTION_LOST)
-    assert _state(tree) == (State.IDLE, UpdateResult.CONNECTION_LOST)
-
-
-@pytest.mark.parametrize(
-    ("uri", "result"),
-    [
-        ("not a uri", UpdateResult.INVALID_URI),
-        ("coap://", UpdateResult.INVALID_URI),
-        ("https://fw.example.com/pkg", UpdateResult.UNSUPPORTED_PROTOCOL),
-        ("ftp://fw.example.com/pkg", UpdateResult.UNSUPPORTED_PROTOCOL),
-    ],
-)
-def test_firmware_uri_problems_show_in_update_result(uri: str, result: UpdateResult) -> None:
-    tree, _, seen = _firmware_tree()
-    tree.write(P("/5/0/1"), SingleResource(1, uri), replace=True, server_id=1)
-    assert _state(tree) == (State.IDLE, result)
-    assert seen.of(FirmwareDownloadRequested) == []
-
-
-def test_firmware_protocols_are_configurable() -> None:
-    tree, _, _ = _firmware_tree(protocols=(Protocol.HTTPS,))
-    assert tree.read(P("/5/0/8"), server_id=1) == MultipleResource(8, {0: 3})
-    tree.write(P("/5/0/1"), SingleResource(1, "https://x/fw"), replace=True, server_id=1)
-    assert _state(tree)[0] == State.DOWNLOADING
-
-
-def test_firmware_update_only_when_downloaded() -> None:
-    tree, _, _ = _firmware_tree()
-    with pytest.raises(MethodNotAllowedError):
-        tree.execute(P("/5/0/2"), server_id=1)
-    tree.write(P("/5/0/1"), SingleResource(1, "coap://h/fw"), replace=True, server_id=1)
-    with pytest.raises(MethodNotAllowedError):
-        tree.execute(P("/5/0/2"), server_id=1)
-
-
-def test_firmware_busy_rejects_new_packages() -> None:
-    tree, _, _ = _firmware_tree()
-    tree.write(P("/5/0/1"), SingleResource(1, "coap://h/fw"), replace=True, server_id=1)
-    with pytest.raises(BadRequestError):
-        tree.write(P("/5/0/1"), SingleResource(1, "coap://h/fw2"), replace=True, server_id=1)
-    with pytest.raises(BadRequestError):
-        tree.write(P("/5/0/0"), SingleResource(0, b"pkg"), replace=True, server_id=1)
-
-
-@pytest.mark.parametrize(
-    ("path", "node"),
-    [("/5/0/1", SingleResource(1, "")), ("/5/0/0", SingleResource(0, b"\0"))],
-)
-def test_firmware_reset(path: str, node: SingleResource) -> None:
-    tree, firmware, _ = _firmware_tree()
-    tree.write(P("/5/0/0"), SingleResource(0, b"pkg"), replace=True, server_id=1)
-    tree.write(P(path), node, replace=True, server_id=1)
-    assert _state(tree) == (State.IDLE, UpdateResult.INITIAL)
-    assert firmware.package in (b"", b"\0")
-
-
-def test_firmware_cannot_reset_while_updating() -> None:
-    tree, firmware, _ = _firmware_tree()
-    tree.write(P("/5/0/0"), SingleResource(0, b"pkg"), replace=True, server_id=1)
-    tree.execute(P("/5/0/2"), server_id=1)
-    with pytest.raises(BadRequestError):
-        tree.write(P("/5/0/1"), SingleResource(1, ""), replace=True, server_id=1)
-    with pytest.raises(ValueError, match="UPDATING"):
-        firmware.download_finished()
-
-
-def test_firmware_cancel_when_the_model_has_it() -> None:
-    base = _model(5)
-    cancel = ResourceModel(10, "Cancel", Operations.E, False, False, ResourceType.NONE)
-    model = dataclasses.replace(base, resources={**base.resources, 10: cancel})
-    firmware = FirmwareUpdateObject(model)
-    tree = ObjectTree([firmware])
-    with pytest.raises(MethodNotAllowedError):
-        tree.execute(P("/5/0/10"), server_id=1)
-    tree.write(P("/5/0/0"), SingleResource(0, b"pkg"), replace=True, server_id=1)
-    tree.execute(P("/5/0/10"), server_id=1)
-    assert firmware.state is State.IDLE
-    assert firmware.result is UpdateResult.CANCELLED
 
 
 # -- Connectivity Statistics --------------------------------------------------------------------

@@ -9,7 +9,6 @@ import pytest
 from lwm2m.client.objects import Changed, DeviceEvent
 from lwm2m.client.profile import BONN, telekom_device
 from lwm2m.client.simulator import DeviceSimulator
-from lwm2m.client.standard.firmware import State
 from lwm2m.client.tree import ObjectTree
 from lwm2m.model import Path, SingleResource, Value, node_to_values
 
@@ -135,19 +134,6 @@ def test_ticks_report_changes_and_only_changes() -> None:
     sim.tick(NOW + 300)  # no time passed: nothing moves
     assert events == []
     assert _snapshot(tree) == before
-
-
-def test_firmware_requests_complete_at_the_next_tick() -> None:
-    tree, sim = _device()
-    tree.write(P("/5/0/1"), SingleResource(1, "coap://10.0.0.1/fw.bin"), replace=True, server_id=1)
-    sim.tick(NOW + 10)
-    assert _value(tree, "/5/0/3") == State.DOWNLOADED
-    version = _value(tree, "/5/0/7")
-    tree.execute(P("/5/0/2"), server_id=1)
-    sim.tick(NOW + 20)
-    assert _value(tree, "/5/0/3") == State.IDLE
-    assert _value(tree, "/5/0/5") == 1
-    assert _value(tree, "/3/0/3") == version
 
 
 def test_current_time_follows_the_ticks() -> None:

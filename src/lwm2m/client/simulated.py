@@ -7,6 +7,7 @@ from collections.abc import Callable
 from lwm2m.client.cellular import MODEM_FED
 from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import DEFAULT_CONFIG, ClientConfig, ClientEvent
+from lwm2m.client.firmware.updater import FirmwareUpdater
 from lwm2m.client.nidd import NiddLink
 from lwm2m.client.simulator import DeviceSimulator
 from lwm2m.client.tree import ObjectTree
@@ -27,15 +28,17 @@ def simulated_client(
     oscore_sequences: Callable[[int], SequenceStore] | None = None,
     coap: EndpointConfig = DEFAULT,
     nidd: NiddLink | None = None,
+    firmware: FirmwareUpdater | None = None,
 ) -> LwM2MClient:
     """The client for ``tree`` with a backend that keeps its values moving.
 
     ``seed`` drives the simulated values only. Message IDs and tokens come from fresh
     randomness: a restarted device that reused them would be answered from the server's
     deduplication cache with replies meant for its previous life.  With ``nidd`` the objects
-    the modem fills (/4, /7, /10) are left to it.
+    the modem fills (/4, /7, /10) are left to it.  ``firmware`` (made for ``tree``) installs
+    by rebooting this client.
     """
-    return LwM2MClient(
+    client = LwM2MClient(
         tree,
         endpoint,
         local_address=local_address,
@@ -49,3 +52,6 @@ def simulated_client(
         coap=coap,
         nidd=nidd,
     )
+    if firmware is not None:
+        firmware.reboot = client.reboot
+    return client

@@ -4,8 +4,8 @@ Radio quality, battery, position and the serving cell evolve between :meth:`Devi
 calls; the same seed and the same tick times give the same values.  Fluctuating quantities
 are Ornstein-Uhlenbeck processes sampled exactly over the elapsed time, so they stay near a
 mean within 3GPP ranges however far apart the ticks are.  Changes reach observers through the
-objects' change notices.  Firmware downloads and updates requested by a server complete at the
-next tick (successfully: nothing is transferred yet).
+objects' change notices.  Firmware updates are not simulated here: a
+:class:`~lwm2m.client.firmware.updater.FirmwareUpdater` carries them out for real.
 """
 
 from __future__ import annotations
@@ -15,15 +15,9 @@ import random
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from lwm2m.client.objects import DeviceEvent, ResourceValue, SimpleObject
+from lwm2m.client.objects import ResourceValue, SimpleObject
 from lwm2m.client.standard import device as dev
 from lwm2m.client.standard.device import DeviceObject
-from lwm2m.client.standard.firmware import (
-    FirmwareDownloadRequested,
-    FirmwareUpdateObject,
-    FirmwareUpdateRequested,
-    State,
-)
 from lwm2m.client.standard.statistics import ConnectivityStatisticsObject
 from lwm2m.client.tree import ObjectTree
 
@@ -76,8 +70,6 @@ class DeviceSimulator:
         self._rng = random.Random(seed)
         self._last = now
         self._start = now
-        self._pending: list[DeviceEvent] = []
-        tree.subscribe(self._on_event)
         rsrp = self._int(4, 2, -100)
         self._rsrp = _Walk(rsrp, rsrp, 6.0, 600.0, -140.0, -44.0)
         rsrq = self._int(4, 3, -10)
@@ -107,7 +99,6 @@ class DeviceSimulator:
             self._position(dt, now)
             self._traffic(dt, now)
         self._frames(now)
-        self._firmware()
 
     # -- the quantities ------------------------------------------------------------------------
 
@@ -186,25 +177,7 @@ class DeviceSimulator:
             self._set(oid, 6037, frame)
             self._set(oid, 6038, subframe)
 
-    def _firmware(self) -> None:
-        firmware = self._object(5)
-        pending, self._pending = self._pending, []
-        if not isinstance(firmware, FirmwareUpdateObject):
-            return
-        for event in pending:
-            if isinstance(event, FirmwareDownloadRequested) and firmware.state is State.DOWNLOADING:
-                firmware.download_finished(version=f"sim-{self._rng.randrange(1000)}")
-            elif isinstance(event, FirmwareUpdateRequested) and firmware.state is State.UPDATING:
-                version = self._value(5, 7)
-                firmware.update_finished(success=True)
-                if version:
-                    self._set(3, dev.FIRMWARE_VERSION, version)
-
     # -- plumbing ------------------------------------------------------------------------------
-
-    def _on_event(self, event: DeviceEvent) -> None:
-        if isinstance(event, (FirmwareDownloadRequested, FirmwareUpdateRequested)):
-            self._pending.append(event)
 
     def _object(self, object_id: int) -> SimpleObject | None:
         if object_id in self._measured or object_id not in self._tree:

@@ -178,6 +178,12 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
         """Forget a request or observation; its last event says so (CANCELLED or None)."""
         self._end(self._client(handle), FailureReason.CANCELLED, now)
 
+    def deliver_blocks(self, handle: int) -> None:
+        """Hand request ``handle``'s answer over as the one Block2 block it is, rather than
+        fetching the rest (RFC 7959 §2.4 random access): a downloader that resumes from its
+        last good block, and checks Size2 and ETag itself, asks for each block in turn."""
+        self._client(handle).single_blocks = True
+
     def cancel_observation(self, handle: int, now: float) -> None:
         """Deregister politely with GET Observe=1 (RFC 7641 §3.6); ends in ObservationEnded."""
         ex = self._client(handle)
@@ -305,7 +311,7 @@ class ExchangeLayer(CoreQueues[E], ABC, Generic[CX, SX, OB, E]):
         if block2 is None and ex.b2 is not None:
             self._fail(ex, FailureReason.PROTOCOL, now)  # the follow-up lost its Block2
             return
-        if block2 is not None and (block2.more or ex.b2 is not None):
+        if block2 is not None and (block2.more or ex.b2 is not None) and not ex.single_blocks:
             assembled = self._receive_block2(ex, message, block2, now)
             if assembled is None:
                 return

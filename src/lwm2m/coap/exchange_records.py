@@ -50,6 +50,7 @@ class ClientExchange:
         "origin_token",
         "peer",
         "request_tag",
+        "single_blocks",
         "state",
         "timeout",
         "timer",
@@ -82,6 +83,7 @@ class ClientExchange:
         self.b1_length = 0
         self.request_tag: bytes | None = None
         self.b2: Assembly | None = None
+        self.single_blocks = False  # Block2 answers go to the application block by block
 
     def enter(self, state: ClientState) -> None:
         if state not in _CLIENT_TRANSITIONS[self.state]:

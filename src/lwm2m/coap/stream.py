@@ -186,6 +186,10 @@ class StreamEndpoint(CoreQueues[StreamEvent]):
         connection.cancel(handle, now)
         self._sync(connection)
 
+    def deliver_blocks(self, handle: int) -> None:
+        """As :meth:`StreamConnection.deliver_blocks`."""
+        self._owner(handle).deliver_blocks(handle)
+
     def cancel_observation(self, handle: int, now: float) -> None:
         connection = self._owner(handle)
         connection.cancel_observation(handle, now)

@@ -1,25 +1,29 @@
-"""Firmware Update object (/5): the state machine of §E.6, without the transfers.
+"""Firmware Update object (/5): the state machine of Core §E.6 over a device's updater.
 
-Servers push a package (write /5/0/0), or write a Package URI and the device pulls it: the
-downloader (a later engine) acts on :class:`FirmwareDownloadRequested` and reports back with
-:meth:`FirmwareUpdateObject.download_finished` or :meth:`~FirmwareUpdateObject.download_failed`.
-Executing Update emits :class:`FirmwareUpdateRequested`; the device installs the package and
-reports :meth:`~FirmwareUpdateObject.update_finished`.
+The object holds the resources and decides the transitions; what a transfer or an install
+*does* is the :class:`FirmwareBackend`'s (for the simulated device:
+:class:`lwm2m.client.firmware.updater.FirmwareUpdater`), which reports back with
+:meth:`FirmwareUpdateObject.download_finished`, :meth:`~FirmwareUpdateObject.download_failed`
+and :meth:`~FirmwareUpdateObject.update_finished`.  Until a backend is attached the device
+supports no delivery: writes of a package or a URI are refused (5.01), and /5/0/8 lists no
+protocol, so a server is never told of an ability the device lacks.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import IntEnum
+from urllib.parse import urlsplit
 
 from lwm2m.client.objects import (
     BadRequestError,
-    DeviceEvent,
     MethodNotAllowedError,
+    ObjectError,
     ResourceValue,
     SimpleObject,
 )
+from lwm2m.coap.codes import Code
 from lwm2m.model import ObjectModel
 
 PACKAGE = 0
@@ -56,6 +60,8 @@ class UpdateResult(IntEnum):
 
 
 class Protocol(IntEnum):
+    """Values of /5/0/8 (Firmware Update Protocol Support)."""
+
     COAP = 0
     COAPS = 1
     HTTP = 2
@@ -81,34 +87,39 @@ SCHEMES = {
 _RESET = (b"", b"\0")
 
 
-@dataclass(frozen=True, slots=True)
-class FirmwareDownloadRequested(DeviceEvent):
-    uri: str
+class NoUpdaterError(ObjectError):
+    """The device has no firmware updater: 5.01."""
+
+    code = Code.NOT_IMPLEMENTED
 
 
-@dataclass(frozen=True, slots=True)
-class FirmwareUpdateRequested(DeviceEvent):
-    """Install the downloaded package (:attr:`FirmwareUpdateObject.package` when pushed)."""
+class FirmwareBackend(typing.Protocol):
+    """What carries out the transfers and the install; reports back through the object."""
+
+    def push(self, package: bytes) -> None:
+        """Take a pushed package (state Downloading): download_finished or download_failed."""
+
+    def pull(self, uri: str) -> None:
+        """Start downloading ``uri`` (state Downloading), resuming what is kept of it."""
+
+    def discard(self) -> None:
+        """Stop any transfer and drop the package (a reset or Cancel)."""
+
+    def install(self) -> None:
+        """Install the downloaded package (state Updating): update_finished, now or later."""
 
 
 class FirmwareUpdateObject(SimpleObject):
-    def __init__(
-        self,
-        model: ObjectModel,
-        *,
-        protocols: Iterable[Protocol] = (Protocol.COAP, Protocol.COAPS),
-        delivery: DeliveryMethod = DeliveryMethod.BOTH,
-    ) -> None:
-        self._protocols = frozenset(protocols)
+    def __init__(self, model: ObjectModel) -> None:
         values: dict[int, ResourceValue] = {
-            PACKAGE: b"",
+            PACKAGE: b"",  # present (writable); what is written goes to the backend
             PACKAGE_URI: "",
             STATE: State.IDLE.value,
             UPDATE_RESULT: UpdateResult.INITIAL.value,
             PKG_NAME: "",
             PKG_VERSION: "",
-            PROTOCOL_SUPPORT: {i: p.value for i, p in enumerate(sorted(self._protocols))},
-            DELIVERY_METHOD: delivery.value,
+            PROTOCOL_SUPPORT: {},
+            DELIVERY_METHOD: DeliveryMethod.PUSH.value,
         }
         executors = {UPDATE: self._update, CANCEL: self._cancel}
         super().__init__(
@@ -118,6 +129,24 @@ class FirmwareUpdateObject(SimpleObject):
             executors={rid: fn for rid, fn in executors.items() if rid in model.resources},
             creatable=False,
         )
+        self._backend: FirmwareBackend | None = None
+        self._protocols: frozenset[Protocol] = frozenset()
+        self._delivery = DeliveryMethod.PUSH
+
+    def attach(
+        self,
+        backend: FirmwareBackend,
+        *,
+        protocols: Iterable[Protocol],
+        delivery: DeliveryMethod,
+    ) -> None:
+        """Let ``backend`` carry out updates; /5/0/8 and /5/0/9 say what it supports."""
+        self._backend = backend
+        self._protocols = frozenset(protocols)
+        self._delivery = delivery
+        self.set(0, PROTOCOL_SUPPORT, {i: p.value for i, p in enumerate(sorted(self._protocols))})
+        if DELIVERY_METHOD in self.model.resources:
+            self.set(0, DELIVERY_METHOD, delivery.value)
 
     @property
     def state(self) -> State:
@@ -127,17 +156,10 @@ class FirmwareUpdateObject(SimpleObject):
     def result(self) -> UpdateResult:
         return UpdateResult(self._int(UPDATE_RESULT))
 
-    @property
-    def package(self) -> bytes:
-        """The pushed package (empty when it was pulled or there is none)."""
-        package = self.get(0, PACKAGE)
-        assert isinstance(package, bytes)
-        return package
-
     # -- device side ---------------------------------------------------------------------------
 
-    def download_finished(self, *, name: str = "", version: str = "") -> None:
-        """The pulled package arrived and passed its checks."""
+    def download_finished(self, *, name: str, version: str) -> None:
+        """The package arrived whole and passed its checks."""
         self._expect(State.DOWNLOADING)
         self._describe(name, version)
         self._enter(State.DOWNLOADED, UpdateResult.INITIAL)
@@ -146,46 +168,65 @@ class FirmwareUpdateObject(SimpleObject):
         self._expect(State.DOWNLOADING)
         self._enter(State.IDLE, result)
 
-    def update_finished(self, *, success: bool) -> None:
-        """Success returns to Idle with result 1; failure keeps the package (Downloaded, 8)."""
+    def update_finished(self, result: UpdateResult) -> None:
+        """Success (1) returns to Idle; an integrity failure (5) drops the package (Idle);
+        any other failure keeps it for another Update (Downloaded)."""
         self._expect(State.UPDATING)
-        if success:
-            self._enter(State.IDLE, UpdateResult.SUCCESS)
+        if result in (UpdateResult.SUCCESS, UpdateResult.INTEGRITY_FAILURE):
+            self._enter(State.IDLE, result)
         else:
-            self._enter(State.DOWNLOADED, UpdateResult.UPDATE_FAILED)
+            self._enter(State.DOWNLOADED, result)
 
     # -- handlers ------------------------------------------------------------------------------
+
+    def write(
+        self, instance_id: int, resource_id: int, value: ResourceValue, *, replace: bool
+    ) -> None:
+        if resource_id != PACKAGE:
+            super().write(instance_id, resource_id, value, replace=replace)
+            return
+        self._check_supported(instance_id, resource_id)
+        self._write_package(instance_id, value)  # the backend keeps the bytes, not the tree
 
     def _write_package(self, instance_id: int, value: ResourceValue) -> None:
         assert isinstance(value, bytes)
         if value in _RESET:
             self._reset()
             return
+        backend = self._require_backend()
+        if self._delivery is DeliveryMethod.PULL:
+            raise MethodNotAllowedError("this device takes packages by URI only")
         self._require_idle()
         self.set(0, PACKAGE_URI, "")
         self._enter(State.DOWNLOADING, UpdateResult.INITIAL)
-        self._enter(State.DOWNLOADED, UpdateResult.INITIAL)
+        backend.push(value)
 
     def _write_uri(self, instance_id: int, value: ResourceValue) -> None:
         assert isinstance(value, str)
         if not value:
             self._reset()
             return
+        backend = self._require_backend()
         self._require_idle()
-        scheme, sep, rest = value.partition("://")
-        if not sep or not rest:
-            self.set(0, UPDATE_RESULT, UpdateResult.INVALID_URI.value)
-        elif SCHEMES.get(scheme.lower()) not in self._protocols:
-            self.set(0, UPDATE_RESULT, UpdateResult.UNSUPPORTED_PROTOCOL.value)
+        try:
+            parts = urlsplit(value)
+            valid = bool(parts.scheme and parts.hostname)
+            _ = parts.port  # raises on a malformed port
+        except ValueError:
+            valid = False
+        if not valid:
+            self._enter(State.IDLE, UpdateResult.INVALID_URI)
+        elif SCHEMES.get(parts.scheme.lower()) not in self._protocols:
+            self._enter(State.IDLE, UpdateResult.UNSUPPORTED_PROTOCOL)
         else:
             self._enter(State.DOWNLOADING, UpdateResult.INITIAL)
-            self.emit(FirmwareDownloadRequested(value))
+            backend.pull(value)
 
     def _update(self, instance_id: int, args: str) -> None:
         if self.state is not State.DOWNLOADED:
             raise MethodNotAllowedError(f"nothing to install in state {self.state.name}")
         self._enter(State.UPDATING, UpdateResult.INITIAL)
-        self.emit(FirmwareUpdateRequested())
+        self._require_backend().install()
 
     def _cancel(self, instance_id: int, args: str) -> None:
         if self.state not in (State.DOWNLOADING, State.DOWNLOADED):
@@ -202,7 +243,8 @@ class FirmwareUpdateObject(SimpleObject):
         self._enter(State.IDLE, UpdateResult.INITIAL)
 
     def _clear_package(self) -> None:
-        self.set(0, PACKAGE, b"")
+        if self._backend is not None:
+            self._backend.discard()
         self.set(0, PACKAGE_URI, "")
         self._describe("", "")
 
@@ -210,6 +252,11 @@ class FirmwareUpdateObject(SimpleObject):
         for rid, text in ((PKG_NAME, name), (PKG_VERSION, version)):
             if rid in self.model.resources:
                 self.set(0, rid, text)
+
+    def _require_backend(self) -> FirmwareBackend:
+        if self._backend is None:
+            raise NoUpdaterError("this device has no firmware updater")
+        return self._backend
 
     def _require_idle(self) -> None:
         if self.state is not State.IDLE:
