@@ -192,12 +192,12 @@ class FirmwareDelivery:
         uses: int | None = None,
         timeout: float | None = None,
     ) -> tuple[str, Response]:
-        """Write a fresh download URL to the device's /5/0/1 (it pulls the package); the URL
-        and the device's answer.  A refused Write revokes the URL."""
+        """Write a fresh download URL to the device's /5/0/1 as text/plain (it pulls the
+        package); the URL and the device's answer.  A refused Write revokes the URL."""
         url, grant = self.url(endpoint, sha256, scheme, ttl=ttl, uses=uses)
         try:
-            answer = await self.server.write(
-                endpoint, PACKAGE_URI, {PACKAGE_URI: url}, timeout=timeout
+            answer = await self.server.write(  # plain text: what every client takes
+                endpoint, PACKAGE_URI, {PACKAGE_URI: url}, fmt=ContentFormat.TEXT, timeout=timeout
             )
         except BaseException:
             self.grants.revoke(token=grant.token)
