@@ -207,5 +207,10 @@ def test_edrx_delivers_in_the_next_paging_window() -> None:
 
 def test_overlong_and_odd_lines(modem: Modem) -> None:
     assert modem.send('AT+CGDCONT=1,"Non-IP') == ["+CME ERROR: 50"]
+    # A command line is parsed strictly (the driver's splitter in strict mode): text
+    # around a quoted parameter is refused, not joined as in a module's answers.
+    assert modem.send('AT+CGDCONT=1,x"Non-IP"') == ["+CME ERROR: 50"]
+    assert modem.send('AT+CGDCONT=1,"Non-IP"x') == ["+CME ERROR: 50"]
+    assert modem.send('AT+CPSMS=1,,,"001"00001') == ["+CME ERROR: 50"]
     assert modem.send("") == []
     assert modem.send("at+cfun?") == ["+CFUN: 0", "OK"]

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from lwm2m.cli.main import build_parser
-from lwm2m.cli.network import load_hss, network_config
+from lwm2m.cli.network import T8_TOKEN_ENV, load_hss, network_config, t8_token
 from lwm2m.cli.payload import InputError
 from lwm2m.network.sims import Hss, SimError, generate_sims, load_sims
-from lwm2m.network.timers import (
-    GrantPolicy,
-    decode_timer2,
-    decode_timer3,
-    edrx_cycle,
-    encode_timer2,
-    encode_timer3,
-)
+from lwm2m.network.timers import MAX_T3324, MAX_T3412, GrantPolicy
+from lwm2m.transport.modem.nas import decode_edrx, decode_timer2, decode_timer3
 
 
 def test_hss_maps_every_identity(tmp_path: Path) -> None:
@@ -77,7 +72,9 @@ def test_imei_luhn() -> None:
 )
 def test_gprs_timer_3(bits: str, seconds: int | None) -> None:
     assert decode_timer3(bits) == seconds
-    assert decode_timer3(encode_timer3(seconds)) == seconds
+    granted = GrantPolicy(t3412_min=2).grant(t3412=seconds, t3324=0, edrx=None)
+    if seconds:  # what the network tells the UE it granted: the coarsest exact unit
+        assert granted.periodic_tau == bits
 
 
 @pytest.mark.parametrize(
@@ -86,13 +83,25 @@ def test_gprs_timer_3(bits: str, seconds: int | None) -> None:
 )
 def test_gprs_timer_2(bits: str, seconds: int | None) -> None:
     assert decode_timer2(bits) == seconds
-    assert encode_timer2(seconds) == bits
+    granted = GrantPolicy().grant(t3412=None, t3324=seconds, edrx=None)
+    assert granted.active_time == bits
+
+
+def test_grant_policy_refuses_what_the_timers_cannot_carry() -> None:
+    for bad in (
+        {"t3412_max": MAX_T3412 + 1},
+        {"t3324_max": MAX_T3324 + 1},
+        {"default_t3412": 0},
+        {"t3324_min": -1},
+    ):
+        with pytest.raises(ValueError, match="grant policy"):
+            GrantPolicy(**bad)  # type: ignore[arg-type]
 
 
 def test_edrx_values() -> None:
-    assert edrx_cycle("0101") == 81.92
-    assert edrx_cycle("0000") == 20.48  # not an NB-S1 value: read as 0010
-    assert edrx_cycle("1111") == 10485.76
+    assert decode_edrx("0101") == 81.92
+    assert decode_edrx("0000") == 20.48  # not an NB-S1 value: read as 0010
+    assert decode_edrx("1111") == 10485.76
 
 
 def test_grant_policy_clamps_and_rounds() -> None:
@@ -139,3 +148,30 @@ def test_command_line() -> None:
         with pytest.raises(InputError):
             network_config(args)
             load_hss(args)
+
+
+def test_the_t8_token_comes_from_one_place_and_off_the_command_line_if_possible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(T8_TOKEN_ENV, raising=False)
+    parser = build_parser()
+    assert t8_token(parser.parse_args(["network"])) is None
+    with caplog.at_level(logging.WARNING):
+        assert t8_token(parser.parse_args(["network", "--t8-token", "s3cret"])) == "s3cret"
+    assert "--t8-token on the command line can be read by every user" in caplog.text
+    assert "s3cret" not in caplog.text
+    caplog.clear()
+    file = tmp_path / "token"
+    file.write_text("from-file\nsecond line ignored\n")
+    with caplog.at_level(logging.WARNING):
+        assert t8_token(parser.parse_args(["network", "--t8-token-file", str(file)])) == (
+            "from-file"
+        )
+        monkeypatch.setenv(T8_TOKEN_ENV, " from-env ")
+        assert t8_token(parser.parse_args(["network"])) == "from-env"
+    assert caplog.text == ""
+    with pytest.raises(InputError, match="not from --t8-token-file and LWM2M_T8_TOKEN"):
+        t8_token(parser.parse_args(["network", "--t8-token-file", str(file)]))
+    monkeypatch.setenv(T8_TOKEN_ENV, " ")
+    with pytest.raises(InputError, match="LWM2M_T8_TOKEN: the T8 token is empty"):
+        t8_token(parser.parse_args(["network"]))

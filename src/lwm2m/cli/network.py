@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lwm2m.cli.payload import InputError
+from lwm2m.cli.secret_options import single_secret
 from lwm2m.network.service import NetworkService, ServiceConfig
 from lwm2m.network.sims import Hss, SimError, generate_sims, load_sims
 from lwm2m.network.timers import GrantPolicy
 from lwm2m.network.ue import NetworkConfig, RateControl
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+T8_TOKEN_ENV = "LWM2M_T8_TOKEN"
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +36,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--host", default="127.0.0.1", help="address for both ports (127.0.0.1)")
     cmd.add_argument("--at-port", type=int, default=5000, help="TCP port for modems, 0: any")
     cmd.add_argument("--t8-port", type=int, default=8091, help="HTTP port for T8, 0: any")
-    cmd.add_argument("--t8-token", help="bearer token every T8 request must carry")
+    cmd.add_argument(
+        "--t8-token",
+        help=f"bearer token every T8 request must carry (readable by every local user: "
+        f"prefer --t8-token-file or {T8_TOKEN_ENV})",
+    )
+    cmd.add_argument("--t8-token-file", metavar="FILE", help="the T8 token on its first line")
     cmd.add_argument(
         "--time-scale", type=float, default=1.0, help="emulated seconds per real second (1)"
     )
@@ -138,6 +145,20 @@ def network_config(args: argparse.Namespace) -> NetworkConfig:
         raise InputError(str(exc)) from None
 
 
+def t8_token(args: argparse.Namespace) -> str | None:
+    """The T8 bearer token from ``--t8-token``, ``--t8-token-file`` or ``LWM2M_T8_TOKEN``
+    (one of them), None for an open T8 API; InputError for an empty one or two sources."""
+    found = single_secret(
+        args.t8_token,
+        "--t8-token",
+        args.t8_token_file,
+        T8_TOKEN_ENV,
+        file_option="--t8-token-file",
+        what="the T8 token",
+    )
+    return None if found is None else found[0]
+
+
 def load_hss(args: argparse.Namespace) -> Hss:
     try:
         if args.sims.isdigit():
@@ -158,7 +179,7 @@ def run_network(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> 
         host=args.host,
         at_port=args.at_port,
         t8_port=args.t8_port,
-        t8_token=args.t8_token,
+        t8_token=t8_token(args),
         time_scale=args.time_scale,
         log_level=args.log_level,
     )

@@ -21,7 +21,6 @@ from lwm2m.network.at_syntax import (
     quote,
     split_line,
 )
-from lwm2m.network.timers import TimerFormatError, decode_timer2, decode_timer3, edrx_cycle
 from lwm2m.network.ue import (
     AT_RATE_UNIT,
     EdrxChanged,
@@ -32,6 +31,8 @@ from lwm2m.network.ue import (
     Stat,
     Ue,
 )
+from lwm2m.transport.modem.nas import decode_edrx, decode_timer2, decode_timer3
+from lwm2m.transport.modem.syntax import AtSyntaxError
 
 ACT_NB_S1 = 9
 """``+CEREG`` <AcT>: E-UTRAN (NB-S1 mode)."""
@@ -317,7 +318,7 @@ class AtInterpreter:
         active = command.string(4, default=self.requested_active_time)
         try:
             tau_seconds, active_seconds = decode_timer3(tau), decode_timer2(active)
-        except TimerFormatError:
+        except AtSyntaxError:
             raise AtCommandError(CmeError.INCORRECT_PARAMETERS) from None
         if mode == 2:
             tau, active = DEFAULT_TAU, DEFAULT_ACTIVE_TIME
@@ -327,7 +328,7 @@ class AtInterpreter:
         return []
 
     def _request_power_saving(self, psm: tuple[int | None, int | None] | None) -> None:
-        edrx = edrx_cycle(self.edrx_value) if self.cedrxs in (1, 2) else None
+        edrx = decode_edrx(self.edrx_value) if self.cedrxs in (1, 2) else None
         self.ue.request_power_saving(psm, edrx, self._now)
 
     def _cedrxs(self, command: Command) -> list[str]:
@@ -342,8 +343,8 @@ class AtInterpreter:
             raise AtCommandError(CmeError.OPERATION_NOT_SUPPORTED)  # an NB-IoT network only
         value = command.string(2, default=self.edrx_value)
         try:
-            edrx_cycle(value)
-        except TimerFormatError:
+            decode_edrx(value)
+        except AtSyntaxError:
             raise AtCommandError(CmeError.INCORRECT_PARAMETERS) from None
         self.cedrxs = mode
         self.edrx_value = DEFAULT_EDRX if mode == 3 else value

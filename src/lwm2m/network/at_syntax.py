@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+from lwm2m.transport.modem.syntax import AtSyntaxError, QuotedParam, split_quoted_params
+
 CRLF = "\r\n"
 MAX_LINE = 4096
 """Longest command line taken (a 1358-octet AT+CSODCP is ~2,740 characters)."""
@@ -23,6 +25,8 @@ class CmeError(IntEnum):
     INCORRECT_PARAMETERS = 50
     UNKNOWN = 100
     UPLINK_BUSY_FLOW_CONTROL = 159
+    """TS 27.007 clause 9.2.2 (GPRS and EPS-related errors): 159 "Uplink Busy/ Flow
+    Control", which modules answer to an uplink that rate control holds back."""
 
     @property
     def text(self) -> str:
@@ -52,17 +56,11 @@ class Form(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Param:
-    text: str
-    quoted: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Command:
     name: str
     """Upper case, with its prefix: ``+CFUN``, ``E``, ``I``."""
     form: Form
-    params: tuple[Param | None, ...]
+    params: tuple[QuotedParam | None, ...]
     """None for an omitted parameter (``AT+CPSMS=1,,,"00100001"``)."""
 
     def integer(self, index: int, low: int, high: int, default: int | None = None) -> int:
@@ -89,34 +87,13 @@ class Command:
         return index < len(self.params) and self.params[index] is not None
 
 
-def split_params(text: str) -> tuple[Param | None, ...]:
-    """``1,"Non-IP",,"a,b"`` → four parameters (the third omitted)."""
-    params: list[Param | None] = []
-    current: list[str] = []
-    quoted = in_quotes = False
-    for char in text:
-        if in_quotes:
-            if char == '"':
-                in_quotes = False
-            else:
-                current.append(char)
-        elif char == '"':
-            if current:
-                raise AtCommandError(CmeError.INCORRECT_PARAMETERS)
-            in_quotes = quoted = True
-        elif char == ",":
-            params.append(Param("".join(current), quoted) if current or quoted else None)
-            current, quoted = [], False
-        elif not char.isspace():
-            if quoted:
-                raise AtCommandError(CmeError.INCORRECT_PARAMETERS)
-            current.append(char)
-    if in_quotes:
-        raise AtCommandError(CmeError.INCORRECT_PARAMETERS)
-    params.append(Param("".join(current), quoted) if current or quoted else None)
-    if params == [None]:
-        return ()
-    return tuple(params)
+def split_params(text: str) -> tuple[QuotedParam | None, ...]:
+    """``1,"Non-IP",,"a,b"`` → four parameters (the third omitted); the modem driver's
+    splitter, strict as a command line must be."""
+    try:
+        return split_quoted_params(text, strict=True)
+    except AtSyntaxError:
+        raise AtCommandError(CmeError.INCORRECT_PARAMETERS) from None
 
 
 def split_line(line: str) -> list[Command] | None:
@@ -139,7 +116,7 @@ def split_line(line: str) -> list[Command] | None:
             while rest and rest[0].isdigit():
                 digits += rest[0]
                 rest = rest[1:]
-            params = (Param(digits, False),) if digits else ()
+            params = (QuotedParam(digits, False),) if digits else ()
             commands.append(Command(name, Form.SET if digits else Form.ACTION, params))
         else:
             raise AtCommandError(None)

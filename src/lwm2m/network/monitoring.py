@@ -22,7 +22,10 @@ TRIGGERING_ROOT = "/3gpp-device-triggering/v1"
 MONITORING_TYPES = ("UE_REACHABILITY", "LOSS_OF_CONNECTIVITY")
 UE_DETACHED_MME = 0
 MAX_DETECTION_TIME_EXPIRED_MME = 2
-"""Loss-Of-Connectivity-Reason values (TS 29.336 8.4.58)."""
+"""Loss-Of-Connectivity-Reason values, which TS 29.122's ``lossOfConnectReason`` carries (its
+MonitoringEventReport refers to TS 29.336 clause 8.4.58: UE_DETACHED_MME (0),
+UE_DETACHED_SGSN (1), MAX_DETECTION_TIME_EXPIRED_MME (2), …_SGSN (3), UE_PURGED_MME (4),
+UE_PURGED_SGSN (5)); this network's core is an MME."""
 MOBILE_REACHABLE_MARGIN = 240
 """Without a maximumDetectionTime the MME's mobile reachable timer decides: T3412 + 4 min."""
 MAX_RESOURCES = 10_000
@@ -34,6 +37,25 @@ GROUP_FIELDS = (
     "excludedMsisdns",
     "addExtGroupId",
 )
+
+
+def _subscription(
+    scs: str, sub_id: str, link: str, imsi: str, *, fields: dict[str, Any], now: float
+) -> Subscription:
+    """A subscription as a create or a replace (PUT) request's checked ``fields`` ask."""
+    return Subscription(
+        scs,
+        sub_id,
+        link,
+        imsi,
+        fields["identity"],
+        fields["kind"],
+        fields["destination"],
+        fields["reports"],
+        fields["expires"],
+        fields["max_detection"],
+        now,
+    )
 
 
 def _sim_for(network: Network, identity: tuple[str, str]) -> str:
@@ -138,19 +160,7 @@ class Monitoring(_Api[Subscription]):
             raise T8Error(429, "Too Many Requests", detail="subscription limit reached")
         sub_id = f"sub{next(self._ids)}"
         link = resource_link(root, MONITORING_ROOT, scs, "subscriptions", sub_id)
-        subscription = Subscription(
-            scs,
-            sub_id,
-            link,
-            imsi,
-            fields["identity"],
-            fields["kind"],
-            fields["destination"],
-            fields["reports"],
-            fields["expires"],
-            fields["max_detection"],
-            now,
-        )
+        subscription = _subscription(scs, sub_id, link, imsi, fields=fields, now=now)
         self.resources[(scs, sub_id)] = subscription
         if fields["test"]:
             self.outbox.append(Callback(subscription.destination, {"subscription": link}))
@@ -163,18 +173,8 @@ class Monitoring(_Api[Subscription]):
         old = self._get(scs, sub_id)
         _, fields = self._read(raw, now)
         imsi = _sim_for(self.network, fields["identity"])
-        self.resources[(scs, sub_id)] = Subscription(
-            scs,
-            sub_id,
-            old.link,
-            imsi,
-            fields["identity"],
-            fields["kind"],
-            fields["destination"],
-            fields["reports"],
-            fields["expires"],
-            fields["max_detection"],
-            now,
+        self.resources[(scs, sub_id)] = _subscription(
+            scs, sub_id, old.link, imsi, fields=fields, now=now
         )
         return Reply(200, self.resources[(scs, sub_id)].to_json())
 

@@ -8,11 +8,13 @@
 
 Encoding picks the representable value nearest to what was asked and never a unit the
 receiver could misread; the caller sees what was actually requested by decoding it back.
+The emulated network (``lwm2m.network``) encodes the timers it grants with the same code.
 """
 
 from __future__ import annotations
 
 from lwm2m.transport.modem.errors import ModemUsageError, ResponseFormatError
+from lwm2m.transport.modem.syntax import AtSyntaxError
 
 DEACTIVATED_UNIT = "111"
 TIMER3_UNITS = {"011": 2, "100": 30, "101": 60, "000": 600, "001": 3600, "010": 36000,
@@ -36,7 +38,7 @@ MAX_RSRQ_INDEX = 34
 
 def _bits(text: str, width: int) -> str:
     if len(text) != width or set(text) - {"0", "1"}:
-        raise ResponseFormatError(f"{text!r} is not {width} binary digits")
+        raise AtSyntaxError(f"{text!r} is not {width} binary digits")
     return text
 
 
@@ -52,14 +54,15 @@ def decode_timer2(bits: str) -> int | None:
     return None if unit == DEACTIVATED_UNIT else TIMER2_UNITS.get(unit, TIMER2_OTHER_UNIT) * value
 
 
-def _encode(seconds: int | None, units: dict[str, int], what: str) -> str:
+def _encode(seconds: int | None, units: dict[str, int], what: str, prefer_coarse: bool) -> str:
     if seconds is None:
         return DEACTIVATED_UNIT + "00000"
     limit = max(units.values()) * MAX_TIMER_VALUE
     if not 0 <= seconds <= limit:
         raise ModemUsageError(f"{what} of {seconds} s outside 0..{limit} s")
     best: tuple[int, str] | None = None
-    for unit, step in sorted(units.items(), key=lambda item: item[1]):
+    coarse_first = prefer_coarse and seconds > 0  # zero is written in the finest unit
+    for unit, step in sorted(units.items(), key=lambda item: item[1], reverse=coarse_first):
         value = min(MAX_TIMER_VALUE, round(seconds / step))
         error = abs(value * step - seconds)
         if best is None or error < best[0]:
@@ -68,14 +71,17 @@ def _encode(seconds: int | None, units: dict[str, int], what: str) -> str:
     return best[1]
 
 
-def encode_timer3(seconds: int | None) -> str:
-    """The GPRS Timer 3 bit string nearest to ``seconds`` (None: deactivated)."""
-    return _encode(seconds, TIMER3_UNITS, "periodic TAU")
+def encode_timer3(seconds: int | None, *, prefer_coarse: bool = False) -> str:
+    """The GPRS Timer 3 bit string nearest to ``seconds`` (None: deactivated). Of units
+    equally near, the finer one is used (1 h: 6 × 10 min), or with ``prefer_coarse`` the
+    coarser (1 × 1 h, as the emulated network states its grants)."""
+    return _encode(seconds, TIMER3_UNITS, "periodic TAU", prefer_coarse)
 
 
-def encode_timer2(seconds: int | None) -> str:
-    """The GPRS Timer 2 bit string nearest to ``seconds`` (None: deactivated)."""
-    return _encode(seconds, TIMER2_UNITS, "active time")
+def encode_timer2(seconds: int | None, *, prefer_coarse: bool = False) -> str:
+    """The GPRS Timer 2 bit string nearest to ``seconds`` (None: deactivated); ties between
+    units as for :func:`encode_timer3`."""
+    return _encode(seconds, TIMER2_UNITS, "active time", prefer_coarse)
 
 
 def decode_edrx(bits: str) -> float:

@@ -6,10 +6,27 @@ parameters are quoted; the splitter accepts both, so parsers see one form.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lwm2m.transport.modem.errors import ResponseFormatError
 
 Params = tuple[str | None, ...]
 """Parameter texts with their quotes removed; None for an omitted one (``1,,3``)."""
+
+
+class AtSyntaxError(ResponseFormatError):
+    """A parameter list or NAS bit string that is not TS 27.007 syntax; the emulated
+    network's AT interpreter, which parses command lines with the same code, answers it
+    with ``+CME ERROR: 50``."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuotedParam:
+    """One parameter's text without its quotes, and whether it was quoted (a command
+    interpreter tells ``"1"`` from ``1``)."""
+
+    text: str
+    quoted: bool
 
 
 def prefix_of(line: str) -> str | None:
@@ -27,7 +44,14 @@ def prefix_of(line: str) -> str | None:
 
 def split_params(text: str) -> Params:
     """``1,"002F",,"1A"`` → ("1", "002F", None, "1A"); a dangling quote is a format error."""
-    params: list[str | None] = []
+    return tuple(None if param is None else param.text for param in split_quoted_params(text))
+
+
+def split_quoted_params(text: str, *, strict: bool = False) -> tuple[QuotedParam | None, ...]:
+    """The parameters of ``text`` with their quoting; None for an omitted one. ``strict``
+    (a TE's command line) refuses a quote after unquoted text and unquoted text after a
+    closing quote; otherwise (modules' answers) such text is joined into the parameter."""
+    params: list[QuotedParam | None] = []
     current: list[str] = []
     in_quotes = quoted = False
     for char in text:
@@ -37,15 +61,19 @@ def split_params(text: str) -> Params:
             else:
                 current.append(char)
         elif char == '"':
+            if strict and current:
+                raise AtSyntaxError(f"quote inside a parameter in {text[:40]!r}")
             in_quotes = quoted = True
         elif char == ",":
-            params.append("".join(current) if current or quoted else None)
+            params.append(QuotedParam("".join(current), quoted) if current or quoted else None)
             current, quoted = [], False
         elif not char.isspace():
+            if strict and quoted:
+                raise AtSyntaxError(f"text after a closing quote in {text[:40]!r}")
             current.append(char)
     if in_quotes:
-        raise ResponseFormatError(f"unterminated quote in {text!r}")
-    params.append("".join(current) if current or quoted else None)
+        raise AtSyntaxError(f"unterminated quote in {text!r}")
+    params.append(QuotedParam("".join(current), quoted) if current or quoted else None)
     return () if params == [None] else tuple(params)
 
 
