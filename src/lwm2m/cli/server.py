@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 from typing import BinaryIO
+from urllib.parse import quote, urlsplit
 
 from lwm2m.bootstrap import BootstrapServerConfig, ConfigStore
 from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_configs, load_credentials
@@ -23,13 +24,21 @@ from lwm2m.cli.options import (
     required_port,
 )
 from lwm2m.cli.payload import InputError
-from lwm2m.cli.secret_options import OSCORE_ENV, add_auth_arguments, auth_token, spec_lines
+from lwm2m.cli.secret_options import (
+    OSCORE_ENV,
+    add_auth_arguments,
+    auth_token,
+    single_secret,
+    spec_lines,
+)
 from lwm2m.security.credentials import OscoreCredential
 from lwm2m.security.oscore_endpoint import OscoreServerContexts
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
+from lwm2m.server.waking import WakeMode, WakePolicy, WakeSettings
 from lwm2m.storage import SqliteStore, StoreError, open_store
 from lwm2m.transport.nidd.settings import NiddSettings
+from lwm2m.transport.sms.settings import SmppSettings
 from lwm2m.web.bootstrap_api import bootstrap_routes
 from lwm2m.web.events import DEFAULT_MAX_SUBSCRIBERS, EventHub
 from lwm2m.web.serving import WebServer
@@ -121,11 +130,76 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="where the SCEF reaches this server's /t8 routes (http://HOST:HTTP-PORT/t8; add"
         " HOST to --allowed-hosts)",
     )
+    sms = cmd.add_argument_group("SMS (binding S) and SMS triggers through an SMSC, docs/sms.md")
+    sms.add_argument(
+        "--smpp",
+        metavar="URL",
+        help="the SMSC, smpp://SYSTEM_ID@HOST[:PORT] (port 2775); the password from"
+        f" --smpp-password-file or ${SMPP_PASSWORD_ENV} (in the URL, every local user sees it)",
+    )
+    sms.add_argument(
+        "--smpp-password-file", metavar="FILE", help="the SMPP password (its first line)"
+    )
+    sms.add_argument(
+        "--smpp-source-addr",
+        metavar="MSISDN",
+        default="",
+        help="the number devices see SMS from (their LwM2M Server SMS Number, /0/x/9)",
+    )
+    wake = cmd.add_argument_group("waking sleeping queue-mode devices (SMS or T8 trigger)")
+    wake.add_argument(
+        "--wake",
+        choices=[mode.value for mode in WakeMode],
+        default=WakeMode.TRIGGER.value,
+        help="trigger: a request queued for a device with an sms= number or a NIDD identity"
+        " sends one trigger; wait: requests wait for the device (trigger)",
+    )
+    wake.add_argument(
+        "--wake-max-per-hour",
+        type=int,
+        default=WakePolicy().max_per_hour,
+        metavar="N",
+        help=f"wake a device at most N times an hour ({WakePolicy().max_per_hour})",
+    )
     cmd.set_defaults(handler=run_server)
 
 
 NIDD_TOKEN_ENV = "LWM2M_NIDD_TOKEN"
 T8_TOKEN_ENV = "LWM2M_T8_TOKEN"
+SMPP_PASSWORD_ENV = "LWM2M_SMPP_PASSWORD"
+
+
+def _sms_settings(args: argparse.Namespace) -> SmppSettings | None:
+    """``--smpp``'s settings, the password from the URL, a file or the environment (one)."""
+    if args.smpp is None:
+        return None
+    parts = urlsplit(args.smpp)
+    found = single_secret(
+        parts.password,
+        "--smpp's password",
+        args.smpp_password_file,
+        SMPP_PASSWORD_ENV,
+        file_option="--smpp-password-file",
+        what="the SMPP password",
+    )
+    if found is None:
+        raise InputError(f"--smpp needs a password: --smpp-password-file or ${SMPP_PASSWORD_ENV}")
+    url = args.smpp
+    if parts.password is None:
+        where = parts.netloc.rsplit("@", 1)[-1]
+        url = parts._replace(netloc=f"{parts.username}:{quote(found[0], safe='')}@{where}").geturl()
+    try:
+        return SmppSettings.parse(url, source=args.smpp_source_addr)
+    except ValueError as exc:  # never quotes the password
+        raise InputError(f"--smpp: {exc}") from None
+
+
+def _wake_settings(args: argparse.Namespace) -> WakeSettings:
+    try:
+        policy = WakePolicy(WakeMode(args.wake), max_per_hour=args.wake_max_per_hour)
+    except ValueError as exc:
+        raise InputError(f"--wake-max-per-hour: {exc}") from None
+    return WakeSettings(default=policy)
 
 
 def _nidd_settings(args: argparse.Namespace) -> NiddSettings | None:
@@ -191,6 +265,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
             tls_port=args.tls_port,
             durability=args.durability,
             nidd=_nidd_settings(args),
+            sms=_sms_settings(args),
+            wake=_wake_settings(args),
         ),
         credentials=credentials,
         store=store,

@@ -12,8 +12,10 @@ from lwm2m.coap.message import Message
 from lwm2m.coap.stream import DEFAULT_STREAM, StreamConfig
 from lwm2m.operations.mapping import CoapParts
 from lwm2m.security.dtls import DtlsConfig
+from lwm2m.server.waking import WakeSettings
 from lwm2m.transport.admission import DEFAULT_ADMISSION, AdmissionConfig
 from lwm2m.transport.nidd.settings import NiddSettings
+from lwm2m.transport.sms.settings import SmppSettings
 
 Authorize = Callable[[str, Peer], bool]
 """``(endpoint name, address) -> allowed``: a refused Register, Update, De-register or Send is
@@ -35,6 +37,20 @@ SERVER_DTLS = DtlsConfig(idle_timeout=2 * 86_400.0)
 between Updates, and a session forgotten meanwhile costs it a handshake (seconds of NB-IoT
 airtime).  Two days cover the default lifetime (one day) with room; raise it for longer
 lifetimes (the server logs a warning for each registration that outlives it)."""
+
+
+SMS_COAP = EndpointConfig(
+    ack_timeout=60.0,
+    ack_random_factor=1.5,
+    max_retransmit=0,
+    nstart=1,
+    max_latency=100.0,
+    preferred_block_szx=4,
+    empty_ack_delay=4.0,
+)
+"""CoAP over SMS: the binding disables retransmission (the SMSC stores and forwards), and an
+answer takes tens of seconds (two SMS hops), so a request gives up after 60-90 s; 256-byte
+blocks travel in two or three SMS, since a lost part loses the whole message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,13 @@ class ServerConfig:
     nidd: NiddSettings | None = None
     #: CoAP transmission parameters towards NIDD devices (their own endpoint).
     nidd_coap: EndpointConfig = field(default=NIDD)
+    #: The SMS binding (S) and SMS triggers through an SMSC over SMPP (docs/sms.md); None: no SMS.
+    sms: SmppSettings | None = None
+    #: CoAP transmission parameters towards SMS devices (their own endpoint).
+    sms_coap: EndpointConfig = field(default=SMS_COAP)
+    #: Waking sleeping queue-mode devices by SMS or T8 trigger: the default policy and the
+    #: T8 transaction's fields (docs/sms.md, "Waking").
+    wake: WakeSettings = field(default_factory=WakeSettings)
     #: Further CoAP resources, by the first Uri-Path segment they answer under (``("fw",
     #: handler)``); a segment not here, nor ``rd`` or ``dp``, gets 4.04.
     resources: tuple[tuple[str, CoapResource], ...] = ()

@@ -93,15 +93,19 @@ class ServerCore:
         is_stream: Callable[[Peer], bool] | None = None,
         oscore: OscoreContexts | None = None,
         is_nidd: Callable[[Peer], bool] | None = None,
+        is_sms: Callable[[Peer], bool] | None = None,
     ) -> None:
         """``is_stream`` tells the peers of CoAP over TCP/TLS connections (served by
-        :attr:`stream`) from datagram peers, ``is_nidd`` NIDD peers (served by the wire's NIDD
-        endpoint); without them every peer is a datagram one."""
+        :attr:`stream`) from datagram peers, ``is_nidd`` NIDD peers and ``is_sms`` SMS peers
+        (served by the wire's NIDD and SMS endpoints); without them every peer is a datagram
+        one."""
         self.config = config
         self.store: ServerStore = store if store is not None else MemoryStore()
         self.models = models if models is not None else builtin_models()
         self.codecs: CodecRegistry = default_codecs(clock)
-        self.wire = ServerWire(config, rng, is_stream=is_stream, oscore=oscore, is_nidd=is_nidd)
+        self.wire = ServerWire(
+            config, rng, is_stream=is_stream, oscore=oscore, is_nidd=is_nidd, is_sms=is_sms
+        )
         self.streams = _StreamSide(self)
         self._state = state = ServerState(config, self.store, self.models, self.codecs, clock, rng)
         encoder = RequestEncoder(self.codecs, self.models)
@@ -139,11 +143,9 @@ class ServerCore:
         return ours
 
     def datagrams_to_send(self) -> list[tuple[bytes, Peer]]:
-        datagrams = self.wire.endpoint.datagrams_to_send()
-        nidd = self.wire.nidd.datagrams_to_send()
-        return datagrams + nidd if nidd else datagrams
+        return self.wire.datagrams_to_send()
 
-    # -- what a carrier reports (NIDD: the SCEF) --------------------------------------------
+    # -- what a carrier reports (NIDD: the SCEF; SMS: the SMSC) ------------------------------
 
     def peer_reachable(self, peer: Peer, now: float) -> None:
         """The network says ``peer`` can take data now: what waits for it goes out."""

@@ -156,6 +156,61 @@ class QueueDrained:
 
 
 @dataclass(frozen=True, slots=True)
+class WakeTriggered:
+    """A trigger went out to wake a device: ``channel`` ``sms`` or ``t8``, ``to`` its MSISDN or
+    NIDD identity; ``reason`` ``queued`` (a request waits for it) or ``requested`` (the API)."""
+
+    endpoint: str
+    channel: str
+    to: str
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "type": "wakeTriggered",
+            "endpoint": self.endpoint,
+            "channel": self.channel,
+            "to": self.to,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WakeFailed:
+    """A trigger could not be sent or was reported undelivered, or (``channel`` None) none was
+    sent for a queued request (the rate limit held)."""
+
+    endpoint: str
+    channel: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "type": "wakeFailed",
+            "endpoint": self.endpoint,
+            "channel": self.channel,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceWoken:
+    """A device spoke ``after`` seconds after a trigger to it went out."""
+
+    endpoint: str
+    channel: str
+    after: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "type": "woken",
+            "endpoint": self.endpoint,
+            "channel": self.channel,
+            "after": round(self.after, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class TimerRuleViolated:
     """The device's timers break a timer rule of the Telekom profile (docs/compliance.md):
     ``rule`` is its number (1-3), ``comparison`` the one that fails (``T3412 > lifetime``),
@@ -195,6 +250,9 @@ ServerEvent: TypeAlias = (
     | RequestQueued
     | QueueDrained
     | TimerRuleViolated
+    | WakeTriggered
+    | WakeFailed
+    | DeviceWoken
 )
 
 

@@ -8,9 +8,12 @@ see that module).  With a ``tcp_port`` or ``tls_port`` a
 connection is a :class:`~lwm2m.transport.tcp.StreamPeer`, the registration's address is the
 connection it last spoke on, and a request for a client whose connection is gone fails
 (RequestFailedError) or, in queue mode, waits for it to reconnect and speak.  With
-``config.nidd`` a :class:`~lwm2m.transport.nidd.transport.NiddTransport` joins the channels as
-a carrier: devices added with :meth:`LwM2MServer.add_nidd_device` are reached through a T8
-SCEF, each as a :class:`~lwm2m.transport.nidd.peer.NiddPeer` (docs/nidd.md).
+``config.nidd`` and ``config.sms`` the cellular carriers join the channels
+(:class:`~lwm2m.server.cellular.Cellular`): devices added with
+:meth:`LwM2MServer.add_nidd_device` are reached through a T8 SCEF, each as a
+:class:`~lwm2m.transport.nidd.peer.NiddPeer` (docs/nidd.md), devices that register by SMS
+through an SMSC as an :class:`~lwm2m.transport.sms.binding.SmsPeer`, and sleeping queue-mode
+devices are woken by SMS or T8 trigger (docs/sms.md).
 
 It turns request IDs into awaitables, restores the core from its
 :class:`~lwm2m.server.registration.ServerStore` at start (the core writes every change there)
@@ -66,6 +69,7 @@ from lwm2m.security.credentials import (
 )
 from lwm2m.security.dtls import DtlsServer
 from lwm2m.security.oscore_endpoint import OscoreEndpoint, OscoreServerContexts
+from lwm2m.server.cellular import Cellular, CellularApi, is_nidd, is_sms
 from lwm2m.server.config import ServerConfig
 from lwm2m.server.core import ServerCore
 from lwm2m.server.durability import CommitLog, DurabilityGate
@@ -84,16 +88,12 @@ from lwm2m.server.registration import (
     HistoryEntry,
     MemoryNiddDeviceStore,
     MemoryStore,
-    NiddDeviceStore,
     Registration,
     RegistrationStore,
     ServerStore,
 )
 from lwm2m.transport.admission import Admission
 from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
-from lwm2m.transport.nidd.callbacks import Reply
-from lwm2m.transport.nidd.peer import NiddPeer
-from lwm2m.transport.nidd.transport import NiddTransport
 from lwm2m.transport.tcp import StreamPeer, StreamTransport
 from lwm2m.transport.udp import DatagramCore
 
@@ -103,7 +103,7 @@ PathLike = Path | str
 Subscriber = Callable[[ServerEvent], None]
 
 
-class LwM2MServer:
+class LwM2MServer(CellularApi):
     def __init__(
         self,
         config: ServerConfig | None = None,
@@ -120,15 +120,17 @@ class LwM2MServer:
         self.oscore = oscore
         self.config = config if config is not None else ServerConfig()
         self._store: ServerStore = store if store is not None else MemoryStore()
+        rng = rng if rng is not None else random.SystemRandom()
         self._core = ServerCore(
             replace(self.config, authorize=self._authorize),
-            rng if rng is not None else random.SystemRandom(),
+            rng,
             time.time,
             models,
             self._store,
             is_stream=lambda peer: isinstance(peer, StreamPeer),
             oscore=oscore,
-            is_nidd=_is_nidd,
+            is_nidd=is_nidd,
+            is_sms=is_sms,
         )
         self._restored = False
         self._credentials: CredentialStore = (
@@ -140,9 +142,15 @@ class LwM2MServer:
         self._gate: DurabilityGate | None = None
         self._tcp: StreamTransport[StreamCore] | None = None
         self._tcp_addresses: dict[str, tuple[str, int]] = {}
-        self._nidd: NiddTransport | None = None
         kept = getattr(self._store, "nidd_devices", None)  # optional in a ServerStore
-        self._nidd_devices: NiddDeviceStore = kept if kept is not None else MemoryNiddDeviceStore()
+        self._cellular = Cellular(
+            self.config,
+            self._core,
+            self._flush,
+            self._publish,
+            nidd_devices=kept if kept is not None else MemoryNiddDeviceStore(),
+            rng=random.Random(rng.getrandbits(64)),
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -180,22 +188,7 @@ class LwM2MServer:
             except OSError:
                 await self.stop()
                 raise
-        if config.nidd is not None:
-            self._open_nidd(self._net, config)
-
-    def _open_nidd(self, net: Channels[DatagramCore], config: ServerConfig) -> None:
-        """NIDD: a carrier behind the same core; the stored devices are configured at the
-        SCEF in the background."""
-        assert config.nidd is not None
-        nidd = NiddTransport(config.nidd, self._core, self._flush, config.nidd_coap)
-        nidd.take = net.add_carrier(_is_nidd, nidd.pump)
-        self._nidd = nidd
-        for address in self._nidd_devices.all():
-            try:
-                nidd.add(NiddPeer.parse(address))
-            except ValueError:
-                logger.warning("stored NIDD device %r is not an address: dropped", address)
-                self._nidd_devices.delete(address)
+        self._cellular.open(self._net)
 
     async def _open_streams(self, clock: Callable[[], float]) -> None:
         """CoAP over TCP and TLS: connections feed the same core (see core.ServerCore)."""
@@ -219,9 +212,7 @@ class LwM2MServer:
         """Close the socket; requests still waiting fail with RequestFailedError."""
         if self._net is None:
             return
-        if self._nidd is not None:
-            nidd, self._nidd = self._nidd, None
-            await nidd.stop()
+        await self._cellular.close()
         self._net.close()
         self._net = None
         if self._gate is not None:
@@ -287,38 +278,6 @@ class LwM2MServer:
                 self._subscribers.remove(callback)
 
         return unsubscribe
-
-    # -- NIDD --------------------------------------------------------------------------------
-
-    @property
-    def nidd(self) -> NiddTransport:
-        """The NIDD transport; RuntimeError when the server is not started with NIDD."""
-        if self._nidd is None:
-            raise RuntimeError("the server has no NIDD (ServerConfig.nidd)")
-        return self._nidd
-
-    def add_nidd_device(self, peer: NiddPeer) -> bool:
-        """Reach ``peer`` over NIDD from now on (kept in the store); True if it is new.  Its
-        configuration at the SCEF is made in the background (see :meth:`nidd_devices`)."""
-        self._nidd_devices.put(str(peer))
-        return self.nidd.add(peer)
-
-    async def remove_nidd_device(self, peer: NiddPeer) -> bool:
-        """Stop reaching ``peer`` over NIDD (its configuration at the SCEF is deleted)."""
-        self._nidd_devices.delete(str(peer))
-        return await self.nidd.remove(peer)
-
-    def nidd_devices(self) -> list[dict[str, object]]:
-        """Each NIDD device's state: configuration, packet size, last reachability event."""
-        return self.nidd.devices()
-
-    def nidd_notification(
-        self, method: str, path: str, content_type: str | None, body: bytes
-    ) -> Reply:
-        """Answer a T8 notification (path below the callback mount, ``/TOKEN/nidd``)."""
-        if self._nidd is None:
-            return Reply(404, {"title": "Not Found", "status": 404, "detail": "no NIDD"})
-        return self._nidd.handle(method, path, content_type, body)
 
     # -- security ----------------------------------------------------------------------------
 
@@ -570,6 +529,7 @@ class LwM2MServer:
                 self._publish(event)
 
     def _publish(self, event: ServerEvent) -> None:
+        self._cellular.on_event(event)
         if isinstance(event, Registered | Updated):
             self._check_session_lifetime(event.registration)
         elif isinstance(event, Deregistered | Expired):
@@ -600,10 +560,6 @@ class LwM2MServer:
                 registration.lifetime,
                 idle,
             )
-
-
-def _is_nidd(peer: Peer) -> bool:
-    return isinstance(peer, NiddPeer)
 
 
 def _path(path: PathLike) -> Path:

@@ -15,7 +15,8 @@ value must neither fail a REST answer nor end every open event stream.  The repr
 
 A peer (the ``address`` of a registration) is ``{"transport": "U"|"T"|"N", "secure": bool,
 "address": "host:port"}`` whatever carries it: UDP, DTLS, TCP or TLS; over NIDD the address
-is the external identifier (``dev@domain``) or ``msisdn:NUMBER``.
+is the external identifier (``dev@domain``) or ``msisdn:NUMBER``, over SMS (``"S"``) the
+MSISDN.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from lwm2m.server import ServerEvent
 from lwm2m.server.registration import Registration
 from lwm2m.transport.dtls import DtlsPeer
 from lwm2m.transport.nidd.peer import NiddPeer
+from lwm2m.transport.sms.binding import SmsPeer
 from lwm2m.transport.tcp import StreamPeer
 
 _NON_FINITE = {math.inf: "inf", -math.inf: "-inf"}
@@ -86,6 +88,8 @@ def describe_peer(peer: Peer) -> dict[str, object]:
         return {"transport": "U", "secure": False, "address": _host_port(peer)}
     if isinstance(peer, NiddPeer):
         return {"transport": "N", "secure": False, "address": str(peer)}
+    if isinstance(peer, SmsPeer):
+        return {"transport": "S", "secure": False, "address": peer.msisdn}
     return {"transport": None, "secure": False, "address": str(peer)}
 
 

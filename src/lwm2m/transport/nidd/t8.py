@@ -1,5 +1,6 @@
-"""The SCS/AS side of T8 (TS 29.122): NIDD configurations, downlink data deliveries and
-monitoring-event subscriptions, over one :class:`httpx.AsyncClient`.
+"""The SCS/AS side of T8 (TS 29.122): NIDD configurations, downlink data deliveries,
+monitoring-event subscriptions and device-triggering transactions, over one
+:class:`httpx.AsyncClient`.
 
 Failures the SCEF reports come back as :class:`T8Error` (the HTTP status and the
 ProblemDetails cause); a network error is an :class:`httpx.HTTPError`.  Times are Unix seconds
@@ -20,6 +21,7 @@ from lwm2m.transport.nidd.peer import NiddPeer
 
 NIDD_API = "/3gpp-nidd/v1"
 MONITORING_API = "/3gpp-monitoring-event/v1"
+TRIGGERING_API = "/3gpp-device-triggering/v1"
 
 
 class T8Error(Exception):
@@ -194,6 +196,38 @@ class T8Client:
 
     async def unsubscribe(self, sub_id: str) -> None:
         await self._call("DELETE", self._subscriptions(sub_id))
+
+    # -- device triggering -------------------------------------------------------------------
+
+    def _transactions(self, *parts: str) -> str:
+        tail = "".join(f"/{quote(part, safe='')}" for part in parts)
+        return f"{self._root}{TRIGGERING_API}/{self._scs}/transactions{tail}"
+
+    async def trigger(
+        self,
+        peer: NiddPeer,
+        payload: bytes,
+        destination: str,
+        *,
+        validity: int,
+        application_port: int,
+        priority: str = "NO_PRIORITY",
+    ) -> str:
+        """A device-triggering transaction (the network delivers ``payload`` to the UE by
+        SMS within ``validity`` seconds); the transaction's link."""
+        body = {
+            **peer.to_json(),
+            "validityPeriod": validity,
+            "priority": priority,
+            "applicationPortId": application_port,
+            "triggerPayload": base64.b64encode(payload).decode("ascii"),
+            "notificationDestination": destination,
+        }
+        answer = await self._call("POST", self._transactions(), body)
+        link = answer.get("self")
+        if not isinstance(link, str):
+            raise T8Error(502, None, "the triggering transaction's answer has no self link")
+        return link
 
     # -- HTTP --------------------------------------------------------------------------------
 
