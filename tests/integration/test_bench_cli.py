@@ -64,4 +64,4 @@ def test_the_flood_phase_reports_reads_and_what_became_of_the_registers() -> Non
         registers["created"] + registers["refused"] + registers["unanswered"] == registers["sent"]
     )
     assert registers["refusedWithoutMaxAge"] == 0
-    assert set(flood) >= {"capacityPerSecond", "offeredMultiple", "readP99TargetMs", "meetsTarget"}
+    assert set(flood) >= {"capacityPerSecond", "offeredMultiple", "kernelDrops", "meetsTarget"}

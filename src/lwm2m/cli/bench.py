@@ -133,5 +133,7 @@ def _flood_lines(flood: FloodReport, row: Callable[[str, Load, str | None, str],
         f"{flood.offered_multiple:.1f}x the {flood.capacity:,.0f}/s measured (asked "
         f"{flood.multiple:g}x): {registers.sent:,} sent, {registers.created:,} registered, "
         f"{registers.refused:,} refused 5.03 ({registers.refused_without_max_age:,} without "
-        f"Max-Age), {registers.unanswered:,} unanswered",
+        f"Max-Age), {registers.unanswered:,} unanswered; "
+        f"{'?' if flood.kernel_drops is None else f'{flood.kernel_drops:,}'} UDP datagrams "
+        "dropped by the kernel (full receive buffers) during the reads",
     ]
