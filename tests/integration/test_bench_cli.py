@@ -64,4 +64,9 @@ def test_the_flood_phase_reports_reads_and_what_became_of_the_registers() -> Non
         registers["created"] + registers["refused"] + registers["unanswered"] == registers["sent"]
     )
     assert registers["refusedWithoutMaxAge"] == 0
-    assert set(flood) >= {"capacityPerSecond", "offeredMultiple", "kernelDrops", "meetsTarget"}
+    assert set(flood) >= {
+        "capacityPerSecond",
+        "offeredMultiple",
+        "serverSocketDrops",
+        "meetsTarget",
+    }

@@ -134,6 +134,6 @@ def _flood_lines(flood: FloodReport, row: Callable[[str, Load, str | None, str],
         f"{flood.multiple:g}x): {registers.sent:,} sent, {registers.created:,} registered, "
         f"{registers.refused:,} refused 5.03 ({registers.refused_without_max_age:,} without "
         f"Max-Age), {registers.unanswered:,} unanswered; "
-        f"{'?' if flood.kernel_drops is None else f'{flood.kernel_drops:,}'} UDP datagrams "
-        "dropped by the kernel (full receive buffers) during the reads",
+        f"{'?' if flood.server_drops is None else f'{flood.server_drops:,}'} datagrams dropped "
+        "by the kernel at the server's full socket during the reads",
     ]

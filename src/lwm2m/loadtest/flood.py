@@ -112,7 +112,7 @@ class FloodReport:
     capacity: float  # registrations/s measured before
     reads: Load
     flood: FloodResult
-    kernel_drops: int | None  # UDP datagrams the kernel dropped meanwhile (full buffers)
+    server_drops: int | None  # datagrams the kernel dropped meanwhile at the server's socket
 
     @property
     def offered_multiple(self) -> float:
@@ -128,7 +128,7 @@ class FloodReport:
             "offeredMultiple": round(self.offered_multiple, 2),
             "reads": self.reads.to_json(),
             "registers": self.flood.to_json(),
-            "kernelDrops": self.kernel_drops,
+            "serverSocketDrops": self.server_drops,
             "readP99TargetMs": FLOOD_READ_P99 * 1e3,
             "meetsTarget": self.meets_target(),
         }
@@ -152,9 +152,9 @@ async def flood_phase(
         await _answer(ours, "ready", 60)
         ours.send(("flood",))
         await asyncio.sleep(FLOOD_RAMP)
-        before = udp_receive_buffer_errors()
+        before = socket_drops(spec.server)
         timed = await reads()
-        after = udp_receive_buffer_errors()
+        after = socket_drops(spec.server)
         ours.send(("stop",))
         counts = await _answer(ours, "flooded", 10)
     finally:
@@ -170,17 +170,22 @@ async def flood_phase(
     )
 
 
-def udp_receive_buffer_errors() -> int | None:
-    """Datagrams Linux dropped for a full socket receive buffer, on every UDP socket of the
-    machine (``RcvbufErrors`` in /proc/net/snmp); None elsewhere.  A drop of a registered
-    device's answer costs its Read a CoAP retransmission, 2 to 3 s."""
+def socket_drops(address: tuple[str, int]) -> int | None:
+    """Datagrams Linux dropped at the IPv4 UDP socket bound to ``address`` (its receive buffer
+    was full: the ``drops`` column of /proc/net/udp); None where that cannot be read.  The
+    kernel drops without looking: a registered device's answer among them costs its Read a
+    CoAP retransmission, 2 to 3 s later."""
+    host, port = address
     try:
-        with open("/proc/net/snmp", encoding="ascii") as snmp:
-            names, values = (line.split() for line in snmp if line.startswith("Udp:"))
-    except (OSError, ValueError):
+        wanted = f"{int.from_bytes(socket.inet_aton(host), 'little'):08X}:{port:04X}"
+        with open("/proc/net/udp", encoding="ascii") as table:
+            for line in table:
+                fields = line.split()
+                if fields[1] == wanted:
+                    return int(fields[-1])
+    except (OSError, ValueError, IndexError):
         return None
-    counters = dict(zip(names[1:], values[1:], strict=True))
-    return int(counters["RcvbufErrors"]) if "RcvbufErrors" in counters else None
+    return None
 
 
 async def _answer(pipe: Connection, kind: str, timeout: float) -> tuple[float, ...]:
