@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from lwm2m import __version__
-from lwm2m.cli import bench, bootstrap, check, client, network, payload, server
+from lwm2m.cli import bench, bootstrap, check, client, firmware, network, payload, server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_commands(subparsers)
     check.add_commands(subparsers)
     network.add_commands(subparsers)
+    firmware.add_commands(subparsers)
     return parser
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 from lwm2m.bootstrap import BootstrapServerConfig, ConfigStore
 from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_configs, load_credentials
 from lwm2m.cli.demo import MAX_DEVICES, demo_devices
+from lwm2m.cli.firmware import add_server_arguments, server_delivery
 from lwm2m.cli.options import (
     add_allowed_hosts_argument,
     allowed_hosts,
@@ -41,6 +42,7 @@ from lwm2m.transport.nidd.settings import NiddSettings
 from lwm2m.transport.sms.settings import SmppSettings
 from lwm2m.web.bootstrap_api import bootstrap_routes
 from lwm2m.web.events import DEFAULT_MAX_SUBSCRIBERS, EventHub
+from lwm2m.web.firmware_api import firmware_routes
 from lwm2m.web.serving import WebServer
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -161,6 +163,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="N",
         help=f"wake a device at most N times an hour ({WakePolicy().max_per_hour})",
     )
+    add_server_arguments(cmd)
     cmd.set_defaults(handler=run_server)
 
 
@@ -256,6 +259,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         configs = database.bootstrap_configs if database else ConfigStore()
         for endpoint, entry in load_configs(args.bootstrap_config):
             configs.put(endpoint, entry)
+    firmware = server_delivery(args, store)
     server = LwM2MServer(
         ServerConfig(
             host=args.host,
@@ -267,18 +271,23 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
             nidd=_nidd_settings(args),
             sms=_sms_settings(args),
             wake=_wake_settings(args),
+            resources=(firmware.coap_resource,),
         ),
         credentials=credentials,
         store=store,
         oscore=_oscore(args, database),
     )
+    firmware.attach(server)
     web = WebServer(
         server,
         host=args.host,
         port=args.http_port,
         log_level=args.log_level,
         auth=auth_token(args),
-        extra_routes=bootstrap_routes(configs) if configs is not None else (),
+        extra_routes=[
+            *(bootstrap_routes(configs) if configs is not None else ()),
+            *firmware_routes(firmware),
+        ],
         allowed_hosts=allowed_hosts(args),
         events=EventHub(server, max_subscribers=args.max_event_streams),
         store=store,
@@ -331,6 +340,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     finally:
         await web.stop()
         await server.stop()
+        firmware.repository.close()
         store.close()
 
 
