@@ -77,6 +77,9 @@ class FakeServer:
         for callback in list(self.subscribers):
             callback(event)
 
+    def timer_violations(self, endpoint: str) -> tuple[()]:
+        return ()
+
     async def _call(self, name: str, endpoint: str, *args: Any, **kwargs: Any) -> Response:
         self.calls.append((name, (endpoint, *args), kwargs))
         if self.error is not None:
@@ -210,6 +213,7 @@ async def test_clients_list_and_one(client: httpx.AsyncClient) -> None:
             "registrationId": "r1",
             "lwm2mVersion": "1.1",
             "address": {"transport": "U", "secure": False, "address": "192.0.2.1:5683"},
+            "timerRuleViolations": [],
         }
     ]
     assert (await client.get(api())).json()["endpoint"] == EP

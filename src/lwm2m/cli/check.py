@@ -110,6 +110,13 @@ def render(report: ComplianceReport) -> Iterator[str]:
         yield f"  {timer.scope:<16} {timer.rule} {timer.text:<34} {timer.outcome.value}{detail}"
         yield f"  {'':<16}   {comparison}"
     yield ""
+    yield "Timer rules the server sees broken (network timers and written attributes included):"
+    for violation in report.timer_violations:
+        yield f"  {violation.scope:<16} {violation.rule} {violation.comparison:<34} fail"
+        yield f"  {'':<16}   {violation.detail}"
+    if not report.timer_violations:
+        yield "  none"
+    yield ""
     if report.passed:
         yield "Every mandatory item is met."
     else:

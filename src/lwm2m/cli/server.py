@@ -117,6 +117,19 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="strict: answer a Register, Update, Send... once the database has committed it;"
         " relaxed: at once, a crash losing the last 0.1 s of changes (strict)",
     )
+    timers = cmd.add_argument_group("the Telekom profile's timer rules, docs/compliance.md")
+    timers.add_argument(
+        "--enforce-timer-rules",
+        action="store_true",
+        help="refuse a Write-Attributes whose pmin/pmax break a timer rule (REST 400) instead of"
+        " only reporting it",
+    )
+    timers.add_argument(
+        "--read-timer-objects",
+        action="store_true",
+        help="read /10 and /11 after each Register that lists them, to check the timer rules"
+        " against the device's PSM, eDRX and rate control (two requests per registration)",
+    )
     nidd = cmd.add_argument_group("NIDD (binding N) through a 3GPP T8 SCEF/NEF, docs/nidd.md")
     nidd.add_argument("--nidd", metavar="URL", help="the SCEF's T8 API root, http://HOST:PORT")
     nidd.add_argument("--nidd-scs-as-id", default="lwm2m", metavar="ID", help="scsAsId (lwm2m)")
@@ -271,6 +284,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
             nidd=_nidd_settings(args),
             sms=_sms_settings(args),
             wake=_wake_settings(args),
+            enforce_timer_rules=args.enforce_timer_rules,
+            read_timer_objects=args.read_timer_objects,
             resources=(firmware.coap_resource,),
         ),
         credentials=credentials,

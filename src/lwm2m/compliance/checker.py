@@ -25,6 +25,7 @@ from lwm2m.compliance.profile import (
     object_requirement,
 )
 from lwm2m.model import Path, Value
+from lwm2m.server.events import TimerRuleViolated
 from lwm2m.server.timer_rules import (
     TIMER_RULES,
     Operand,
@@ -88,6 +89,10 @@ class DeviceData:
     """Object ID -> why Discover or Read of it failed."""
     security_mode: int | None = None
     """The security mode of the registration's transport, when the server knows it."""
+    timer_violations: tuple[TimerRuleViolated, ...] = ()
+    """What the server's own watch of the timer rules reports broken now
+    (:mod:`lwm2m.server.timer_audit`: it also knows network-granted timers and the
+    attributes it wrote)."""
 
 
 # -- output ----------------------------------------------------------------------------------
@@ -231,6 +236,8 @@ class ComplianceReport:
     timers: tuple[TimerCheck, ...]
     other_objects: tuple[int, ...]
     """Objects the device has that the profile does not name."""
+    timer_violations: tuple[TimerRuleViolated, ...] = ()
+    """The server's own timer-rule violations for the device (:class:`DeviceData`)."""
 
     @property
     def passed(self) -> bool:
@@ -262,6 +269,7 @@ class ComplianceReport:
             "objects": [obj.to_json() for obj in self.objects],
             "deviceValues": [value.to_json() for value in self.device_values],
             "timers": [check.to_json() for check in self.timers],
+            "serverTimerViolations": [v.to_json() for v in self.timer_violations],
             "otherObjects": list(self.other_objects),
             "legend": {
                 "verdicts": {verdict.value: text for verdict, text in VERDICT_MEANING.items()},
@@ -308,6 +316,7 @@ def check(data: DeviceData) -> ComplianceReport:
         other_objects=tuple(
             sorted(oid for oid in view.object_ids if object_requirement(oid) is None)
         ),
+        timer_violations=data.timer_violations,
     )
 
 

@@ -31,6 +31,7 @@ from lwm2m.server import (
     QueueFullError,
     RequestFailedError,
     RequestTimeoutError,
+    TimerRuleViolated,
     UnknownEndpointError,
 )
 
@@ -54,6 +55,8 @@ class RegistrationInfo:
     queue_mode: bool
     lifetime: int
     object_links: tuple[Path, ...]
+    timer_violations: tuple[TimerRuleViolated, ...] = ()
+    """The timer rules the server saw broken (its TimerRuleViolated events still true)."""
 
 
 class Source(Protocol):
@@ -100,6 +103,7 @@ async def collect(source: Source, endpoint: str) -> DeviceData:
         links=links,
         values=values,
         unavailable=unavailable,
+        timer_violations=reg.timer_violations,
     )
 
 
@@ -130,6 +134,7 @@ class ServerSource:
             reg.queue_mode,
             reg.lifetime,
             tuple(p for p in paths if p is not None),
+            self._server.timer_violations(endpoint),
         )
 
     async def discover(self, endpoint: str, object_id: int) -> list[Link]:
@@ -200,8 +205,9 @@ class RestSource:
                 bool(body["queueMode"]),
                 lifetime,
                 tuple(p for p in paths if p is not None),
+                _violations(body.get("timerRuleViolations", [])),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise CollectError(f"{self._base}: not an LwM2M registration ({exc})") from None
 
     async def discover(self, endpoint: str, object_id: int) -> list[Link]:
@@ -245,6 +251,22 @@ class RestSource:
         if not isinstance(body, dict):
             raise CollectError(f"{url}: the answer is not a JSON object")
         return body
+
+
+def _violations(listed: object) -> tuple[TimerRuleViolated, ...]:
+    """The device JSON's ``timerRuleViolations`` (absent from servers without timer rules)."""
+    if not isinstance(listed, list):
+        raise TypeError("timerRuleViolations is not a list")
+    return tuple(
+        TimerRuleViolated(
+            str(item["endpoint"]),
+            int(item["rule"]),
+            str(item["comparison"]),
+            str(item["scope"]),
+            str(item["detail"]),
+        )
+        for item in listed
+    )
 
 
 def _answer(body: dict[str, object], key: str) -> dict[str, object]:

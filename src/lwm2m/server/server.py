@@ -82,6 +82,7 @@ from lwm2m.server.events import (
     RequestCompleted,
     ServerEvent,
     Target,
+    TimerRuleViolated,
     Updated,
 )
 from lwm2m.server.registration import (
@@ -259,6 +260,10 @@ class LwM2MServer(CellularApi):
     @property
     def registrations(self) -> RegistrationStore:
         return self._store.registrations
+
+    def timer_violations(self, ep: str) -> tuple[TimerRuleViolated, ...]:
+        """The Telekom timer rules the known settings of ``ep`` break now (docs/compliance.md)."""
+        return self._core.timer_violations(ep)
 
     def history(self, ep: str, path: PathLike, limit: int = 100) -> list[HistoryEntry]:
         """The last ``limit`` values notified or sent at ``path`` or below it, oldest first."""

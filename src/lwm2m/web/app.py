@@ -30,7 +30,7 @@ from lwm2m.operations import (
     ValuesResponse,
 )
 from lwm2m.operations import Response as DeviceAnswer
-from lwm2m.server import LwM2MServer
+from lwm2m.server import LwM2MServer, Registration
 from lwm2m.server.errors import (
     QueueFullError,
     RequestFailedError,
@@ -126,7 +126,7 @@ class _Api:
 
     async def list_clients(self, request: Request) -> Response:
         inputs.Query(request, ())
-        return JsonResponse([registration_json(r) for r in self._server.registrations.all()])
+        return JsonResponse([self._device_json(r) for r in self._server.registrations.all()])
 
     async def get_client(self, request: Request) -> Response:
         inputs.Query(request, ())
@@ -134,7 +134,15 @@ class _Api:
         registration = self._server.registrations.get(endpoint)
         if registration is None:
             raise HTTPException(404, f"no registration for endpoint {endpoint!r:.80}")
-        return JsonResponse(registration_json(registration))
+        return JsonResponse(self._device_json(registration))
+
+    def _device_json(self, registration: Registration) -> dict[str, object]:
+        """The registration, and the Telekom timer rules its device breaks now."""
+        violations = self._server.timer_violations(registration.endpoint)
+        return {
+            **registration_json(registration),
+            "timerRuleViolations": [violation.to_json() for violation in violations],
+        }
 
     async def history(self, request: Request) -> Response:
         """Values the device notified or sent at the path or below, oldest first."""
