@@ -14,6 +14,7 @@ from lwm2m.coap.codes import Code, Type
 from lwm2m.coap.events import Peer
 from lwm2m.coap.message import Message
 from lwm2m.coap.options import Options
+from lwm2m.transport import udp as udp_module
 from lwm2m.transport.admission import Admission, AdmissionConfig
 from lwm2m.transport.udp import PrioritisedUdpTransport, UdpTransport, open_udp
 
@@ -165,5 +166,30 @@ async def test_without_triage_the_transport_is_the_plain_one() -> None:
     udp = await open_udp(core, core.pumped)
     try:
         assert type(udp) is UdpTransport
+    finally:
+        udp.close()
+
+
+async def test_a_tick_that_reads_its_fill_is_behind_and_takes_one_new_datagram(
+    sockets: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading catches up first; established work is never held back."""
+    monkeypatch.setattr(udp_module, "READ_PER_TICK", 4)
+    known, stranger = sockets
+    config = AdmissionConfig(new_per_tick=3, refusals_per_tick=2, source_rate=None)
+    core, udp, policy = await serve(config, known)
+    try:
+        for n in range(9):
+            stranger.sendto(register(n), udp.local_address)
+        known.sendto(read_request(100), udp.local_address)
+        await until(lambda: len(core.received) == 10)
+        batches = [batch for batch in core.batches if batch]
+        registers = [[data for data in batch if data != read_request(100)] for batch in batches]
+        # The loop hands over a datagram now and then between ticks; each tick reads 4 more.
+        assert registers[:2] == [[register(0)], [register(1)]]  # behind: one new one a tick
+        assert read_request(100) in batches[0] + batches[1] + batches[2]  # never held back
+        assert [data for batch in registers for data in batch] == list(map(register, range(9)))
+        assert max(map(len, registers)) == 3  # caught up: the full budget again
+        assert policy.stats.refused == policy.stats.dropped == 0
     finally:
         udp.close()

@@ -119,7 +119,9 @@ READ_PER_TICK = 1024
 """Datagrams a prioritised transport reads per tick beyond what the loop handed it (uvloop
 reads 32 per socket and loop iteration): enough to keep a flood in our queues, where it can be
 ranked, and not in the socket buffer, where a registered device's answer would wait behind it
-or be dropped with it."""
+or be dropped with it.  A tick that reads this many is *behind* (the socket may still hold
+more): it takes one new datagram only and refuses none with 5.03 (sending costs more than
+dropping), so that reading catches up before the kernel starts dropping at the full buffer."""
 MAX_DATAGRAM = 0xFFFF
 
 
@@ -144,6 +146,7 @@ class PrioritisedUdpTransport(UdpTransport[CoreT]):
         self._new: deque[tuple[bytes, Address]] = deque()
         self._scheduled = False
         self._refusals_left = triage.refusals_per_tick
+        self._behind = False
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self._sort(data, cast(Address, addr[:2]))
@@ -184,14 +187,15 @@ class PrioritisedUdpTransport(UdpTransport[CoreT]):
         self._scheduled = False
         if self._transport is None:
             return
-        self._refusals_left = self._triage.refusals_per_tick
-        self._read_socket()
+        triage = self._triage
+        self._refusals_left = 0 if self._behind else triage.refusals_per_tick
+        self._behind = self._read_socket()
         receive, now = self.core.receive, self.now()
         established, new = self._established, self._new
         while established:
             data, peer = established.popleft()
             receive(data, peer, now)
-        for _ in range(min(len(new), self._triage.new_per_tick)):
+        for _ in range(min(len(new), 1 if self._behind else triage.new_per_tick)):
             data, peer = new.popleft()
             receive(data, peer, now)
         self.pump()
@@ -199,14 +203,16 @@ class PrioritisedUdpTransport(UdpTransport[CoreT]):
             self._scheduled = True
             self._loop.call_soon(self._tick)
 
-    def _read_socket(self) -> None:
+    def _read_socket(self) -> bool:
+        """Rank what the socket holds; whether there may be more (READ_PER_TICK read)."""
         recvfrom, sort = self._sock.recvfrom, self._sort
         for _ in range(READ_PER_TICK):
             try:
                 data, addr = recvfrom(MAX_DATAGRAM)
             except OSError:  # nothing more (BlockingIOError), or an error the loop reports
-                return
+                return False
             sort(data, addr[:2])
+        return True
 
 
 class UdpEndpoint(UdpTransport[Endpoint]):
