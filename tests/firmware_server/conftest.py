@@ -79,16 +79,21 @@ async def registered_device(server: LwM2MServer, endpoint: str) -> Device:
     site.add_resource(["5", "0", "0"], package)
     site.add_resource(["5", "0", "1"], uri)
     context = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", 0))
+    await register(context, server, endpoint)
+    return Device(context, package, uri)
+
+
+async def register(context: aiocoap.Context, server: LwM2MServer, endpoint: str) -> None:
+    """Register ``context``'s socket as ``endpoint`` with object 5."""
     host, port = server.coap_address[:2]
-    register = aiocoap.Message(
+    request = aiocoap.Message(
         code=aiocoap.POST,
         uri=f"coap://{host}:{port}/rd?ep={endpoint}&lt=300&lwm2m=1.1&b=U",
         payload=b"</5/0>",
         content_format=40,
     )
-    answer = await asyncio.wait_for(context.request(register).response, 10)
+    answer = await asyncio.wait_for(context.request(request).response, 10)
     assert answer.code == aiocoap.CREATED
-    return Device(context, package, uri)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from aiocoap.optiontypes import BlockOption
 
 from lwm2m.firmware import FirmwareDelivery
 from lwm2m.operations import EmptyResponse, ErrorResponse
-from tests.firmware_server.conftest import PACKAGE, Device
+from tests.firmware_server.conftest import PACKAGE, Device, register
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -81,14 +81,7 @@ async def test_a_device_refusing_big_blocks_gets_the_package_in_smaller_ones(
     site.add_resource(["5", "0", "0"], sink)
     context = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", 0))
     try:
-        host, port = server.coap_address[:2]
-        register = aiocoap.Message(
-            code=aiocoap.POST,
-            uri=f"coap://{host}:{port}/rd?ep=small&lt=300&lwm2m=1.1",
-            payload=b"</5/0>",
-            content_format=40,
-        )
-        assert (await context.request(register).response).code == aiocoap.CREATED
+        await register(context, server, "small")
         package, _ = delivery.repository.add_bytes(PACKAGE, version="2.0", model="m1")
         answer = await asyncio.wait_for(delivery.push("small", package.sha256), 20)
         assert isinstance(answer, EmptyResponse)

@@ -261,21 +261,22 @@ def _scheme(body: dict[str, Any]) -> str:
 
 
 def _number(body: dict[str, Any], name: str) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1e9:
-        raise inputs.bad_request(f"{name} must be a positive number of seconds")
-    return float(value)
+    """A positive number of seconds (``ttl``, ``timeout``), None when absent."""
+    return _positive(body, name, int | float, "a positive number of seconds")
 
 
 def _count(body: dict[str, Any], name: str) -> int | None:
+    value = _positive(body, name, int, "a positive integer")
+    return None if value is None else int(value)
+
+
+def _positive(body: dict[str, Any], name: str, kind: Any, what: str) -> float | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1_000_000:
-        raise inputs.bad_request(f"{name} must be a positive integer")
-    return value
+    if isinstance(value, bool) or not isinstance(value, kind) or not 0 < value <= 1e9:
+        raise inputs.bad_request(f"{name} must be {what}")
+    return float(value)
 
 
 def _device_answer(answer: DeviceAnswer) -> dict[str, object]:
