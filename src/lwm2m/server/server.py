@@ -534,7 +534,6 @@ class LwM2MServer(CellularApi):
                 self._publish(event)
 
     def _publish(self, event: ServerEvent) -> None:
-        self._cellular.on_event(event)
         if isinstance(event, Registered | Updated):
             self._check_session_lifetime(event.registration)
         elif isinstance(event, Deregistered | Expired):
@@ -548,6 +547,7 @@ class LwM2MServer(CellularApi):
                 callback(event)
             except Exception:
                 logger.exception("event subscriber %r failed", callback)
+        self._cellular.on_event(event)  # after: what it publishes follows this event
 
     def _release_peer(self, address: Peer) -> None:
         if isinstance(address, DtlsPeer) and self._net is not None:
