@@ -15,8 +15,11 @@ bootstrap (:mod:`~lwm2m.client.bootstrapping`), device management
 
 Queue mode: when every registered server has ``Q`` in its binding, the client falls asleep
 ``awake_window`` seconds after its last datagram and drops what arrives while asleep.  It wakes
-when it has something to send (an Update, a Send); notifications that come due while it
-sleeps are kept (if the server's /1/x/6 Notification Storing says so) and sent on waking.
+when it has something to send (an Update, a Send, a notification whose pmax expired, with the
+Update if that would come due before the next pmax); other notifications that come due while
+it sleeps are kept (if the server's /1/x/6 Notification Storing says so) and sent on waking.
+With PSM granted (:meth:`ClientEngine.psm_granted`) the registration lifetime stays below the
+extended T3412.
 """
 
 from __future__ import annotations
@@ -201,6 +204,14 @@ class ClientEngine:
         self._ctx.now = now
         for reg in self._registrar.select(server_id):
             self._registrar.step(reg, Trigger.UPDATE, now)
+        self._settle(now)
+
+    def psm_granted(self, t3412: int | None, now: float) -> None:
+        """The network granted PSM with extended T3412 ``t3412`` seconds, or none (None): the
+        hook a modem binding calls with ``+CEREG``'s periodic TAU.  The registration lifetime
+        is kept below it (Telekom timer rule 1); without a grant it is /1/x/1's."""
+        self._ctx.now = now
+        self._registrar.psm_granted(t3412, now)
         self._settle(now)
 
     def unreachable(self, peer: Peer, now: float) -> None:

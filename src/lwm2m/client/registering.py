@@ -9,6 +9,7 @@ because they go to a registration's peer and end with it.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -52,6 +53,18 @@ log = logging.getLogger(__name__)
 _REQUESTS = frozenset({Action.REGISTER, Action.UPDATE, Action.DEREGISTER})
 
 
+def lifetime_within_psm(configured: int, t3412: int, margin: float) -> int:
+    """The lifetime to register with under a granted extended T3412: the configured one
+    (/1/x/1, 0 meaning none) capped at T3412 less ``margin`` (one CoAP exchange, so the
+    registration outlasts the sleep to the periodic TAU by no more than that), whole seconds.
+    A T3412 too short to leave room keeps the configured lifetime."""
+    capped = math.floor(t3412 - margin)
+    if capped < 1:
+        log.warning("T3412 of %d s leaves no room for a lifetime below it", t3412)
+        return configured
+    return capped if configured == 0 else min(configured, capped)
+
+
 class Registrar:
     """The client's registrations, by Short Server ID and by peer, and its requests in flight.
 
@@ -77,6 +90,9 @@ class Registrar:
         self.requests: dict[int, tuple[Registration, ClientRequest]] = {}
         """Our requests in flight by handle (registration ones and Sends)."""
         self._timers: dict[int, Timer] = {}
+        self.granted_t3412: int | None = None
+        """Extended T3412 (seconds) the network granted, None without PSM: see
+        :meth:`psm_granted`."""
 
     # -- accounts ------------------------------------------------------------------------------
 
@@ -143,9 +159,28 @@ class Registrar:
     def on_changes(self, changed: list[Path], now: float) -> None:
         """Update the servers whose registration parameters the changes touched."""
         if any(path.depth <= 2 or path.ids[0] == SERVER for path in changed):
-            for reg in self.registrations.values():
-                if reg.online and self._parameters(reg) != reg.registered:
-                    self.step(reg, Trigger.UPDATE, now)
+            self._update_changed(now)
+
+    def _update_changed(self, now: float) -> None:
+        for reg in self.registrations.values():
+            if reg.online and self._parameters(reg) != reg.registered:
+                self.step(reg, Trigger.UPDATE, now)
+
+    def psm_granted(self, t3412: int | None, now: float) -> None:
+        """The network granted PSM with extended T3412 ``t3412`` seconds (None: no PSM).
+        Registrations then take a lifetime below it, the Telekom profile's timer rule 1
+        (T3412 > lifetime > pmax): the registration must not expire while the device sleeps
+        until its periodic TAU.  A lifetime that changes goes out in an Update."""
+        self.granted_t3412 = t3412
+        self._update_changed(now)
+
+    def update_before(self, ssid: int, when: float, now: float) -> None:
+        """Send ``ssid``'s Update now if it would come due before ``when`` (the device is
+        awake now and would have to wake again for it)."""
+        reg = self.registrations.get(ssid)
+        due = None if reg is None or reg.state is not State.REGISTERED else reg.deadline
+        if reg is not None and due is not None and due <= when:
+            self.step(reg, Trigger.UPDATE, now)
 
     # -- the state machine ---------------------------------------------------------------------
 
@@ -210,6 +245,9 @@ class Registrar:
         lifetime = servers.read(iid, srv.LIFETIME) if srv.LIFETIME in present else 86400
         binding = servers.read(iid, srv.BINDING) if srv.BINDING in present else "U"
         assert isinstance(lifetime, int) and isinstance(binding, str)
+        if self.granted_t3412 is not None:
+            margin = self._ctx.endpoint.config.max_transmit_wait
+            lifetime = lifetime_within_psm(lifetime, self.granted_t3412, margin)
         links = ObjectLinks.from_payload(tree.object_links().encode())
         announced = self._ctx.config.register_format
         if announced is not None:

@@ -237,6 +237,10 @@ class Reporter:
         except OperationError as exc:
             self._end(obs, exc.code, now)
             return
+        pmax_due = timing.pmax is not None and now >= obs.last_sent + timing.pmax
+        if ctx.asleep and pmax_due:
+            assert timing.pmax is not None
+            self._wake_for_pmax(obs.short_server_id, timing.pmax, now)
         confirmable = timing.confirmable
         if confirmable is None:
             confirmable = now - obs.last_confirmable >= ctx.config.confirmable_interval
@@ -258,6 +262,14 @@ class Reporter:
             self._registrar.registrations[obs.short_server_id], srv.NOTIFICATION_STORING
         ):
             self._stored.append((obs.key, parts, confirmable))
+
+    def _wake_for_pmax(self, ssid: int, pmax: float, now: float) -> None:
+        """Pmax expiry wakes a sleeping device (the Telekom profile's timer rule 1): it
+        reports, sends what it kept while asleep first, and its registration Update too when
+        that would come due before the next pmax, so it wakes once per pmax cycle."""
+        self._ctx.asleep = False
+        self.flush_stored(now)
+        self._registrar.update_before(ssid, now + pmax, now)
 
     def flush_stored(self, now: float) -> None:
         """Awake again: send what was kept while asleep."""
