@@ -44,12 +44,15 @@ class Package(resource.Resource):
         super().__init__()
         self.body = body
         self.blocks: list[int] = []
+        self.etag = True
 
     async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
         return False  # every block is rendered from the current body (no cached copy)
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
-        whole = aiocoap.Message(code=aiocoap.CONTENT, payload=self.body, etag=etag_of(self.body))
+        whole = aiocoap.Message(code=aiocoap.CONTENT, payload=self.body)
+        if self.etag:
+            whole.opt.etag = etag_of(self.body)
         block2 = request.opt.block2
         number, szx = (0, 6) if block2 is None else (block2.block_number, block2.size_exponent)
         self.blocks.append(number)

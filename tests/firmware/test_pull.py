@@ -198,3 +198,11 @@ async def test_http_404_is_invalid_uri() -> None:
     with http_server(PACKAGE) as (port, _):
         _, _, firmware = await pull(f"http://127.0.0.1:{port}/fw/other")
     assert status(firmware) == (State.IDLE, R.INVALID_URI)
+
+
+async def test_coap_pull_from_a_server_without_etag() -> None:
+    async with aiocoap_server(PACKAGE) as (port, served):
+        served.etag = False
+        _, _, firmware = await pull(f"coap://127.0.0.1:{port}/fw/pkg")
+    assert status(firmware) == (State.DOWNLOADED, R.INITIAL)
+    assert served.blocks == list(range(len(PACKAGE) // 256 + 1))

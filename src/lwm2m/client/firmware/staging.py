@@ -81,12 +81,11 @@ class Slot:
     def identify(self, validator: bytes | None, total: int | None) -> bool:
         """What the server says the package is; False when it changed, and the slot restarts.
 
-        A server without a validator cannot vouch that what follows continues what the slot
-        holds: resuming then restarts too.
+        A server that gives no validator at all is taken at its word (the package's digest
+        is then the only guard against a mix of two packages: Update Result 5).
         """
         same = self.received == 0 or (
-            validator is not None
-            and validator == self.validator
+            validator == self.validator
             and (total is None or self.total is None or total == self.total)
         )
         if not same:
