@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,29 +18,21 @@ from openapi_core.testing import MockRequest
 
 from lwm2m.coap.codes import Code, Type
 from lwm2m.coap.message import Message
-from lwm2m.network.service import NetworkService, ServiceConfig
-from lwm2m.network.sims import Hss, generate_sims
-from lwm2m.network.timers import GrantPolicy
-from lwm2m.network.ue import NetworkConfig
-from lwm2m.server import LwM2MServer, ServerConfig, ServerEvent
+from lwm2m.server import ServerEvent
 from lwm2m.server.events import DeviceWoken, WakeFailed, WakeTriggered
 from lwm2m.transport.nidd import t8
-from lwm2m.transport.nidd.peer import NiddPeer
-from lwm2m.transport.nidd.settings import NiddSettings
 from lwm2m.transport.sms.binding import Trigger, trigger_datagram
-from lwm2m.web.serving import WebServer
 from tests.network.spec import bundled
 from tests.nidd.test_server_nidd import (
     EP,
-    SERVER_NIDD,
     TOKEN,
     Rig,
     _asleep,
     _configured,
-    _free_port,
     _value,
     _wake,
     eventually,
+    rig,  # noqa: F401  (the fixture)
 )
 
 TRIGGERS: list[dict[str, Any]] = []
@@ -69,44 +60,17 @@ class ValidatingT8Client(t8.T8Client):
         super().__init__(base_url, scs_as_id, client=client, **options)
 
 
-@pytest.fixture
-async def rig(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
-    monkeypatch.setattr(t8, "T8Client", ValidatingT8Client)  # the server's triggering client
+@pytest.fixture(autouse=True)
+def validated_triggering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's triggering client validates its requests (before ``rig`` starts it)."""
+    monkeypatch.setattr(t8, "T8Client", ValidatingT8Client)
     TRIGGERS.clear()
-    sims = generate_sims(1)
-    network = NetworkService(
-        Hss(sims),
-        NetworkConfig(policy=GrantPolicy(t3412_min=10), inactivity=0.5, attach_delay=0.0),
-        ServiceConfig(at_port=0, t8_port=0),
-    )
-    await network.start()
-    port = _free_port()
-    callback = f"http://127.0.0.1:{port}/t8"
-    server = LwM2MServer(
-        ServerConfig(
-            host="127.0.0.1",
-            coap_port=0,
-            nidd=NiddSettings(url=network.t8_url, callback_url=callback, token=TOKEN),
-            nidd_coap=SERVER_NIDD,
-            awake_window=1.0,
-            durability="relaxed",
-        )
-    )
-    web = WebServer(server, host="127.0.0.1", port=port)
-    await web.start()
-    await server.start()
-    rig = Rig(network, server, web, NiddPeer("externalId", sims[0].external_id))
-    try:
-        yield rig
-    finally:
-        await rig.close()
-        await server.stop()
-        await web.stop()
-        await network.stop()
 
 
 @pytest.mark.timeout(60)
-async def test_a_queued_read_wakes_the_nidd_device_by_t8_device_triggering(rig: Rig) -> None:
+async def test_a_queued_read_wakes_the_nidd_device_by_t8_device_triggering(
+    rig: Rig,  # noqa: F811  (the fixture imported above)
+) -> None:
     events: list[ServerEvent] = []
     rig.server.subscribe(events.append)
     await _configured(rig)
