@@ -65,8 +65,10 @@ from lwm2m.client.standard.server import (
     BootstrapRequestTrigger,
     DisableServer,
     RegistrationUpdateTrigger,
+    ServerObject,
 )
-from lwm2m.client.tree import ObjectTree
+from lwm2m.client.transports import Router, SingleRoute
+from lwm2m.client.tree import SERVER, ObjectTree
 from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.coap.endpoint import Endpoint, StaleHandleError
 from lwm2m.coap.events import (
@@ -80,6 +82,7 @@ from lwm2m.coap.events import (
 )
 from lwm2m.coap.timers import Timer
 from lwm2m.model import Path
+from lwm2m.transport.sms.binding import Trigger as SmsTrigger
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +100,10 @@ class ClientEngine:
         coap: EndpointConfig = DEFAULT,
         resolve: Resolver = udp_peer,
         endpoint: CoapEndpoint | None = None,
+        router: Router | None = None,
     ) -> None:
-        """``endpoint`` replaces the datagram endpoint (CoAP over TCP: ``LwM2MClient``)."""
+        """``endpoint`` replaces the datagram endpoint (CoAP over TCP: ``LwM2MClient``);
+        ``router`` gives each account's peers by transport (default: ``resolve``'s one)."""
         self.tree = tree
         self.endpoint_name = endpoint_name
         self.config = config
@@ -109,6 +114,7 @@ class ClientEngine:
         )
         self._registrar = Registrar(
             ctx,
+            SingleRoute(resolve) if router is None else router,
             on_server_gone=self._on_server_gone,
             on_back_off=self._on_back_off,
             on_stopped=self._check_stopped,
@@ -121,6 +127,9 @@ class ClientEngine:
         self._device_events: deque[DeviceEvent] = deque()
         self._sleep_timer: Timer | None = None
         self._stopping = False
+        servers = tree.object(SERVER) if SERVER in tree else None
+        if isinstance(servers, ServerObject):
+            servers.transport_check = self._registrar.transport_problem
         tree.subscribe(self._on_tree_event)
 
     # -- driving -------------------------------------------------------------------------------
@@ -154,14 +163,48 @@ class ClientEngine:
                 log.exception("client %s: a timer failed; carrying on", self.endpoint_name)
         self._settle(now)
 
-    def receive(self, data: bytes, peer: Peer, now: float) -> None:
-        """A datagram from the network; dropped while asleep (the radio is off)."""
+    def receive(self, data: bytes, peer: Peer, now: float, *, reachable: bool = False) -> None:
+        """A datagram from the network; dropped while asleep (the radio is off), unless its
+        carrier delivers only to a reachable device (``reachable``): then it wakes us."""
         ctx = self._ctx
         ctx.now = now
         if ctx.asleep:
-            return
+            if not reachable:
+                return
+            self._wake_up(now)
         ctx.endpoint.receive(data, peer, now)
         self._settle(now)
+
+    def sms_trigger(
+        self, trigger: SmsTrigger, server_instance: int, sender: Peer, now: float
+    ) -> bool:
+        """An SMS trigger (``parse_trigger``) from ``sender`` for the account of
+        ``server_instance``: wake, then Update (or Bootstrap-Request).  False, and nothing
+        done, when ``sender`` is not that account's server over SMS."""
+        self._ctx.now = now
+        reg = next(
+            (
+                r
+                for r in self._registrar.registrations.values()
+                if r.server_instance == server_instance
+            ),
+            None,
+        )
+        if reg is None or reg.routes.get("S") != sender:
+            return False
+        if self._ctx.asleep:
+            self._wake_up(now)
+        if trigger is SmsTrigger.BOOTSTRAP_REQUEST:
+            self._bootstrap.begin(now, cold=False)
+        else:
+            self._registrar.switch(reg, None, now)
+        self._settle(now)
+        return True
+
+    @property
+    def queue_mode(self) -> bool:
+        """Every registered server has ``Q`` in its binding (the client sleeps when idle)."""
+        return self._registrar.queue_mode()
 
     @property
     def asleep(self) -> bool:
@@ -304,10 +347,11 @@ class ClientEngine:
     def _on_device_event(self, event: DeviceEvent, now: float) -> None:
         registrar = self._registrar
         if isinstance(event, RegistrationUpdateTrigger):
-            # Only UDP is spoken here: an Update asked for over another transport goes over
-            # UDP rather than not at all.
             for reg in registrar.select(event.short_server_id):
-                registrar.step(reg, Trigger.UPDATE, now)
+                try:
+                    registrar.switch(reg, event.transport, now)
+                except ClientError as exc:  # the Execute was refused already; a bootstrap race
+                    log.warning("client %s: %s", self.endpoint_name, exc)
         elif isinstance(event, DisableServer):
             for reg in registrar.select(event.short_server_id):
                 reg.disable_timeout = float(event.timeout)
@@ -333,8 +377,12 @@ class ClientEngine:
     def _on_activity(self, now: float) -> None:
         """Datagrams go out: the radio is on, and stays on for the awake window."""
         if self._ctx.asleep:
-            self._ctx.asleep = False
-            self._reporter.flush_stored(now)
+            self._wake_up(now)
+        self._stay_awake(now)
+
+    def _wake_up(self, now: float) -> None:
+        self._ctx.asleep = False
+        self._reporter.flush_stored(now)
         self._stay_awake(now)
 
     def _stay_awake(self, now: float) -> None:

@@ -3,7 +3,8 @@
 Server accounts come from the tree (Server instances and the Security instances with the same
 Short Server ID); each gets a :class:`~lwm2m.client.registration.Registration`, whose state
 machine decides and :class:`Registrar` carries out.  Send requests travel through here too,
-because they go to a registration's peer and end with it.
+because they go to a registration's peer and end with it.  Which transport an account is
+served over, and what its ``b=`` says, is :mod:`lwm2m.client.transports`'s rule.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from lwm2m.client.registration import (
 )
 from lwm2m.client.standard import security as sec
 from lwm2m.client.standard import server as srv
+from lwm2m.client.transports import Router, announced, initial, problem, transports
 from lwm2m.client.tree import SECURITY, SERVER
 from lwm2m.coap.codes import Code
 from lwm2m.coap.events import Peer, ResponseReceived
@@ -76,12 +78,14 @@ class Registrar:
     def __init__(
         self,
         ctx: EngineContext,
+        router: Router,
         *,
         on_server_gone: Callable[[int], None],
         on_back_off: Callable[[Registration, float], None],
         on_stopped: Callable[[], None],
     ) -> None:
         self._ctx = ctx
+        self._router = router
         self._on_server_gone = on_server_gone
         self._on_back_off = on_back_off
         self._on_stopped = on_stopped
@@ -116,14 +120,68 @@ class Registrar:
             ssid = servers.short_server_id(iid)
             if ssid not in uris:
                 raise ClientError(f"server {ssid} has no Security instance")
-            accounts.append(Registration(ssid, iid, self._ctx.resolve(ssid, uris[ssid])))
+            routes = self._router.routes(ssid, uris[ssid])
+            reg = Registration(ssid, iid, next(iter(routes.values())), routes)
+            binding = self._setting(reg, srv.BINDING) or "U"
+            refused = problem(routes, transports(binding))
+            if refused is not None:
+                raise ClientError(f"server {ssid} (binding {binding!r}): {refused}")
+            self._move(reg, initial(routes, binding, self._setting(reg, srv.PREFERRED_TRANSPORT)))
+            accounts.append(reg)
         return accounts
 
     def register_all(self, accounts: list[Registration], now: float) -> None:
         for reg in accounts:
             self.registrations[reg.short_server_id] = reg
-            self.by_peer[reg.peer] = reg
+            for peer in reg.routes.values():
+                self.by_peer[peer] = reg
             self.step(reg, Trigger.START, now)
+
+    def _setting(self, reg: Registration, resource_id: int) -> str | None:
+        """A string resource of the account's Server instance (Binding, Preferred Transport)."""
+        servers = self._ctx.tree.object(SERVER)
+        if resource_id not in servers.list_resources(reg.server_instance):
+            return None
+        value = servers.read(reg.server_instance, resource_id)
+        return value if isinstance(value, str) else None
+
+    def _move(self, reg: Registration, transport: str) -> None:
+        reg.transport = transport
+        reg.peer = reg.routes[transport]
+
+    # -- transports ----------------------------------------------------------------------------
+
+    def transport_problem(self, server_instance: int, asked: str) -> str | None:
+        """Why the account of ``server_instance`` cannot use any of ``asked`` (letters);
+        None when it can, or when it has no registration yet (checked at its Register)."""
+        for reg in self.registrations.values():
+            if reg.server_instance == server_instance:
+                return problem(reg.routes, asked)
+        return None
+
+    def switch(self, reg: Registration, transport: str | None, now: float) -> None:
+        """Update, over ``transport`` when given: the account moves there (its observations
+        were made over the old one and end with it); ClientError when it is not a route."""
+        if transport is not None and transport != reg.transport:
+            refused = problem(reg.routes, transport)
+            if refused is not None:
+                raise ClientError(refused)
+            if transport in reg.routes:
+                log.info("server %d: %s -> %s", reg.short_server_id, reg.transport, transport)
+                self._move(reg, transport)
+                self._on_server_gone(reg.short_server_id)
+        self.step(reg, Trigger.UPDATE, now)
+
+    def _follow_settings(self, reg: Registration, changed: list[Path], now: float) -> None:
+        """A server wrote the account's Preferred Transport (move there now) or a Binding
+        that leaves out the transport in use (move to one it allows)."""
+        iid, binding = reg.server_instance, self._setting(reg, srv.BINDING) or "U"
+        preferred = self._setting(reg, srv.PREFERRED_TRANSPORT)
+        written = {path.ids[2] for path in changed if path.depth >= 3 and path.ids[:2] == (1, iid)}
+        if srv.PREFERRED_TRANSPORT in written and preferred in reg.routes:
+            self.switch(reg, preferred, now)
+        elif reg.transport not in transports(binding) and srv.BINDING in written:
+            self.switch(reg, initial(reg.routes, binding, preferred), now)
 
     def suspend_all(self, now: float) -> None:
         """Drop every registration silently (a bootstrap replaces the accounts)."""
@@ -222,6 +280,9 @@ class Registrar:
     def _send(self, reg: Registration, action: Action, now: float) -> None:
         if action is Action.REGISTER:
             self._on_server_gone(reg.short_server_id)
+            binding = self._setting(reg, srv.BINDING) or "U"
+            preferred = self._setting(reg, srv.PREFERRED_TRANSPORT)
+            self._move(reg, initial(reg.routes, binding, preferred))
             reg.sent = self._parameters(reg)
             self.request(reg, self._register_op(reg.sent), now)
         elif action is Action.UPDATE:
@@ -249,10 +310,12 @@ class Registrar:
             margin = self._ctx.endpoint.config.max_transmit_wait
             lifetime = lifetime_within_psm(lifetime, self.granted_t3412, margin)
         links = ObjectLinks.from_payload(tree.object_links().encode())
-        announced = self._ctx.config.register_format
-        if announced is not None:
-            links = replace(links, content_formats=(announced,))
-        return Parameters(lifetime, binding, "Q" in binding, links)
+        register_format = self._ctx.config.register_format
+        if register_format is not None:
+            links = replace(links, content_formats=(register_format,))
+        binding = announced(binding, reg.routes)
+        sms = self._router.msisdn if "S" in binding else None
+        return Parameters(lifetime, binding, "Q" in binding, links, sms)
 
     def _register_op(self, params: Parameters) -> Register:
         config = self._ctx.config
@@ -264,6 +327,7 @@ class Registrar:
             lwm2m_version=config.lwm2m_version,
             binding=params.binding if legacy else params.binding.replace("Q", ""),
             queue_mode=params.queue_mode and not legacy,
+            sms=params.sms,
         )
 
     def _update(self, reg: Registration, now: float) -> None:
@@ -282,6 +346,7 @@ class Registrar:
             lifetime=new.lifetime if new.lifetime != old.lifetime else None,
             binding=binding if new.binding != old.binding else None,
             objects=new.objects if new.objects != old.objects else None,
+            sms=new.sms if new.sms != old.sms else None,
         )
         self.request(reg, op, now)
 

@@ -10,7 +10,8 @@ the Register on its way, a second shutdown changes nothing.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum, auto
 
 from lwm2m.client import fsm
@@ -97,6 +98,8 @@ class Parameters:
     binding: str
     queue_mode: bool
     objects: ObjectLinks
+    sms: str | None = None
+    """The device's MSISDN, announced while SMS is (``sms=``)."""
 
 
 @dataclass(slots=True)
@@ -106,6 +109,10 @@ class Registration:
     short_server_id: int
     server_instance: int
     peer: Peer
+    """The server on the transport in use (``routes[transport]``)."""
+    routes: Mapping[str, Peer] = field(default_factory=dict)
+    """The server on each transport the client can reach it over (client/transports.py)."""
+    transport: str = ""
     state: State = State.IDLE
     location: tuple[str, ...] = ()
     registered: Parameters | None = None

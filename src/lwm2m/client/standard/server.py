@@ -1,7 +1,10 @@
 """Server object (/1): one instance per LwM2M server account; its executes become events.
 
 The registration engine subscribes to the tree and acts on :class:`RegistrationUpdateTrigger`,
-:class:`BootstrapRequestTrigger` and :class:`DisableServer`.
+:class:`BootstrapRequestTrigger` and :class:`DisableServer`.  It also sets
+:attr:`ServerObject.transport_check`, so that a transport argument, a Binding or a Preferred
+Transport the client cannot serve is refused (4.00 with the reason) instead of accepted and
+ignored.
 """
 
 from __future__ import annotations
@@ -67,10 +70,15 @@ class DisableServer(DeviceEvent):
     timeout: int
 
 
+TransportCheck = Callable[[int, str], str | None]
+"""``check(instance_id, letters)``: why the account cannot use any of ``letters``, or None."""
+
+
 class ServerObject(SimpleObject):
     def __init__(
         self, model: ObjectModel, instances: Mapping[int, Mapping[int, ResourceValue]]
     ) -> None:
+        self.transport_check: TransportCheck | None = None
         executors = {
             DISABLE: self._disable,
             REGISTRATION_UPDATE_TRIGGER: self._update,
@@ -80,7 +88,11 @@ class ServerObject(SimpleObject):
             model,
             instances,
             executors={rid: fn for rid, fn in executors.items() if rid in model.resources},
-            writers=CHECKS,
+            writers={
+                **CHECKS,
+                BINDING: self._write_binding,
+                PREFERRED_TRANSPORT: self._write_preferred,
+            },
         )
 
     def create(self, instance_id: int, values: Mapping[int, ResourceValue]) -> None:
@@ -113,7 +125,26 @@ class ServerObject(SimpleObject):
                 f"unknown transport {transport!r}",
                 path=self.path(instance_id, REGISTRATION_UPDATE_TRIGGER),
             )
+        if transport is not None:
+            self._check_usable(instance_id, transport)
         self.emit(RegistrationUpdateTrigger(self.short_server_id(instance_id), transport))
+
+    def _check_usable(self, instance_id: int, letters: str) -> None:
+        refusal = (
+            None if self.transport_check is None else self.transport_check(instance_id, letters)
+        )
+        if refusal is not None:
+            raise BadRequestError(refusal)
+
+    def _write_binding(self, instance_id: int, value: ResourceValue) -> None:
+        _check_binding(instance_id, value)
+        assert isinstance(value, str)
+        self._check_usable(instance_id, value.replace("Q", ""))
+
+    def _write_preferred(self, instance_id: int, value: ResourceValue) -> None:
+        _check_transport(instance_id, value)
+        assert isinstance(value, str)
+        self._check_usable(instance_id, value)
 
     def _bootstrap(self, instance_id: int, args: str) -> None:
         self.emit(BootstrapRequestTrigger(self.short_server_id(instance_id)))
