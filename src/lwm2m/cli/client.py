@@ -36,12 +36,17 @@ from lwm2m.cli.secret_options import OSCORE_ENV, PSK_KEY_ENV, single_secret
 from lwm2m.client.cellular import EndpointSource, endpoint_name
 from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import ClientConfig, ClientError, ClientEvent
+from lwm2m.client.firmware.package import load_public_key
+from lwm2m.client.firmware.staging import DeviceLimits
+from lwm2m.client.firmware.updater import FirmwareUpdater
 from lwm2m.client.nidd import NiddError, NiddLink
 from lwm2m.client.oscore import add_oscore_account
 from lwm2m.client.profile import BootstrapAccount, ServerAccount, telekom_device
 from lwm2m.client.simulated import simulated_client
+from lwm2m.client.standard import device as dev
 from lwm2m.client.standard import security as sec
 from lwm2m.client.standard import server as srv
+from lwm2m.client.standard.firmware import DeliveryMethod
 from lwm2m.client.tree import SECURITY, SERVER, ObjectTree
 from lwm2m.coap.config import NIDD
 from lwm2m.codec.base import FORMAT_NAMES
@@ -102,6 +107,19 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument("--seed", type=int, help="simulator seed (default: random, then kept)")
     cmd.add_argument("--tick", type=float, default=10.0, help="simulator step (s)")
     cmd.add_argument("--send", nargs="+", metavar="PATH", help="send these values once and exit")
+    firmware = cmd.add_argument_group("firmware update (/5), docs/firmware.md")
+    firmware.add_argument(
+        "--firmware-key",
+        metavar="FILE",
+        help="Ed25519 public key (PEM, 32 raw bytes or 64 hex digits) packages must be signed"
+        " with (default: unsigned packages are taken, checked by their SHA-256)",
+    )
+    firmware.add_argument(
+        "--flash-size", type=int, default=1 << 20, help="bytes of the download slot (1 MiB)"
+    )
+    firmware.add_argument(
+        "--ram-size", type=int, default=64 << 10, help="bytes the device holds at once (64 KiB)"
+    )
     nidd = cmd.add_argument_group("NIDD (binding N) through an NB-IoT modem, docs/modem.md")
     nidd.add_argument(
         "--nidd", metavar="MODEM", help="the modem: socket://HOST:PORT or a serial device"
@@ -168,6 +186,7 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
         tick_interval=args.tick,
         on_event=lambda event: _report(event, args, tree, endpoint, seed),
         oscore_sequences=sequences,
+        firmware=_firmware(args, tree, DeliveryMethod.BOTH),
     )
     try:
         asyncio.run(_run(client, paths, stdout))
@@ -245,10 +264,31 @@ async def _nidd(
             tick_interval=args.tick,
             on_event=lambda event: print(f"lwm2m client: {event}", file=sys.stderr),
             nidd=link,
+            firmware=_firmware(args, tree, DeliveryMethod.PUSH),  # no IP to pull over
         )
         await _run(client, paths, stdout)
     finally:
         await link.close()
+
+
+def _firmware(
+    args: argparse.Namespace, tree: ObjectTree, delivery: DeliveryMethod
+) -> FirmwareUpdater:
+    """The updater behind /5: the device's model (/3/0/1), flash, RAM and signing key."""
+    key = None
+    if args.firmware_key:
+        try:
+            key = load_public_key(FilePath(args.firmware_key).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"--firmware-key: {exc}") from None
+    model = tree.object(3).read(0, dev.MODEL_NUMBER)
+    try:
+        limits = DeviceLimits(
+            str(model), flash_size=args.flash_size, ram_size=args.ram_size, public_key=key
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return FirmwareUpdater(tree, limits, delivery=delivery)
 
 
 async def _run(client: LwM2MClient, paths: list[Path], stdout: BinaryIO) -> None:
