@@ -187,10 +187,11 @@ class Cellular:
             return
         if target is None:
             return
+        self.planner.sent(endpoint, target, now)  # now: a second queued request sees it pending
         if target.channel is WakeChannel.SMS:
-            self._send_sms(endpoint, target, "queued", now)
+            self._send_sms(endpoint, target, "queued")
         else:
-            self._spawn(self._send_t8_quietly(endpoint, target, now))
+            self._spawn(self._send_t8_quietly(endpoint, target))
 
     # -- waking ------------------------------------------------------------------------------
 
@@ -237,37 +238,34 @@ class Cellular:
         registration = self._registration(endpoint)
         now = self._now()
         target = self.planner.choose(endpoint, self._targets(registration), channel, now)
+        self.planner.sent(endpoint, target, now)
         if target.channel is WakeChannel.SMS:
-            datagram = self._send_sms(endpoint, target, "requested", now)
+            datagram = self._send_sms(endpoint, target, "requested")
             if datagram is None:
                 raise WakeRefusedError(503, "the SMS queue is full")
             return {**target.to_json(), "payload": datagram.hex()}
-        datagram, link = await self._send_t8(endpoint, target, "requested", now)
+        datagram, link = await self._send_t8(endpoint, target, "requested")
         return {**target.to_json(), "payload": datagram.hex(), "transaction": link}
 
     def _trigger(self, target: WakeTarget) -> bytes:
         message_id = self._rng.randrange(1 << 16)
         return trigger_datagram(Trigger.REGISTRATION_UPDATE, target.server_instance, message_id)
 
-    def _send_sms(self, endpoint: str, target: WakeTarget, reason: str, now: float) -> bytes | None:
+    def _send_sms(self, endpoint: str, target: WakeTarget, reason: str) -> bytes | None:
         """Queue an SMS trigger; None when the SMS queue refused it (reported as failed)."""
         assert self.sms is not None
         datagram = self._trigger(target)
-        self.planner.sent(endpoint, target, now)
         if not self.sms.send(datagram, SmsPeer(target.address)):
             return None
         self._publish(WakeTriggered(endpoint, target.channel.value, target.address, reason))
         return datagram
 
-    async def _send_t8(
-        self, endpoint: str, target: WakeTarget, reason: str, now: float
-    ) -> tuple[bytes, str]:
+    async def _send_t8(self, endpoint: str, target: WakeTarget, reason: str) -> tuple[bytes, str]:
         """Create a T8 device-triggering transaction; WakeRefusedError 502 when the SCEF
         refuses it or cannot be reached."""
         assert self._t8 is not None and self._config.nidd is not None
         settings, nidd = self._config.wake, self._config.nidd
         datagram = self._trigger(target)
-        self.planner.sent(endpoint, target, now)
         destination = f"{nidd.callback_url.rstrip('/')}/{nidd.token}/{TRIGGERING_ROUTE}"
         try:
             link = await self._t8.trigger(
@@ -287,9 +285,9 @@ class Cellular:
         self._publish(WakeTriggered(endpoint, target.channel.value, target.address, reason))
         return datagram, link
 
-    async def _send_t8_quietly(self, endpoint: str, target: WakeTarget, now: float) -> None:
+    async def _send_t8_quietly(self, endpoint: str, target: WakeTarget) -> None:
         with contextlib.suppress(WakeRefusedError):  # published as wakeFailed
-            await self._send_t8(endpoint, target, "queued", now)
+            await self._send_t8(endpoint, target, "queued")
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
