@@ -37,7 +37,7 @@ from lwm2m.security.oscore_endpoint import OscoreServerContexts
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
 from lwm2m.server.waking import WakeMode, WakePolicy, WakeSettings
-from lwm2m.storage import SqliteStore, StoreError, open_store
+from lwm2m.storage import RedisStore, SqliteStore, StoreError, close_store, open_any_store
 from lwm2m.transport.nidd.settings import NiddSettings
 from lwm2m.transport.sms.settings import SmppSettings
 from lwm2m.web.bootstrap_api import bootstrap_routes
@@ -109,6 +109,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         default="var/lwm2m.db",
         help="SQLite file that keeps registrations, observations and queues across restarts;"
         " :memory: keeps nothing (var/lwm2m.db)",
+    )
+    cmd.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep them in Redis instead of --db, shared with other servers:"
+        " redis://HOST:PORT/DB or redis+cluster://HOST:PORT, ?prefix=NAME for the keys"
+        " (lwm2m); docs/storage.md",
     )
     cmd.add_argument(
         "--durability",
@@ -260,12 +267,12 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     if args.max_event_streams < 1:
         raise InputError("--max-event-streams takes at least 1")
     try:
-        store = open_store(args.db, args.durability)
+        store = await open_any_store(args.store or args.db, args.durability)
     except StoreError as exc:
         raise InputError(str(exc)) from None
     # With a database, credentials and bootstrap configurations live there too (--psk, --oscore
     # and --bootstrap-config entries are added to it); with :memory: they last as long as we do.
-    database = store if isinstance(store, SqliteStore) else None
+    database = store if isinstance(store, SqliteStore | RedisStore) else None
     credentials = load_credentials(args, into=database.credentials if database else None)
     configs: ConfigStore | None = None
     if args.bootstrap_config:
@@ -356,7 +363,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         await web.stop()
         await server.stop()
         firmware.repository.close()
-        store.close()
+        await close_store(store)
 
 
 def _listener_uris(server: LwM2MServer, host: str) -> str:
@@ -373,7 +380,9 @@ def _listener_uris(server: LwM2MServer, host: str) -> str:
     return ", ".join(uris)
 
 
-def _oscore(args: argparse.Namespace, database: SqliteStore | None) -> OscoreServerContexts:
+def _oscore(
+    args: argparse.Namespace, database: SqliteStore | RedisStore | None
+) -> OscoreServerContexts:
     """The contexts the database keeps (REST changes go there too), with the ``--oscore`` ones
     added to it; without a database only REST ones, forgotten at exit."""
     specs = spec_lines(

@@ -3,7 +3,7 @@
 Each app has its own :class:`CollectorRegistry` (several servers in one process, as in tests,
 must not share the global one), holding one collector that reads the numbers when scraped:
 nothing is counted twice and the CoAP side pays nothing between scrapes.  The store's figures
-appear when it has a ``stats()`` method (the SQLite store does).
+appear when it has a ``stats()`` method (the SQLite and Redis stores do).
 """
 
 from __future__ import annotations
@@ -25,11 +25,14 @@ _STORE_GAUGES = {
     "pending_writes": "Changes submitted to the store and not committed yet",
     "write_lag_seconds": "How long the oldest uncommitted change has waited",
     "last_commit_seconds": "Duration of the last commit",
+    "connected": "1 while the store's backend takes writes (Redis), 0 while they are retried",
+    "pending_keys": "Distinct keys the pending changes touch (Redis: the backlog held)",
 }
 _STORE_COUNTERS = {
     "commits": "Commits of the store's writer",
     "commit_seconds_total": "Time spent committing",
     "failed_rows": "Rows the database refused (logged and left out)",
+    "retries": "Write rounds that failed and were tried again (Redis)",
 }
 
 
