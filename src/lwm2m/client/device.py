@@ -36,11 +36,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import cast
-from urllib.parse import urlsplit
 
+from lwm2m.client.carriers import CarrierPort, CarrierSet
 from lwm2m.client.cellular import fitting_block_szx
 from lwm2m.client.engine import (
-    BOOTSTRAP_SSID,
     DEFAULT_CONFIG,
     ClientConfig,
     ClientEngine,
@@ -50,34 +49,37 @@ from lwm2m.client.engine import (
     SendCompleted,
     ServerSilent,
     Stopped,
-    server_address,
 )
 from lwm2m.client.nidd import NIDD_SERVER, NiddLink
 from lwm2m.client.objects import DeviceEvent
 from lwm2m.client.oscore import OscoreAccounts
 from lwm2m.client.ratecontrol import RateControlledEndpoint, UplinkLimit
 from lwm2m.client.registration import backoff_delay
+from lwm2m.client.routing import ClientRouter, uses_tcp
 from lwm2m.client.simulator import DeviceSimulator
-from lwm2m.client.standard import security as sec
+from lwm2m.client.sms import SmsLink, SmsPort
 from lwm2m.client.streams import EngineStreams, StreamLinks
-from lwm2m.client.tree import OSCORE, SECURITY, ObjectTree
-from lwm2m.coap.codes import Code
-from lwm2m.coap.config import DEFAULT, EndpointConfig
+from lwm2m.client.tree import OSCORE, ObjectTree
+from lwm2m.client.wire import Carrier, ClientWire
+from lwm2m.coap.codes import Code, Type
+from lwm2m.coap.config import DEFAULT, SMS, EndpointConfig
 from lwm2m.coap.endpoint import Endpoint
+from lwm2m.coap.errors import MessageFormatError
 from lwm2m.coap.events import Peer as AnyPeer
+from lwm2m.coap.message import Message
 from lwm2m.coap.stream import StreamConfig, StreamEndpoint
 from lwm2m.model import Path
-from lwm2m.security.credentials import Psk, Secret
 from lwm2m.security.dtls import DtlsClient, DtlsConfig, DtlsEvent, EndReason, SessionEnded
 from lwm2m.security.oscore import SequenceStore
 from lwm2m.security.oscore_endpoint import OscoreEndpoint
 from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
+from lwm2m.transport.modem.commands import Rai
 from lwm2m.transport.modem.errors import ModemError
 from lwm2m.transport.modem.nidd import NiddTransport
-from lwm2m.transport.tcp import Psk as TlsPsk
+from lwm2m.transport.modem.sms import SmsTransport
+from lwm2m.transport.modem.status import release_assistance
+from lwm2m.transport.sms.binding import SmsPeer
 from lwm2m.transport.tcp import StreamTransport
-
-TCP_SCHEMES = ("coap+tcp", "coaps+tcp")
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +102,12 @@ enhancement.  A queue-mode device that would rather sleep than stay reachable se
 class LwM2MClient:
     """A device: ``await client.start()`` registers, ``await client.stop()`` de-registers.
 
-    ``servers`` overrides the address of a Short Server ID (otherwise the Security object's
-    Server URI, ``coap://`` with an IP address, is used).  ``on_event`` sees every
+    It holds the transports it is given, at once: UDP (and DTLS; ``udp``, the default without
+    ``nidd`` and ``sms``), NIDD (``nidd``, an attached :class:`NiddLink`) and SMS (``sms``,
+    an :class:`SmsLink`), or CoAP over TCP/TLS alone (``coap+tcp://`` servers).  Each server
+    account is served over one of them (:mod:`lwm2m.client.transports`); ``servers``
+    overrides the UDP address of a Short Server ID (otherwise the Security object's Server
+    URI, ``coap://`` with an IP address, is used).  ``on_event`` sees every
     :data:`~lwm2m.client.engine.ClientEvent`.
     """
 
@@ -122,60 +128,65 @@ class LwM2MClient:
         oscore_sequences: Callable[[int], SequenceStore] | None = None,
         tcp: StreamConfig = NBIOT_TCP,
         nidd: NiddLink | None = None,
+        sms: SmsLink | None = None,
+        sms_coap: EndpointConfig = SMS,
+        udp: bool | None = None,
     ) -> None:
         self.tree = tree
         self.endpoint_name = endpoint_name
-        self._servers = dict(servers or {})
         self._local_address = local_address
         self._simulator = simulator
         self._tick_interval = tick_interval
         self._on_event = on_event
         rng = random.Random(seed)
-        self._links: StreamLinks | None = None
         self._nidd = nidd
-        if nidd is not None:
-            if _uses_tcp(tree):
-                raise ClientError("a NIDD client has no CoAP over TCP servers")
-            if nidd.max_packet_size <= 0:
-                raise ClientError("attach the NiddLink before making its client")
-            szx = fitting_block_szx(nidd.max_packet_size, endpoint_name)
-            coap = replace(coap, preferred_block_szx=min(coap.preferred_block_szx, szx))
-        elif _uses_tcp(tree):
+        self._sms = sms
+        self._dtls = DtlsClient(None, dtls)
+        held = _held(tree, nidd, sms, nidd is None and sms is None if udp is None else udp)
+        # OSCORE (client/oscore.py) for the accounts whose Security instance links /21/y, on
+        # any device with the OSCORE object: a bootstrap server may provision a context later.
+        self.oscore: OscoreAccounts | None = None
+        if "T" not in held and (oscore_sequences is not None or OSCORE in tree):
+            self.oscore = OscoreAccounts(tree, oscore_sequences)
+        self.router = ClientRouter(
+            tree,
+            held,
+            servers=servers or {},
+            dtls=self._dtls,
+            oscore=self.oscore,
+            msisdn=None if sms is None else sms.number,
+        )
+        self._links: StreamLinks | None = None
+        self._limited: RateControlledEndpoint | None = None
+        endpoint: CoapEndpoint
+        if "T" in held:
             stream = StreamEndpoint(tcp, rng=random.Random(rng.getrandbits(64)))
             jitter = random.Random(rng.getrandbits(64))
 
             def retry(failed: int) -> float:
                 return backoff_delay(failed, config.retry_base, config.retry_cap, jitter)
 
-            self._links = StreamLinks(coap, stream, self._want, retry)
-        # OSCORE (client/oscore.py) for the accounts whose Security instance links /21/y, on
-        # any device with the OSCORE object: a bootstrap server may provision a context later.
-        self.oscore: OscoreAccounts | None = None
-        endpoint: CoapEndpoint | None = self._links
-        if self._links is None and (oscore_sequences is not None or OSCORE in tree):
-            self.oscore = OscoreAccounts(tree, oscore_sequences)
-            endpoint = OscoreEndpoint(coap, random.Random(rng.getrandbits(64)), self.oscore)
-        self._limited: RateControlledEndpoint | None = None
-        if nidd is not None:
-            inner = endpoint or Endpoint(coap, random.Random(rng.getrandbits(64)))
-            endpoint = self._limited = RateControlledEndpoint(inner, nidd.uplink_limit)
+            endpoint = self._links = StreamLinks(coap, stream, self._want, retry)
+        else:
+            endpoint = self._wire = ClientWire(self._carriers(held, coap, sms_coap, rng))
         self.engine = ClientEngine(
             tree,
             endpoint_name,
             rng=rng,
             config=config,
             coap=coap,
-            resolve=self._resolve,
+            resolve=self.router.resolve,
             endpoint=endpoint,
+            router=self.router,
         )
         self._tcp: StreamTransport[EngineStreams] | None = None
-        self._tls: dict[AnyPeer, TlsPsk | None] = {}
         self._connecting: dict[AnyPeer, asyncio.Task[None]] = {}
-        self._dtls = DtlsClient(None, dtls)
         self._offset = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._udp: Channels[ClientEngine] | None = None
-        self._nidd_transport: NiddTransport[ClientEngine] | None = None
+        self._set: CarrierSet | None = None
+        self._udp: Channels[CarrierPort] | None = None
+        self._nidd_transport: NiddTransport[CarrierPort] | None = None
+        self._sms_transport: SmsTransport[CarrierPort] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._sends: dict[int, asyncio.Future[Code | None]] = {}
@@ -183,51 +194,30 @@ class LwM2MClient:
         self._wake: asyncio.Handle | None = None
         tree.subscribe(self._on_tree_event)
 
-    def _resolve(self, short_server_id: int, uri: str) -> AnyPeer:
+    def _carriers(
+        self, held: str, coap: EndpointConfig, sms_coap: EndpointConfig, rng: random.Random
+    ) -> list[Carrier]:
+        """One endpoint per transport held: its own CoAP parameters (NIDD: blocks fitting
+        the packet limit, behind the APN rate control; SMS: no retransmission)."""
+
+        def endpoint(config: EndpointConfig) -> CoapEndpoint:
+            seeded = random.Random(rng.getrandbits(64))
+            if self.oscore is None:
+                return Endpoint(config, seeded)
+            return OscoreEndpoint(config, seeded, self.oscore)
+
+        carriers = []
+        if "U" in held:
+            carriers.append(Carrier("U", _is_udp, endpoint(coap)))
         if self._nidd is not None:
-            return self._resolve_nidd(short_server_id)
-        if urlsplit(uri).scheme in TCP_SCHEMES:
-            return self._resolve_tcp(short_server_id, uri)
-        if self._links is not None:
-            raise ClientError(f"server URI {uri!r}: a TCP client has only TCP servers")
-        secure, address = server_address(uri)
-        address = self._servers.get(short_server_id, address)
-        psk = self._psk(short_server_id)
-        if not secure:
-            if psk is not None:
-                raise ClientError(f"server URI {uri!r}: security mode PSK needs coaps://")
-            if self.oscore is not None:
-                self.oscore.use(short_server_id, address)
-            return address
-        if psk is None:
-            raise ClientError(f"server URI {uri!r}: coaps:// needs security mode 0 (PSK)")
-        self._dtls.use_psk(address, psk)
-        return DtlsPeer(address)
-
-    def _resolve_nidd(self, short_server_id: int) -> AnyPeer:
-        """Over NIDD every account is the SCS/AS the network routes the APN's data to."""
-        if self._psk(short_server_id) is not None:
-            raise ClientError("DTLS over NIDD is not supported: use NoSec or OSCORE")
-        if self.oscore is not None:
-            self.oscore.use(short_server_id, NIDD_SERVER)
-        return NIDD_SERVER
-
-    def _resolve_tcp(self, short_server_id: int, uri: str) -> AnyPeer:
-        """``coap+tcp://`` or (PSK) ``coaps+tcp://``: the engine sees the address, the links
-        map it to the server's current connection."""
-        parts = urlsplit(uri)
-        if self._links is None or not parts.hostname:
-            raise ClientError(f"server URI {uri!r}: not a usable CoAP over TCP URI")
-        secure = parts.scheme == "coaps+tcp"
-        default: Peer = (parts.hostname, parts.port or (5684 if secure else 5683))
-        address = self._servers.get(short_server_id, default)
-        psk = self._psk(short_server_id)
-        if secure != (psk is not None):
-            raise ClientError(f"server URI {uri!r}: coaps+tcp:// goes with security mode 0 (PSK)")
-        self._tls[address] = (
-            None if psk is None else TlsPsk(psk.identity.decode("utf-8"), psk.key.reveal())
-        )
-        return address
+            szx = fitting_block_szx(self._nidd.max_packet_size, self.endpoint_name)
+            nidd_coap = replace(coap, preferred_block_szx=min(coap.preferred_block_szx, szx))
+            limited = RateControlledEndpoint(endpoint(nidd_coap), self._nidd.uplink_limit)
+            carriers.append(Carrier("N", _is_nidd, limited))
+            self._limited = limited
+        if self._sms is not None:
+            carriers.append(Carrier("S", _is_sms, endpoint(sms_coap)))
+        return carriers
 
     def _want(self, address: AnyPeer) -> None:
         """The engine has a request for a server we have no connection to: connect."""
@@ -241,7 +231,8 @@ class LwM2MClient:
         try:
             if (delay := self._links.connect_at(address) - self.now) > 0:
                 await asyncio.sleep(delay)
-            peer = await self._tcp.connect(cast(Peer, address), self._tls.get(address))
+            tls = self.router.tls.get(address)
+            peer = await self._tcp.connect(cast(Peer, address), tls)
         except (OSError, TimeoutError) as exc:  # ConnectionError is an OSError
             failed = self._links.connect_failed(address, self.now)
             log.warning("cannot connect to %s (%d in a row): %s", address, failed, exc)
@@ -262,35 +253,6 @@ class LwM2MClient:
                 self.engine.trigger_update(self.now, ssid)
         self._pump()
 
-    def _psk(self, short_server_id: int) -> Psk | None:
-        """The PSK of an account's Security instance; None in NoSec mode."""
-        security = self.tree.object(SECURITY)
-        for iid in security.list_instances():
-            present = security.list_resources(iid)
-            is_bootstrap = sec.BOOTSTRAP_SERVER in present and security.read(
-                iid, sec.BOOTSTRAP_SERVER
-            )
-            ssid = (
-                security.read(iid, sec.SHORT_SERVER_ID) if sec.SHORT_SERVER_ID in present else None
-            )
-            if (short_server_id == BOOTSTRAP_SSID) != bool(is_bootstrap) or (
-                not is_bootstrap and ssid != short_server_id
-            ):
-                continue
-            mode = security.read(iid, sec.SECURITY_MODE) if sec.SECURITY_MODE in present else None
-            if mode != sec.SecurityMode.PSK:
-                return None
-            identity, key = (
-                security.read(iid, rid) if rid in present else b""
-                for rid in (sec.PUBLIC_KEY_OR_IDENTITY, sec.SECRET_KEY)
-            )
-            assert isinstance(identity, bytes) and isinstance(key, bytes)
-            try:
-                return Psk(identity, Secret(key))
-            except ValueError as exc:
-                raise ClientError(f"Security instance {iid}: {exc}") from None
-        return None
-
     @property
     def now(self) -> float:
         """Seconds since the Unix epoch, on the loop's monotonic clock."""
@@ -302,6 +264,11 @@ class LwM2MClient:
         """The NoSec socket's address."""
         assert self._udp is not None
         return self._udp.plain.local_address
+
+    @property
+    def transports(self) -> str:
+        """The letters of the transports this client holds (``UN``: UDP and Non-IP)."""
+        return self.router.held
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
@@ -317,18 +284,23 @@ class LwM2MClient:
             self._tcp = StreamTransport(streams, self._drain, lambda: self.now)
             self._begin()
             return
+        carriers = self._set = CarrierSet(self.engine, self._wire, self._drain, lambda: self.now)
+        transports = {carrier.transport for carrier in self._wire.carriers}
+        if "U" in transports:
+            port = carriers.port("U", reachable=False)
+            self._udp = await open_channels(
+                port,
+                self._drain,
+                self._local_address,
+                dtls=self._dtls,
+                clock=lambda: self.now,
+                on_session=self._on_session,
+            )
+            carriers.attach(port, self._udp.pump)
         if self._nidd is not None:
-            self._start_nidd(self._nidd)
-            self._begin()
-            return
-        self._udp = await open_channels(
-            self.engine,
-            self._drain,
-            self._local_address,
-            dtls=self._dtls,
-            clock=lambda: self.now,
-            on_session=self._on_session,
-        )
+            self._start_nidd(self._nidd, carriers.port("N", reachable=True))
+        if self._sms is not None:
+            await self._start_sms(self._sms, carriers.port("S", reachable=True, kind=SmsPort))
         self._begin()
 
     def _begin(self) -> None:
@@ -337,19 +309,38 @@ class LwM2MClient:
         if self._simulator is not None:
             self._ticker = asyncio.create_task(self._tick())
 
-    def _start_nidd(self, link: NiddLink) -> None:
+    def _start_nidd(self, link: NiddLink, port: CarrierPort) -> None:
+        assert self._set is not None
         self._nidd_transport = NiddTransport(
-            self.engine,
+            port,
             self._drain,
             link.modem.channel,
             NIDD_SERVER,
             cid=link.cid,
             max_packet_size=link.max_packet_size,
             clock=lambda: self.now,
+            rai=self._release_assistance,
         )
+        self._set.attach(port, self._nidd_transport.pump)
         link.clock = lambda: self.now
         link.on_limit = self._rate_control_changed
         self._refresher = asyncio.create_task(self._refresh(link))
+
+    def _release_assistance(self, datagram: bytes, more_queued: bool) -> Rai:
+        """A queue-mode client's Register or Update is followed by the server's queued
+        requests: RAI 0 keeps the connection for them (docs/modem.md), where "one reply
+        expected" would have the network release it after the ACK."""
+        if self.engine.queue_mode and is_registration(datagram):
+            return Rai.NO_INFORMATION
+        return release_assistance(datagram, more_queued=more_queued)
+
+    async def _start_sms(self, link: SmsLink, port: CarrierPort) -> None:
+        assert self._set is not None
+        transport = self._sms_transport = SmsTransport(
+            port, self._drain, link.modem.channel, clock=lambda: self.now
+        )
+        await transport.setup()
+        self._set.attach(port, transport.pump)
 
     def _rate_control_changed(self, limit: UplinkLimit | None) -> None:
         if self._limited is not None and self._running:
@@ -410,15 +401,13 @@ class LwM2MClient:
 
     @property
     def _running(self) -> bool:
-        return self._udp is not None or self._tcp is not None or self._nidd_transport is not None
+        return self._set is not None or self._tcp is not None
 
     def _pump(self) -> None:
-        if self._udp is not None:
-            self._udp.pump()
+        if self._set is not None:
+            self._set.pump()
         if self._tcp is not None:
             self._tcp.pump()
-        if self._nidd_transport is not None:
-            self._nidd_transport.pump()
 
     def _drain(self) -> None:
         while (event := self.engine.next_event()) is not None:
@@ -476,24 +465,55 @@ class LwM2MClient:
         if self._tcp is not None:
             self._tcp.close()
             self._tcp = None
-        if self._nidd_transport is not None:
-            self._nidd_transport.close()
-            self._nidd_transport = None
+        for adapter in (self._nidd_transport, self._sms_transport):
+            if adapter is not None:
+                adapter.close()
+        self._nidd_transport = self._sms_transport = None
+        if self._set is not None:
+            self._set.close()
+            self._set = None
         for task in self._connecting.values():
             task.cancel()
         for future in self._sends.values():
             future.cancel()
 
 
-__all__ = ["ClientError", "LwM2MClient"]
+__all__ = ["ClientError", "LwM2MClient", "SmsLink"]
 
 
-def _uses_tcp(tree: ObjectTree) -> bool:
-    """Whether the device's servers are CoAP over TCP ones (one transport per client)."""
-    security = tree.object(SECURITY)
-    for iid in security.list_instances():
-        if sec.SERVER_URI in security.list_resources(iid):
-            uri = security.read(iid, sec.SERVER_URI)
-            if isinstance(uri, str) and urlsplit(uri).scheme in TCP_SCHEMES:
-                return True
-    return False
+def _held(tree: ObjectTree, nidd: NiddLink | None, sms: SmsLink | None, udp: bool) -> str:
+    """The transports a client holds: TCP alone, or any of UDP, Non-IP and SMS."""
+    if uses_tcp(tree):
+        if nidd is not None or sms is not None:
+            raise ClientError("CoAP over TCP cannot be held with NIDD or SMS (one or the other)")
+        return "T"
+    if nidd is not None and nidd.max_packet_size <= 0:
+        raise ClientError("attach the NiddLink before making its client")
+    held = (
+        ("U" if udp else "") + ("N" if nidd is not None else "") + ("S" if sms is not None else "")
+    )
+    if not held:
+        raise ClientError("a client needs a transport (UDP, NIDD or SMS)")
+    return held
+
+
+def _is_udp(peer: AnyPeer) -> bool:
+    return isinstance(peer, tuple | DtlsPeer)
+
+
+def _is_nidd(peer: AnyPeer) -> bool:
+    return peer == NIDD_SERVER
+
+
+def _is_sms(peer: AnyPeer) -> bool:
+    return isinstance(peer, SmsPeer)
+
+
+def is_registration(datagram: bytes) -> bool:
+    """A CON POST to ``/rd`` (Register, Update): the CoAP header and first Uri-Path read."""
+    try:
+        message = Message.decode(datagram)
+        path = message.options.uri_path
+    except MessageFormatError:
+        return False
+    return message.type == Type.CON and message.code == Code.POST and path[:1] == ("rd",)

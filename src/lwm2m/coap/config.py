@@ -130,3 +130,16 @@ NIDD = EndpointConfig(
     preferred_block_szx=5,
     empty_ack_delay=4.0,
 )
+
+#: CoAP over SMS (LwM2M Transport §6.6.2): the binding disables retransmission (the SMSC
+#: stores and forwards), an answer takes tens of seconds (two SMS hops), and 256-byte blocks
+#: travel in two or three SMS (a lost part loses the whole message).
+SMS = EndpointConfig(
+    ack_timeout=60.0,
+    ack_random_factor=1.5,
+    max_retransmit=0,
+    nstart=1,
+    max_latency=100.0,
+    preferred_block_szx=4,
+    empty_ack_delay=4.0,
+)

@@ -4,9 +4,11 @@ endpoint) driven over the modem's control plane instead of a UDP socket.
 Over NIDD the device has one peer, the LwM2M server behind the SCEF, which the core knows
 as ``peer``. Each datagram for it becomes one ``AT+CSODCP`` with the release assistance
 its CoAP type asks for (:func:`~lwm2m.transport.modem.status.release_assistance`), one at a
-time so that "more uplink queued" is known; ``+CRTDCP`` data on the context goes to
-``core.receive``. A datagram over :attr:`NiddTransport.max_packet_size` is refused with
-:class:`PacketTooLargeError` (NIDD does no segmentation; the core must use block-wise).
+time so that "more uplink queued" is known (``rai`` may replace that rule: a queue-mode
+client's Update expects the server's queued requests, not one reply); ``+CRTDCP`` data on
+the context goes to ``core.receive``. A datagram over :attr:`NiddTransport.max_packet_size`
+is refused with :class:`PacketTooLargeError` (NIDD does no segmentation; the core must use
+block-wise).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from lwm2m.coap.events import Peer
 from lwm2m.transport._timer import CoreTimer
 from lwm2m.transport.modem import commands as at
 from lwm2m.transport.modem.channel import AtChannel, Clock
+from lwm2m.transport.modem.commands import Rai
 from lwm2m.transport.modem.errors import ModemError, PacketTooLargeError
 from lwm2m.transport.modem.session import CommandFailed, CommandSucceeded
 from lwm2m.transport.modem.status import ModemStatus, release_assistance
@@ -30,6 +33,12 @@ from lwm2m.transport.udp import CoreT
 
 logger = logging.getLogger(__name__)
 ErrorHandler = Callable[[ModemError], None]
+RaiPolicy = Callable[[bytes, bool], Rai]
+"""``policy(datagram, more_queued)``: the release assistance one datagram is sent with."""
+
+
+def _default_rai(datagram: bytes, more_queued: bool) -> Rai:
+    return release_assistance(datagram, more_queued=more_queued)
 
 
 @dataclass(slots=True)
@@ -67,9 +76,11 @@ class NiddTransport(Generic[CoreT]):
         on_error: ErrorHandler = _log,
         max_backlog: int = 16,
         clock: Clock | None = None,
+        rai: RaiPolicy = _default_rai,
     ) -> None:
         self.core = core
         self.peer = peer
+        self._rai = rai
         self.cid = cid
         self.max_packet_size = max_packet_size
         self.stats = NiddStats()
@@ -136,7 +147,7 @@ class NiddTransport(Generic[CoreT]):
         if self._sending or not self._backlog:
             return
         data = self._backlog.popleft()
-        rai = release_assistance(data, more_queued=bool(self._backlog))
+        rai = self._rai(data, bool(self._backlog))
         quote_hex = self._channel.session.quirks.quote_hex
         command = at.send_data(self.cid, data, rai, quote_hex=quote_hex)
         self._sending = True
