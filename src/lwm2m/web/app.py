@@ -19,16 +19,8 @@ from starlette.routing import BaseRoute, Route
 
 from lwm2m.coap.codes import Code
 from lwm2m.codec.errors import CodecError
-from lwm2m.codec.flat_json import value_to_json, values_to_json
-from lwm2m.model import Path, node_to_values
-from lwm2m.operations import (
-    CreatedResponse,
-    EmptyResponse,
-    ErrorResponse,
-    LinksResponse,
-    NodeResponse,
-    ValuesResponse,
-)
+from lwm2m.codec.flat_json import value_to_json
+from lwm2m.model import Path
 from lwm2m.operations import Response as DeviceAnswer
 from lwm2m.server import LwM2MServer, Registration
 from lwm2m.server.errors import (
@@ -41,7 +33,7 @@ from lwm2m.web import inputs
 from lwm2m.web.auth import LOOPBACK_HOSTS, ApiGuard, HostGuard
 from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub, TooManySubscribersError
-from lwm2m.web.jsonview import JsonResponse, registration_json
+from lwm2m.web.jsonview import JsonResponse, answer_json, registration_json
 from lwm2m.web.metrics import metrics_route
 from lwm2m.web.nidd_api import nidd_routes
 from lwm2m.web.security_api import security_routes
@@ -290,34 +282,7 @@ def _answer(
     answer: DeviceAnswer, path: Path | None = None, *, success: Code = Code.CHANGED
 ) -> Response:
     """The device's answer as HTTP 200; ``success`` is the code an empty success stands for."""
-    body: dict[str, object]
-    match answer:
-        case ErrorResponse(code=code, message=message):
-            body = {"status": code.dotted, "message": message}
-        case NodeResponse(node=node, content_format=content_format) if path is not None:
-            values = node_to_values(path, node)
-            body = _content(content_format, values_to_json(values))
-        case ValuesResponse(values=values, content_format=content_format):
-            body = _content(content_format, values_to_json(values))
-        case LinksResponse(links=links):
-            body = {
-                "status": Code.CONTENT.dotted,
-                "links": [link.to_json() for link in links],
-            }
-        case CreatedResponse(location=location):
-            body = {
-                "status": Code.CREATED.dotted,
-                "location": None if location is None else str(location),
-            }
-        case EmptyResponse():
-            body = {"status": success.dotted}
-        case _:
-            raise TypeError(f"unexpected answer {type(answer).__name__}")
-    return JsonResponse(body)
-
-
-def _content(content_format: int | None, values: object) -> dict[str, object]:
-    return {"status": Code.CONTENT.dotted, "contentFormat": content_format, "values": values}
+    return JsonResponse(answer_json(answer, path, success=success))
 
 
 def _status(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
