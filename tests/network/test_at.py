@@ -73,8 +73,11 @@ def test_errors_follow_cmee(modem: Modem) -> None:
     assert modem.send("HELLO") == ["ERROR"]
 
 
-def test_sms_commands_are_not_there_yet(modem: Modem) -> None:
-    assert modem.send("AT+CMGF=0") == ["+CMS ERROR: 303"]
+def test_sms_storage_and_text_mode_are_not_offered(modem: Modem) -> None:
+    assert modem.send("AT+CMGF=0") == ["OK"]
+    assert modem.send("AT+CMGF=1") == ["+CMS ERROR: 303"]
+    assert modem.send("AT+CMGL=4") == ["+CMS ERROR: 303"]
+    assert modem.send("AT+CNMI=2,1") == ["+CMS ERROR: 303"]  # +CMTI needs storage
 
 
 def test_cfun_and_attach_urcs(modem: Modem) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lwm2m.network.at_sms import SmsCommands
 from lwm2m.network.at_syntax import (
-    CMS_OPERATION_NOT_SUPPORTED,
     AtCommandError,
     CmeError,
     Command,
@@ -28,12 +28,15 @@ from lwm2m.network.ue import (
     MtData,
     RegistrationChanged,
     RrcChanged,
+    SmsToTe,
     Stat,
     Ue,
 )
 from lwm2m.transport.modem.nas import decode_edrx, decode_timer2, decode_timer3
 from lwm2m.transport.modem.syntax import AtSyntaxError
 
+PROMPT = "\r\n> "
+"""What AT+CMGS answers before the PDU (TS 27.005 3.5.1: <CR><LF><greater_than><space>)."""
 ACT_NB_S1 = 9
 """``+CEREG`` <AcT>: E-UTRAN (NB-S1 mode)."""
 EDRX_ACT_NB_S1 = 5
@@ -48,7 +51,6 @@ MO_ERRORS = {
     MoError.TOO_LARGE: CmeError.INCORRECT_PARAMETERS,
     MoError.RATE_LIMITED: CmeError.UPLINK_BUSY_FLOW_CONTROL,
 }
-SMS_COMMANDS = {"+CMGF", "+CNMI", "+CMGS", "+CSMS", "+CSCA", "+CMGL", "+CMGR", "+CMGD", "+CNMA"}
 IDENTITY = {
     "+CGMI": "lwm2m",
     "+CGMM": "Emulated NB-IoT modem",
@@ -63,8 +65,9 @@ def _constant(lines: list[str]) -> Callable[[], list[str]]:
 class AtInterpreter:
     """One modem: its settings, its SIM's :class:`Ue`, and the URCs it owes its TE."""
 
-    def __init__(self, ue: Ue) -> None:
+    def __init__(self, ue: Ue, smsc_address: str) -> None:
         self.ue = ue
+        self.sms = SmsCommands(ue, smsc_address)
         self.echo = True
         self.cmee = 1
         self.fun = 0
@@ -101,6 +104,7 @@ class AtInterpreter:
         }
         for name, text in IDENTITY.items():
             self._table[name] = self._action(_constant([text]))
+        self._table.update(self.sms.handlers())
 
     # -- lines ----------------------------------------------------------------------------
     def command_line(self, line: str, now: float) -> str:
@@ -117,14 +121,35 @@ class AtInterpreter:
         lines: list[str] = []
         try:
             for command in commands:
+                if self.sms.awaiting is not None:
+                    raise AtCommandError(None)  # AT+CMGS ends its command line
                 lines.extend(self._run(command))
         except AtCommandError as failure:
+            self.sms.awaiting = None
             return echo + frame([*lines, self._error(failure)]) + self.take_urcs()
+        if self.sms.awaiting is not None:
+            return echo + frame(lines) + PROMPT
+        return echo + frame([*lines, "OK"]) + self.take_urcs()
+
+    @property
+    def awaiting_pdu(self) -> bool:
+        """After AT+CMGS: the next input is a PDU ended by Ctrl-Z (or ESC), not a line."""
+        return self.sms.awaiting is not None
+
+    def pdu_entry(self, text: str, now: float, *, cancel: bool = False) -> str:
+        """The PDU typed after the ``> `` prompt (echoed like a command line)."""
+        self._now = now
+        echo = text if self.echo else ""
+        if cancel:
+            self.sms.awaiting = None
+            return echo + frame(["OK"]) + self.take_urcs()
+        try:
+            lines = self.sms.send(text, now)
+        except AtCommandError as failure:
+            return echo + frame([self._error(failure)]) + self.take_urcs()
         return echo + frame([*lines, "OK"]) + self.take_urcs()
 
     def _run(self, command: Command) -> list[str]:
-        if command.name in SMS_COMMANDS:
-            raise AtCommandError(None, cms=CMS_OPERATION_NOT_SUPPORTED)
         handler = self._table.get(command.name)
         if handler is None:
             raise AtCommandError(None)
@@ -156,6 +181,8 @@ class AtInterpreter:
                     lines.append(f'+CRTDCP: {indication.cid},{len(data)},"{data.hex().upper()}"')
             elif isinstance(indication, EdrxChanged) and self.cedrxs == 2:
                 lines.append(self._cedrxp())
+            elif isinstance(indication, SmsToTe):
+                lines.append(f"+CMT: ,{indication.length}\r\n{indication.pdu.hex().upper()}")
         self.ue.indications.clear()
         return frame(lines)
 

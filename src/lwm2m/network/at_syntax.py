@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+from lwm2m.transport.modem.errors import CmsErrorCode
 from lwm2m.transport.modem.syntax import AtSyntaxError, QuotedParam, split_quoted_params
 
 CRLF = "\r\n"
@@ -35,14 +36,11 @@ class CmeError(IntEnum):
         )
 
 
-CMS_OPERATION_NOT_SUPPORTED = 303
-"""``+CMS ERROR: 303`` (TS 27.005 3.2.5): the SMS commands until SMS comes."""
-
-
 class AtCommandError(Exception):
-    """A command fails with a +CME ERROR (or plain ERROR for a command that does not exist)."""
+    """A command fails with a +CME ERROR, a +CMS ERROR (``cms``: the SMS commands of
+    TS 27.005) or plain ERROR (a command that does not exist)."""
 
-    def __init__(self, error: CmeError | None, *, cms: int | None = None) -> None:
+    def __init__(self, error: CmeError | None, *, cms: CmsErrorCode | None = None) -> None:
         super().__init__(error)
         self.error = error
         self.cms = cms

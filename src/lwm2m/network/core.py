@@ -60,7 +60,7 @@ class Network:
         ue.insert_into_modem()
         modem_id = self._next_modem
         self._next_modem += 1
-        self.modems[modem_id] = AtInterpreter(ue)
+        self.modems[modem_id] = AtInterpreter(ue, self.config.smsc_address)
         return modem_id
 
     def disconnect_modem(self, modem_id: int) -> None:
@@ -74,6 +74,15 @@ class Network:
         """One command line from the modem's TE: its response, then any URCs it caused."""
         self.advance(now)
         return self.modems[modem_id].command_line(line, now)
+
+    def awaiting_pdu(self, modem_id: int) -> bool:
+        return self.modems[modem_id].awaiting_pdu
+
+    def at_pdu(self, modem_id: int, text: str, now: float, *, cancel: bool = False) -> str:
+        """The PDU a modem's TE sent after AT+CMGS's prompt (ended by Ctrl-Z, or ESC:
+        ``cancel``)."""
+        self.advance(now)
+        return self.modems[modem_id].pdu_entry(text, now, cancel=cancel)
 
     def take_urcs(self, modem_id: int) -> str:
         """URC lines waiting for the modem (from timers or MT data)."""

@@ -2,20 +2,27 @@
 UE_REACHABILITY for data and LOSS_OF_CONNECTIVITY) and device-triggering API (clause 5.7,
 ``/3gpp-device-triggering/v1``). Sans-I/O like :mod:`lwm2m.network.nidd`.
 
-Device triggers are accepted and reported, but not delivered: delivery is an SMS, and this
-network has no SMS yet, so a trigger ends with an EXPIRED report when its validity period is
-over.
+A device trigger is delivered as an SMS through the network's SMSC (TS 23.682 §5.2: the
+``triggerPayload`` to the UE's MSISDN, TP-PID "device triggering", ``applicationPortId`` and
+``appSrcPortId`` as 16-bit application ports in the user data header); its
+``DeviceTriggeringDeliveryReportNotification`` says SUCCESS (the SMS reached the modem),
+EXPIRED (not before ``validityPeriod`` ended) or FAILURE (the UE's SMS queue was full). The
+transaction stays readable, with its ``deliveryResult``, until its validity period ends.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from lwm2m.network.core import Network
 from lwm2m.network.nidd import Callback, resource_link
+from lwm2m.network.sims import Sim
+from lwm2m.network.smsc import Smsc
 from lwm2m.network.t8_body import Body, Reply, T8Error, iso_time, not_found
+from lwm2m.transport.sms.udh import Ports
 
 MONITORING_ROOT = "/3gpp-monitoring-event/v1"
 TRIGGERING_ROOT = "/3gpp-device-triggering/v1"
@@ -58,14 +65,14 @@ def _subscription(
     )
 
 
-def _sim_for(network: Network, identity: tuple[str, str]) -> str:
+def _sim_for(network: Network, identity: tuple[str, str]) -> Sim:
     kind, value = identity
     sim = network.sim(external_id=value) if kind == "externalId" else network.sim(msisdn=value)
     if sim is None:
         raise T8Error(
             404, "Not Found", detail=f"no subscriber with {kind} {value}", cause="UNKNOWN_UE"
         )
-    return sim.imsi
+    return sim
 
 
 @dataclass(slots=True)
@@ -155,7 +162,7 @@ class Monitoring(_Api[Subscription]):
 
     def create(self, scs: str, raw: object, now: float, root: str) -> Reply:
         _, fields = self._read(raw, now)
-        imsi = _sim_for(self.network, fields["identity"])
+        imsi = _sim_for(self.network, fields["identity"]).imsi
         if len(self.resources) >= MAX_RESOURCES:
             raise T8Error(429, "Too Many Requests", detail="subscription limit reached")
         sub_id = f"sub{next(self._ids)}"
@@ -172,7 +179,7 @@ class Monitoring(_Api[Subscription]):
     def replace(self, scs: str, sub_id: str, raw: object, now: float) -> Reply:
         old = self._get(scs, sub_id)
         _, fields = self._read(raw, now)
-        imsi = _sim_for(self.network, fields["identity"])
+        imsi = _sim_for(self.network, fields["identity"]).imsi
         self.resources[(scs, sub_id)] = _subscription(
             scs, sub_id, old.link, imsi, fields=fields, now=now
         )
@@ -266,6 +273,8 @@ class Trigger:
     destination: str
     fields: dict[str, Any]
     expires: float
+    sim: Sim
+    result: str = "TRIGGERED"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -273,11 +282,40 @@ class Trigger:
             self.identity[0]: self.identity[1],
             "notificationDestination": self.destination,
             **self.fields,
+            "deliveryResult": self.result,
         }
 
 
 class Triggering(_Api[Trigger]):
     what = "device triggering transaction"
+
+    def __init__(self, network: Network, smsc: Smsc) -> None:
+        super().__init__(network)
+        self.smsc = smsc
+        self._by_link: dict[str, Trigger] = {}
+
+    def _send(self, trigger: Trigger, now: float) -> None:
+        """(Re)send the trigger's SMS; a refused one is reported FAILURE at once."""
+        self.smsc.cancel_trigger(trigger.link)
+        trigger.result = "TRIGGERED"
+        fields = trigger.fields
+        ports = Ports(fields["applicationPortId"], fields.get("appSrcPortId", 0))
+        payload = base64.b64decode(fields["triggerPayload"])
+        priority = fields["priority"] == "PRIORITY"
+        if not self.smsc.submit_trigger(
+            trigger.link, trigger.sim, payload, ports, (now, trigger.expires), priority=priority
+        ):
+            self.delivery_result(trigger.link, "FAILURE")
+
+    def delivery_result(self, tag: str, result: str) -> None:
+        """What the SMSC made of a trigger's SMS: SUCCESS, EXPIRED or FAILURE."""
+        trigger = self._by_link.get(tag)
+        if trigger is None:
+            return
+        trigger.result = result
+        self.outbox.append(
+            Callback(trigger.destination, {"transaction": trigger.link, "result": result})
+        )
 
     def _read(self, raw: object, *, patch: bool) -> tuple[Body, dict[str, Any]]:
         body = Body(raw)
@@ -305,17 +343,18 @@ class Triggering(_Api[Trigger]):
         test = body.boolean("requestTestNotification")
         body.check()
         assert identity is not None and destination is not None
-        _sim_for(self.network, identity)
+        sim = _sim_for(self.network, identity)
         if len(self.resources) >= MAX_RESOURCES:
             raise T8Error(429, "Too Many Requests", detail="transaction limit reached")
         transaction_id = f"trigger{next(self._ids)}"
         link = resource_link(root, TRIGGERING_ROOT, scs, "transactions", transaction_id)
-        trigger = Trigger(
-            scs, transaction_id, link, identity, destination, fields, now + fields["validityPeriod"]
-        )
+        expires = now + fields["validityPeriod"]
+        trigger = Trigger(scs, transaction_id, link, identity, destination, fields, expires, sim)
         self.resources[(scs, transaction_id)] = trigger
+        self._by_link[link] = trigger
         if test:
             self.outbox.append(Callback(destination, {"subscription": link}))
+        self._send(trigger, now)
         return Reply(201, trigger.to_json(), {"Location": link})
 
     def get(self, scs: str, transaction_id: str) -> Reply:
@@ -336,19 +375,23 @@ class Triggering(_Api[Trigger]):
         trigger.destination = destination or trigger.destination
         if "validityPeriod" in fields:
             trigger.expires = now + fields["validityPeriod"]
+        self._send(trigger, now)  # a replacement: the new trigger's SMS instead of a pending one
         return Reply(200, trigger.to_json())
 
     def delete(self, scs: str, transaction_id: str) -> Reply:
-        self._get(scs, transaction_id)
-        del self.resources[(scs, transaction_id)]
+        self._remove(self._get(scs, transaction_id))
         return Reply(204)
+
+    def _remove(self, trigger: Trigger) -> None:
+        self.smsc.cancel_trigger(trigger.link)
+        del self.resources[(trigger.scs, trigger.id)]
+        del self._by_link[trigger.link]
 
     def next_deadline(self) -> float | None:
         return min((t.expires for t in self.resources.values()), default=None)
 
     def advance(self, now: float) -> None:
+        """Transactions end with their validity period (the SMSC reported EXPIRED for an
+        SMS still waiting then)."""
         for trigger in [t for t in self.resources.values() if t.expires <= now]:
-            del self.resources[(trigger.scs, trigger.id)]
-            self.outbox.append(
-                Callback(trigger.destination, {"transaction": trigger.link, "result": "EXPIRED"})
-            )
+            self._remove(trigger)

@@ -1,9 +1,10 @@
-"""The SCEF: the three T8 APIs over one emulated network, and the events between them.
+"""The SCEF: the three T8 APIs over one emulated network, the SMSC that delivers device
+triggers (and serves SMPP), and the events between them.
 
 :meth:`Scef.poll` runs the network's timers and the APIs' own (NIDD duration, subscription
-expiry, loss-of-connectivity detection, trigger validity), turns network events into T8
-callbacks, and hands back every callback due; :meth:`Scef.next_deadline` says when to poll
-again. No I/O, no clock.
+expiry, loss-of-connectivity detection, SMS validity), turns network events into T8
+callbacks and SMS, and hands back every callback due; :meth:`Scef.next_deadline` says when
+to poll again. No I/O, no clock.
 """
 
 from __future__ import annotations
@@ -13,15 +14,24 @@ from typing import Any
 from lwm2m.network.core import Network
 from lwm2m.network.monitoring import Monitoring, Triggering
 from lwm2m.network.nidd import Callback, Nidd
-from lwm2m.network.ue import BecameReachable, Detached, MtDelivered, MtExpired, UplinkData
+from lwm2m.network.smsc import Smsc, SmscConfig
+from lwm2m.network.ue import (
+    BecameReachable,
+    Detached,
+    MtDelivered,
+    MtExpired,
+    SmsFromUe,
+    UplinkData,
+)
 
 
 class Scef:
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, sms: SmscConfig | None = None) -> None:
         self.network = network
+        self.smsc = Smsc(network, sms)
         self.nidd = Nidd(network)
         self.monitoring = Monitoring(network)
-        self.triggering = Triggering(network)
+        self.triggering = Triggering(network, self.smsc)
 
     def poll(self, now: float) -> list[Callback]:
         """Advance everything to ``now``; the callbacks to send, in order."""
@@ -37,6 +47,12 @@ class Scef:
                 self.monitoring.reachable(event.imsi, event.until, now)
             elif isinstance(event, Detached):
                 self.monitoring.detached(event.imsi, now)
+            elif isinstance(event, SmsFromUe):
+                self.smsc.from_ue(event.imsi, event.tpdu, now)
+        self.smsc.advance(now)
+        for outcome in self.smsc.outcomes:
+            self.triggering.delivery_result(outcome.tag, outcome.result)
+        self.smsc.outcomes.clear()
         self.nidd.advance(now)
         self.monitoring.advance(now)
         self.triggering.advance(now)
@@ -54,6 +70,7 @@ class Scef:
                 self.nidd.next_deadline(),
                 self.monitoring.next_deadline(),
                 self.triggering.next_deadline(),
+                self.smsc.next_deadline(now),
             )
             if deadline is not None
         ]
@@ -69,4 +86,5 @@ class Scef:
                 "triggeringTransactions": len(self.triggering.resources),
                 "uplinkWithoutConfiguration": self.nidd.uplink_without_configuration,
             },
+            "sms": self.smsc.status(now),
         }

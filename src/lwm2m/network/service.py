@@ -1,5 +1,6 @@
 """``lwm2m network`` as a running service: the emulated clock, the modems' TCP port, the T8
-HTTP port and the callback sender, around the sans-I/O :class:`~lwm2m.network.scef.Scef`.
+HTTP port, the SMSC's SMPP port and the callback sender, around the sans-I/O
+:class:`~lwm2m.network.scef.Scef`.
 
 Emulated time runs ``time_scale`` times faster than the wall clock (it starts at the wall
 clock's time), so that hours of PSM pass in seconds; every T8 date-time is on that clock.
@@ -23,10 +24,14 @@ from lwm2m.network.callbacks import CallbackSender
 from lwm2m.network.core import Network, NoFreeSimError
 from lwm2m.network.scef import Scef
 from lwm2m.network.sims import Hss
+from lwm2m.network.smpp_pdu import MAX_PDU
+from lwm2m.network.smsc import SmscConfig
 from lwm2m.network.t8_app import create_t8_app
 from lwm2m.network.ue import NetworkConfig
 
 LOG = logging.getLogger(__name__)
+ESC = b"\x1b"
+"""Ends (and cancels) a PDU after AT+CMGS's prompt; Ctrl-Z (0x1A) ends and sends it."""
 
 
 class EmulatedClock:
@@ -52,6 +57,8 @@ class ServiceConfig:
     at_port: int = 5000
     t8_port: int = 8091
     t8_token: str | None = None
+    smpp_port: int | None = None
+    """The SMSC's SMPP 3.4 port (None: no SMPP face; device triggers are SMS all the same)."""
     time_scale: float = 1.0
     log_level: str = "warning"
 
@@ -65,13 +72,21 @@ class _Uvicorn(uvicorn.Server):
 class NetworkService:
     """Everything ``lwm2m network`` runs, in the current event loop."""
 
-    def __init__(self, hss: Hss, network_config: NetworkConfig, config: ServiceConfig) -> None:
+    def __init__(
+        self,
+        hss: Hss,
+        network_config: NetworkConfig,
+        config: ServiceConfig,
+        sms: SmscConfig | None = None,
+    ) -> None:
         self.config = config
         self.clock = EmulatedClock(config.time_scale)
         self.network = Network(hss, network_config)
-        self.scef = Scef(self.network)
+        self.scef = Scef(self.network, sms)
         self.callbacks = CallbackSender()
         self._writers: dict[int, asyncio.StreamWriter] = {}
+        self._esmes: dict[int, asyncio.StreamWriter] = {}
+        self._smpp_server: asyncio.Server | None = None
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._at_server: asyncio.Server | None = None
@@ -89,6 +104,8 @@ class NetworkService:
             urcs = self.network.take_urcs(modem_id)
             if urcs:
                 writer.write(urcs.encode("latin-1"))
+        for session_id, esme in self._esmes.items():
+            esme.write(self.scef.smsc.output(session_id))
         self._wakeup.set()
 
     def status(self) -> dict[str, Any]:
@@ -106,6 +123,12 @@ class NetworkService:
         return host, port
 
     @property
+    def smpp_address(self) -> tuple[str, int]:
+        assert self._smpp_server is not None, "start() with an smpp_port first"
+        host, port = self._smpp_server.sockets[0].getsockname()[:2]
+        return host, port
+
+    @property
     def t8_url(self) -> str:
         assert self._http_socket is not None, "start() first"
         host, port = self._http_socket.getsockname()[:2]
@@ -116,6 +139,10 @@ class NetworkService:
         self._at_server = await asyncio.start_server(
             self._serve_modem, self.config.host, self.config.at_port, limit=MAX_LINE * 2
         )
+        if self.config.smpp_port is not None:
+            self._smpp_server = await asyncio.start_server(
+                self._serve_esme, self.config.host, self.config.smpp_port, limit=MAX_PDU
+            )
         app = create_t8_app(self, token=self.config.t8_token)
         self._http = _Uvicorn(uvicorn.Config(app, log_level=self.config.log_level, lifespan="off"))
         self._http_socket = socket.create_server((self.config.host, self.config.t8_port))
@@ -127,9 +154,10 @@ class NetworkService:
     async def stop(self) -> None:
         if self._http is not None:
             self._http.should_exit = True
-        if self._at_server is not None:
-            self._at_server.close()
-        for writer in list(self._writers.values()):
+        for server in (self._at_server, self._smpp_server):
+            if server is not None:
+                server.close()
+        for writer in [*self._writers.values(), *self._esmes.values()]:
             writer.close()
         for task in self._tasks[1:]:
             task.cancel()
@@ -165,13 +193,7 @@ class NetworkService:
         pending = b""
         try:
             while chunk := await reader.read(4096):
-                pending += chunk.replace(b"\n", b"\r")
-                *lines, pending = pending.split(b"\r")
-                for raw in lines:
-                    self._answer(modem_id, writer, raw)
-                if len(pending) > MAX_LINE:
-                    pending = b""
-                    writer.write(b"\r\nERROR\r\n")
+                pending = self._consume(modem_id, writer, pending + chunk)
                 await writer.drain()
         except ConnectionError:
             pass
@@ -180,6 +202,26 @@ class NetworkService:
             self.network.disconnect_modem(modem_id)
             self.pump()
             writer.close()
+
+    def _consume(self, modem_id: int, writer: asyncio.StreamWriter, pending: bytes) -> bytes:
+        """Answer every command line (ended by CR or LF) and every PDU after AT+CMGS's prompt
+        (ended by Ctrl-Z, or ESC to cancel) in ``pending``; what is left is incomplete."""
+        while True:
+            awaiting_pdu = self.network.awaiting_pdu(modem_id)
+            end = _first(pending, b"\x1a\x1b" if awaiting_pdu else b"\r\n")
+            if end < 0:
+                if len(pending) <= MAX_LINE:
+                    return pending
+                end = len(pending)  # too long: answered as an error, then dropped
+            raw, terminator, pending = pending[:end], pending[end : end + 1], pending[end + 1 :]
+            if awaiting_pdu:
+                text = self.network.at_pdu(
+                    modem_id, raw.decode("latin-1"), self.now(), cancel=terminator == ESC
+                )
+                writer.write(text.encode("latin-1"))
+                self.pump()
+            else:
+                self._answer(modem_id, writer, raw)
 
     def _answer(self, modem_id: int, writer: asyncio.StreamWriter, raw: bytes) -> None:
         if not raw.strip():
@@ -190,3 +232,31 @@ class NetworkService:
         text = self.network.at_line(modem_id, raw.decode("latin-1"), self.now())
         writer.write(text.encode("latin-1"))
         self.pump()
+
+    # -- ESMEs ----------------------------------------------------------------------------
+    async def _serve_esme(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One TCP connection is one SMPP session of the SMSC."""
+        smsc = self.scef.smsc
+        session_id = smsc.open_session()
+        self._esmes[session_id] = writer
+        try:
+            while chunk := await reader.read(MAX_PDU):
+                smsc.receive(session_id, chunk, self.now())
+                self.pump()
+                if smsc.sessions[session_id].closed:
+                    break  # unbound, or a stream that cannot be framed
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            del self._esmes[session_id]
+            writer.write(smsc.output(session_id))
+            smsc.close_session(session_id, self.now())
+            self.pump()
+            writer.close()
+
+
+def _first(data: bytes, terminators: bytes) -> int:
+    """Index of the first of ``terminators`` in ``data``, -1 if none."""
+    found = [index for byte in terminators if (index := data.find(bytes((byte,)))) >= 0]
+    return min(found, default=-1)

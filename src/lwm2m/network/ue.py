@@ -87,6 +87,8 @@ class NetworkConfig:
     """MT packets buffered per UE while it cannot be reached."""
     buffer_time: float = 86_400.0
     """How long MT data is buffered when the request gives no maximumLatency."""
+    smsc_address: str = "491700000000"
+    """The SMSC's number: in every +CMT PDU, ``AT+CSCA?``, and the originator of triggers."""
     tac: int = 0x1A2B
     cell_id: int = 0x01A2D101
     rsrp: int = 45
@@ -98,6 +100,8 @@ class NetworkConfig:
             raise ValueError("maximum packet size: 1 to 1358 octets; buffer limit >= 0")
         if self.inactivity <= 0 or self.attach_delay < 0 or self.buffer_time <= 0:
             raise ValueError("inactivity and buffer time must be positive")
+        if not self.smsc_address.isdigit() or not 3 <= len(self.smsc_address) <= 20:
+            raise ValueError("the SMSC address is 3 to 20 digits")
 
 
 # What the modem is told (its AT interpreter formats URCs from these).
@@ -122,7 +126,16 @@ class EdrxChanged:
     pass
 
 
-Indication = RegistrationChanged | RrcChanged | MtData | EdrxChanged
+@dataclass(frozen=True, slots=True)
+class SmsToTe:
+    """An MT SMS for the TE: TS 27.005 PDU mode (SMSC address and SMS-DELIVER) and the
+    TPDU's ``length`` in octets."""
+
+    pdu: bytes
+    length: int
+
+
+Indication = RegistrationChanged | RrcChanged | MtData | EdrxChanged | SmsToTe
 
 
 # What the SCEF learns.
@@ -157,7 +170,15 @@ class Detached:
     imsi: str
 
 
-NetworkEvent = UplinkData | BecameReachable | MtDelivered | MtExpired | Detached
+@dataclass(frozen=True, slots=True)
+class SmsFromUe:
+    """An MO SMS (the SMS-SUBMIT TPDU of AT+CMGS) for the SMSC."""
+
+    imsi: str
+    tpdu: bytes
+
+
+NetworkEvent = UplinkData | BecameReachable | MtDelivered | MtExpired | Detached | SmsFromUe
 
 
 @dataclass(slots=True)
@@ -178,6 +199,8 @@ class Counters:
     mt_buffered: int = 0
     mt_expired: int = 0
     tau: int = 0
+    sms_mo: int = 0
+    sms_mt: int = 0
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -188,6 +211,8 @@ class Counters:
             "mtBuffered": self.mt_buffered,
             "mtExpired": self.mt_expired,
             "periodicTau": self.tau,
+            "smsMo": self.sms_mo,
+            "smsMt": self.sms_mt,
         }
 
 
@@ -206,6 +231,8 @@ class Ue:
         self.granted = config.policy.grant(t3412=None, t3324=None, edrx=None)
         self.in_psm = False
         self.modem_present = False
+        self.sms_to_te = False
+        """The TE has MT SMS routed to it (AT+CMGF=0, AT+CNMI=…,2): the ME can take SMS."""
         self.release_after_downlink = False
         self.last_contact: float | None = None
         self.counters = Counters()
@@ -253,7 +280,7 @@ class Ue:
         registered = self.attached
         self._stop_timers()
         self.connected = False
-        self.modem_present = False
+        self.modem_present = self.sms_to_te = False
         self.in_psm = registered
 
     def insert_into_modem(self) -> None:
@@ -265,7 +292,7 @@ class Ue:
         self.contexts.clear()
         self.psm_request = self.edrx_request = None
         self.granted = self.config.policy.grant(t3412=None, t3324=None, edrx=None)
-        self.release_after_downlink = False
+        self.release_after_downlink = self.sms_to_te = False
         self.indications.clear()
         self.modem_present = True
 
@@ -402,17 +429,38 @@ class Ue:
             return MoError.RATE_LIMITED
         self.counters.mo_packets += 1
         self.counters.mo_octets += len(data)
+        self._uplink(now)
+        self.events.append(UplinkData(self.sim.imsi, data, exception))
+        if rai == 1:
+            self._go_idle(now)
+        self.release_after_downlink = rai == 2
+        return None
+
+    def _uplink(self, now: float) -> None:
         if not self.connected or self.in_psm:
             self._wake(now, reason_tau=False)
         else:
             self.last_contact = now
             self._release_at = now + self.config.inactivity
             self._flush_buffer(now)
-        self.events.append(UplinkData(self.sim.imsi, data, exception))
-        if rai == 1:
-            self._go_idle(now)
-        self.release_after_downlink = rai == 2
+
+    def send_sms(self, tpdu: bytes, now: float) -> MoError | None:
+        """An MO SMS (SMS over NAS: needs the attach, not the PDN's rate control)."""
+        if not self.attached:
+            return MoError.NOT_ATTACHED
+        self.counters.sms_mo += 1
+        self._uplink(now)
+        self.events.append(SmsFromUe(self.sim.imsi, tpdu))
         return None
+
+    def deliver_sms(self, pdu: bytes, length: int, now: float) -> None:
+        """Page (if idle) and hand an MT SMS to the ME: only when :meth:`reach` says
+        REACHABLE and :attr:`sms_to_te`."""
+        if not self.connected:
+            self._wake(now, reason_tau=False)
+        self.indications.append(SmsToTe(pdu, length))
+        self.counters.sms_mt += 1
+        self._downlink(now)
 
     def _rate_allows(self, exception: bool, now: float) -> bool:
         rate = self.config.rate
@@ -454,6 +502,9 @@ class Ue:
         self.indications.append(MtData(self.active_cid, data))
         self.events.append(MtDelivered(self.sim.imsi, tag))
         self.counters.mt_delivered += 1
+        self._downlink(now)
+
+    def _downlink(self, now: float) -> None:
         self.last_contact = now
         self._release_at = max(self._release_at or now, now + self.config.inactivity)
 
