@@ -148,6 +148,10 @@ class Registrar:
             if state.by_peer.get(previous.address) is session:
                 del state.by_peer[previous.address]
             state.by_peer[peer] = session
+            if type(peer) is not type(previous.address):
+                # Another transport (docs/transports.md): the client ended the observations
+                # made over the old one, whose notifications could not reach us on this one.
+                self._reporting.drop_all(session, "transport changed", now)
         session.registration = registration
         session.expires = now + registration.lifetime + state.config.expiry_grace
         self._arm_expiry(session)

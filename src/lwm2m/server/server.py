@@ -93,6 +93,7 @@ from lwm2m.server.registration import (
     RegistrationStore,
     ServerStore,
 )
+from lwm2m.server.switching import switch_transport
 from lwm2m.transport.admission import Admission
 from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
 from lwm2m.transport.tcp import StreamPeer, StreamTransport
@@ -260,6 +261,12 @@ class LwM2MServer(CellularApi):
     @property
     def registrations(self) -> RegistrationStore:
         return self._store.registrations
+
+    async def switch_transport(
+        self, ep: str, transport: str, *, instance: int | None = None, timeout: float = 60.0
+    ) -> Registration:
+        """Move ``ep`` to ``transport`` (``"U"``...); its registration there (switching.py)."""
+        return await switch_transport(self, ep, transport, instance=instance, timeout=timeout)
 
     def timer_violations(self, ep: str) -> tuple[TimerRuleViolated, ...]:
         """The Telekom timer rules the known settings of ``ep`` break now (docs/compliance.md)."""

@@ -37,6 +37,7 @@ from lwm2m.web.jsonview import JsonResponse, answer_json, registration_json
 from lwm2m.web.metrics import metrics_route
 from lwm2m.web.nidd_api import nidd_routes
 from lwm2m.web.security_api import security_routes
+from lwm2m.web.transport_api import transport_routes
 from lwm2m.web.wake_api import wake_routes
 
 _ENDPOINT = "/api/clients/{endpoint}"
@@ -66,6 +67,7 @@ def create_app(
         Route("/api/events", api.events, methods=["GET"]),
         Route(_ENDPOINT, api.get_client, methods=["GET"]),
         *wake_routes(server),
+        *transport_routes(server),
         Route(_ENDPOINT + "/composite/read", api.read_composite, methods=["POST"]),
         Route(_ENDPOINT + "/composite/write", api.write_composite, methods=["POST"]),
         Route(_ENDPOINT + "/composite/observe", api.observe_composite, methods=["POST"]),
