@@ -195,9 +195,9 @@ class RedisStore:
         self.queue = RedisQueueStore(writer, keys, loaded.queued)
         self.history = RedisHistoryStore(writer, keys, history_limit, loaded.history)
         self.credentials = RedisPskStore(writer, keys, loaded.psk)
-        self._sequences = RedisSequences(writer, keys, loaded.sequences)
+        self.sequences = RedisSequences(writer, keys, loaded.sequences)
         try:  # each context reads its sequence number
-            self.oscore = RedisOscoreContexts(writer, keys, loaded.oscore, self._sequences)
+            self.oscore = RedisOscoreContexts(writer, keys, loaded.oscore, self.sequences)
         except ValueError as exc:
             writer.stop()
             raise StoreError(str(exc)) from None
@@ -274,7 +274,7 @@ class RedisStore:
                 self.queue,
                 self.history,
                 self.credentials,
-                self._sequences,
+                self.sequences,
                 self.oscore,
                 self.bootstrap_configs,
                 self.nidd_devices,
