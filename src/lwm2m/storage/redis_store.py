@@ -188,6 +188,7 @@ class RedisStore:
             interval=flush_interval,
             max_batch=max_batch,
             check=self._check,
+            check_interval=CHECK_INTERVAL,
         )
         writer = self._writer
         self.registrations = RedisRegistrationStore(writer, keys, loaded.registrations)

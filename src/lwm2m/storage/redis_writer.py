@@ -81,9 +81,9 @@ class RedisWriter:
 
     ``eager`` (strict durability): a round starts as soon as something is marked, and what is
     marked meanwhile makes the next one (group commit); otherwise rounds start every
-    ``interval`` seconds.  ``check(reconnected)`` runs before every round (the store checks
-    there, now and then and after a failure, whether Redis came back empty); an error it
-    raises fails the round.
+    ``interval`` seconds.  ``check(reconnected)`` runs before every round, and every
+    ``check_interval`` seconds while idle (the store checks there, now and then and after a
+    failure, whether Redis came back empty); an error it raises fails the round.
     """
 
     def __init__(
@@ -94,6 +94,7 @@ class RedisWriter:
         interval: float,
         max_batch: int = MAX_BATCH,
         check: Callable[[bool], Awaitable[None]] | None = None,
+        check_interval: float = 1.0,
     ) -> None:
         if max_batch < 1 or interval <= 0:
             raise ValueError("max_batch and interval must be positive")
@@ -102,6 +103,7 @@ class RedisWriter:
         self._interval = interval
         self._max_batch = max_batch
         self._check = check
+        self._check_interval = check_interval
         self._channels: list[_Channel] = []
         self._wake = asyncio.Event()
         self._idle = True
@@ -190,7 +192,9 @@ class RedisWriter:
         while True:
             if not any(channel.dirty for channel in self._channels):
                 self._idle = True
-                await self._wake.wait()
+                # Idle, the check still runs now and then: an outage shows in the stats.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._check_interval)
             self._wake.clear()
             if not self._eager:
                 await asyncio.sleep(self._interval)
@@ -217,6 +221,9 @@ class RedisWriter:
             if channel.dirty:
                 marks.extend((channel, ident) for ident in channel.dirty)
                 channel.dirty.clear()
+        if not marks:
+            self._back()
+            return True
         start = time.perf_counter()
         for first in range(0, len(marks), self._max_batch):
             if not await self._send(marks[first : first + self._max_batch]):
@@ -225,9 +232,7 @@ class RedisWriter:
                 self._away()
                 return False
         seconds = time.perf_counter() - start
-        if not self.connected:
-            self.connected = True
-            logger.warning("Redis takes writes again (%d retries so far)", self._retries)
+        self._back()
         self._commits += 1
         self._commit_seconds += seconds
         self._last_commit = seconds
@@ -279,6 +284,11 @@ class RedisWriter:
         for after in done:
             after()
         return True
+
+    def _back(self) -> None:
+        if not self.connected:
+            self.connected = True
+            logger.warning("Redis takes writes again (%d retries so far)", self._retries)
 
     def _away(self) -> None:
         if self.connected:
