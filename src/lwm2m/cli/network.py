@@ -1,5 +1,6 @@
 """``lwm2m network``: the emulated operator network (modems over AT on TCP, the SCEF's T8
-APIs over HTTP) until SIGINT or SIGTERM. See docs/network.md."""
+APIs over HTTP, optionally the SMSC over SMPP 3.4) until SIGINT or SIGTERM. See
+docs/network.md."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lwm2m.cli.payload import InputError
-from lwm2m.cli.secret_options import single_secret
+from lwm2m.cli.secret_options import single_secret, spec_lines
 from lwm2m.network.service import NetworkService, ServiceConfig
 from lwm2m.network.sims import Hss, SimError, generate_sims, load_sims
+from lwm2m.network.smsc import SmscConfig
 from lwm2m.network.timers import GrantPolicy
 from lwm2m.network.ue import NetworkConfig, RateControl
+from lwm2m.security.credentials import Secret
+from lwm2m.transport.sms.settings import MAX_PASSWORD, MAX_SYSTEM_ID
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 T8_TOKEN_ENV = "LWM2M_T8_TOKEN"
+SMPP_ACCOUNTS_ENV = "LWM2M_SMPP_ACCOUNTS"
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,8 +99,35 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="N",
         help="serving-PLMN rate control: N uplink messages per 6 minutes",
     )
+    _add_sms_arguments(cmd)
     cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     cmd.set_defaults(handler=run_network)
+
+
+def _add_sms_arguments(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--smpp-port", type=int, help="TCP port of the SMSC's SMPP 3.4 face, 0: any")
+    cmd.add_argument(
+        "--smpp-account",
+        action="append",
+        default=[],
+        metavar="SYSTEM_ID:PASSWORD",
+        help=f"an ESME account, repeatable (readable by every local user: prefer "
+        f"--smpp-account-file or {SMPP_ACCOUNTS_ENV}, one account a line)",
+    )
+    cmd.add_argument("--smpp-account-file", metavar="FILE", help="ESME accounts, one a line")
+    cmd.add_argument(
+        "--smpp-throttle", type=int, metavar="N", help="submit_sm per second and session"
+    )
+    cmd.add_argument(
+        "--smsc-address", default="491700000000", help="the SMSC's number (491700000000)"
+    )
+    cmd.add_argument(
+        "--sms-validity",
+        type=float,
+        default=86400.0,
+        help="seconds an SMS waits for its UE without a validity period (86400)",
+    )
+    cmd.add_argument("--sms-queue", type=int, default=16, help="MT SMS queued per UE (16)")
 
 
 def _range(text: str, name: str) -> tuple[float, float]:
@@ -140,6 +172,41 @@ def network_config(args: argparse.Namespace) -> NetworkConfig:
             max_packet_size=args.max_packet_size,
             buffer_limit=args.buffer_limit,
             buffer_time=args.buffer_time,
+            smsc_address=args.smsc_address,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def smsc_config(args: argparse.Namespace) -> SmscConfig:
+    """The SMSC's settings; InputError for a bad account (never quoting its password), or
+    accounts without --smpp-port and the other way round."""
+    accounts: dict[str, Secret] = {}
+    specs = spec_lines(
+        args.smpp_account,
+        "--smpp-account",
+        args.smpp_account_file,
+        SMPP_ACCOUNTS_ENV,
+        file_option="--smpp-account-file",
+    )
+    for spec, where in specs:
+        system_id, colon, password = spec.partition(":")
+        if not colon or not 0 < len(system_id) <= MAX_SYSTEM_ID or len(password) > MAX_PASSWORD:
+            raise InputError(
+                f"{where}: SYSTEM_ID:PASSWORD, system_id 1 to {MAX_SYSTEM_ID} characters, "
+                f"password at most {MAX_PASSWORD} (SMPP 3.4)"
+            )
+        if system_id in accounts:
+            raise InputError(f"{where}: system_id {system_id} is there twice")
+        accounts[system_id] = Secret(password.encode("latin-1", "replace"))
+    if (args.smpp_port is None) != (not accounts):
+        raise InputError("--smpp-port and ESME accounts (--smpp-account…) come together")
+    try:
+        return SmscConfig(
+            accounts=accounts,
+            validity=args.sms_validity,
+            queue_limit=args.sms_queue,
+            throttle=args.smpp_throttle,
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -172,7 +239,7 @@ def run_network(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    hss, config = load_hss(args), network_config(args)
+    hss, config, sms = load_hss(args), network_config(args), smsc_config(args)
     if args.time_scale <= 0:
         raise InputError("--time-scale must be positive")
     service_config = ServiceConfig(
@@ -180,10 +247,11 @@ def run_network(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> 
         at_port=args.at_port,
         t8_port=args.t8_port,
         t8_token=t8_token(args),
+        smpp_port=args.smpp_port,
         time_scale=args.time_scale,
         log_level=args.log_level,
     )
-    asyncio.run(_serve(NetworkService(hss, config, service_config), stdout))
+    asyncio.run(_serve(NetworkService(hss, config, service_config, sms), stdout))
 
 
 async def _serve(service: NetworkService, stdout: BinaryIO) -> None:
@@ -202,6 +270,9 @@ async def _serve(service: NetworkService, stdout: BinaryIO) -> None:
             f"T8: {service.t8_url}/3gpp-nidd/v1 (and /3gpp-device-triggering/v1, "
             f"/3gpp-monitoring-event/v1); status: {service.t8_url}/api/network\n".encode()
         )
+        if service.config.smpp_port is not None:
+            host, port = service.smpp_address
+            stdout.write(f"SMSC: SMPP 3.4 over tcp {host}:{port}\n".encode())
         stdout.flush()
         await stop.wait()
     finally:
