@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from lwm2m.cli.cellular_options import SMPP_PASSWORD_ENV, sms_settings, wake_settings
 from lwm2m.cli.main import build_parser
 from lwm2m.cli.payload import InputError
-from lwm2m.cli.server import SMPP_PASSWORD_ENV, _sms_settings, _wake_settings
 from lwm2m.server.waking import WakeMode, WakePolicy
 from lwm2m.transport.sms.settings import SmppSettings
 
 
 def settings(*argv: str) -> SmppSettings | None:
-    return _sms_settings(build_parser().parse_args(["server", *argv]))
+    return sms_settings(build_parser().parse_args(["server", *argv]))
 
 
 def test_the_password_comes_from_one_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -47,8 +47,8 @@ def test_the_password_comes_from_one_place(monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_wake_flags() -> None:
     parse = build_parser().parse_args
-    assert _wake_settings(parse(["server"])).default == WakePolicy()
-    waiting = _wake_settings(parse(["server", "--wake", "wait", "--wake-max-per-hour", "1"]))
+    assert wake_settings(parse(["server"])).default == WakePolicy()
+    waiting = wake_settings(parse(["server", "--wake", "wait", "--wake-max-per-hour", "1"]))
     assert waiting.default == WakePolicy(WakeMode.WAIT, max_per_hour=1)
     with pytest.raises(InputError, match="maxPerHour"):
-        _wake_settings(parse(["server", "--wake-max-per-hour", "100"]))
+        wake_settings(parse(["server", "--wake-max-per-hour", "100"]))

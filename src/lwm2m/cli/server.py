@@ -7,14 +7,17 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
 import signal
 from typing import BinaryIO
-from urllib.parse import quote, urlsplit
 
 from lwm2m.bootstrap import BootstrapServerConfig, ConfigStore
 from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_configs, load_credentials
+from lwm2m.cli.cellular_options import (
+    add_cellular_arguments,
+    nidd_settings,
+    sms_settings,
+    wake_settings,
+)
 from lwm2m.cli.demo import MAX_DEVICES, demo_devices
 from lwm2m.cli.firmware import add_server_arguments, server_delivery
 from lwm2m.cli.options import (
@@ -29,17 +32,13 @@ from lwm2m.cli.secret_options import (
     OSCORE_ENV,
     add_auth_arguments,
     auth_token,
-    single_secret,
     spec_lines,
 )
 from lwm2m.security.credentials import OscoreCredential
 from lwm2m.security.oscore_endpoint import OscoreServerContexts
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
-from lwm2m.server.waking import WakeMode, WakePolicy, WakeSettings
 from lwm2m.storage import RedisStore, SqliteStore, StoreError, close_store, open_any_store
-from lwm2m.transport.nidd.settings import NiddSettings
-from lwm2m.transport.sms.settings import SmppSettings
 from lwm2m.web.bootstrap_api import bootstrap_routes
 from lwm2m.web.events import DEFAULT_MAX_SUBSCRIBERS, EventHub
 from lwm2m.web.firmware_api import firmware_routes
@@ -137,115 +136,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="read /10 and /11 after each Register that lists them, to check the timer rules"
         " against the device's PSM, eDRX and rate control (two requests per registration)",
     )
-    nidd = cmd.add_argument_group("NIDD (binding N) through a 3GPP T8 SCEF/NEF, docs/nidd.md")
-    nidd.add_argument("--nidd", metavar="URL", help="the SCEF's T8 API root, http://HOST:PORT")
-    nidd.add_argument("--nidd-scs-as-id", default="lwm2m", metavar="ID", help="scsAsId (lwm2m)")
-    nidd.add_argument(
-        "--nidd-token",
-        metavar="T",
-        help=f"secret in the notification URLs (default: ${NIDD_TOKEN_ENV}, else random);"
-        f" the SCEF's own bearer token, if it wants one, comes from ${T8_TOKEN_ENV}",
-    )
-    nidd.add_argument(
-        "--nidd-callback-url",
-        metavar="URL",
-        help="where the SCEF reaches this server's /t8 routes (http://HOST:HTTP-PORT/t8; add"
-        " HOST to --allowed-hosts)",
-    )
-    sms = cmd.add_argument_group("SMS (binding S) and SMS triggers through an SMSC, docs/sms.md")
-    sms.add_argument(
-        "--smpp",
-        metavar="URL",
-        help="the SMSC, smpp://SYSTEM_ID@HOST[:PORT] (port 2775); the password from"
-        f" --smpp-password-file or ${SMPP_PASSWORD_ENV} (in the URL, every local user sees it)",
-    )
-    sms.add_argument(
-        "--smpp-password-file", metavar="FILE", help="the SMPP password (its first line)"
-    )
-    sms.add_argument(
-        "--smpp-source-addr",
-        metavar="MSISDN",
-        default="",
-        help="the number devices see SMS from (their LwM2M Server SMS Number, /0/x/9)",
-    )
-    wake = cmd.add_argument_group("waking sleeping queue-mode devices (SMS or T8 trigger)")
-    wake.add_argument(
-        "--wake",
-        choices=[mode.value for mode in WakeMode],
-        default=WakeMode.TRIGGER.value,
-        help="trigger: a request queued for a device with an sms= number or a NIDD identity"
-        " sends one trigger; wait: requests wait for the device (trigger)",
-    )
-    wake.add_argument(
-        "--wake-max-per-hour",
-        type=int,
-        default=WakePolicy().max_per_hour,
-        metavar="N",
-        help=f"wake a device at most N times an hour ({WakePolicy().max_per_hour})",
-    )
+    add_cellular_arguments(cmd)
     add_server_arguments(cmd)
     cmd.set_defaults(handler=run_server)
-
-
-NIDD_TOKEN_ENV = "LWM2M_NIDD_TOKEN"
-T8_TOKEN_ENV = "LWM2M_T8_TOKEN"
-SMPP_PASSWORD_ENV = "LWM2M_SMPP_PASSWORD"
-
-
-def _sms_settings(args: argparse.Namespace) -> SmppSettings | None:
-    """``--smpp``'s settings, the password from the URL, a file or the environment (one)."""
-    if args.smpp is None:
-        return None
-    parts = urlsplit(args.smpp)
-    found = single_secret(
-        parts.password,
-        "--smpp's password",
-        args.smpp_password_file,
-        SMPP_PASSWORD_ENV,
-        file_option="--smpp-password-file",
-        what="the SMPP password",
-    )
-    if found is None:
-        raise InputError(f"--smpp needs a password: --smpp-password-file or ${SMPP_PASSWORD_ENV}")
-    url = args.smpp
-    if parts.password is None:
-        where = parts.netloc.rsplit("@", 1)[-1]
-        url = parts._replace(netloc=f"{parts.username}:{quote(found[0], safe='')}@{where}").geturl()
-    try:
-        return SmppSettings.parse(url, source=args.smpp_source_addr)
-    except ValueError as exc:  # never quotes the password
-        raise InputError(f"--smpp: {exc}") from None
-
-
-def _wake_settings(args: argparse.Namespace) -> WakeSettings:
-    try:
-        policy = WakePolicy(WakeMode(args.wake), max_per_hour=args.wake_max_per_hour)
-    except ValueError as exc:
-        raise InputError(f"--wake-max-per-hour: {exc}") from None
-    return WakeSettings(default=policy)
-
-
-def _nidd_settings(args: argparse.Namespace) -> NiddSettings | None:
-    """``--nidd``'s settings; the callback URL defaults to this server's HTTP port."""
-    if args.nidd is None:
-        return None
-    callback = args.nidd_callback_url
-    if callback is None:
-        if args.http_port == 0:
-            raise InputError("--nidd with --http-port 0 needs --nidd-callback-url")
-        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-        callback = f"http://{host}:{args.http_port}/t8"
-    token = args.nidd_token or os.environ.get(NIDD_TOKEN_ENV) or secrets.token_urlsafe(24)
-    try:
-        return NiddSettings(
-            url=args.nidd,
-            callback_url=callback,
-            token=token,
-            scs_as_id=args.nidd_scs_as_id,
-            t8_token=os.environ.get(T8_TOKEN_ENV),
-        )
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
 
 
 def run_server(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
@@ -288,9 +181,9 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
             tcp_port=args.tcp_port,
             tls_port=args.tls_port,
             durability=args.durability,
-            nidd=_nidd_settings(args),
-            sms=_sms_settings(args),
-            wake=_wake_settings(args),
+            nidd=nidd_settings(args),
+            sms=sms_settings(args),
+            wake=wake_settings(args),
             enforce_timer_rules=args.enforce_timer_rules,
             read_timer_objects=args.read_timer_objects,
             resources=(firmware.coap_resource,),
