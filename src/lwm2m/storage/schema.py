@@ -86,6 +86,29 @@ MIGRATIONS: tuple[str, ...] = (
         added_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE campaigns (
+        id TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        baseline_finished INTEGER NOT NULL,
+        baseline_failed INTEGER NOT NULL
+    );
+    CREATE TABLE campaign_devices (
+        campaign TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        wave INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        error TEXT,
+        result INTEGER,
+        method TEXT,
+        changed_at REAL NOT NULL,
+        PRIMARY KEY (campaign, endpoint)
+    ) WITHOUT ROWID;
+    """,
 )
 """``MIGRATIONS[n]`` takes a database from schema version ``n`` to ``n + 1``."""
 

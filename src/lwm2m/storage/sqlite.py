@@ -48,6 +48,7 @@ from lwm2m.server.registration import (
     QueuedRecord,
     Registration,
 )
+from lwm2m.storage.campaigns import SqliteCampaignStore
 from lwm2m.storage.firmware import SqliteFirmwareStore, load_firmware
 from lwm2m.storage.rows import (
     config_to_json,
@@ -505,6 +506,7 @@ class SqliteStore:
         self.bootstrap_configs = SqliteConfigStore(self._writer, configs)
         self.nidd_devices = SqliteNiddDeviceStore(self._writer, nidd_devices)
         self.firmware = SqliteFirmwareStore(self._writer, firmware)  # bytes: <path>.firmware/
+        self.campaigns = SqliteCampaignStore(self._writer, read)
         self._read = read
         self._closed = False
 
