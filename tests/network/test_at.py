@@ -204,7 +204,7 @@ def test_edrx_delivers_in_the_next_paging_window() -> None:
     assert result.outcome.value == "buffered"
     assert result.retry_at == pytest.approx(T0 + 2 + 20.48)
     deadline = modem.network.next_deadline(modem.now)
-    assert deadline == pytest.approx(T0 + 2 + 20.48)
+    assert deadline is not None and deadline == pytest.approx(T0 + 2 + 20.48)
     assert modem.wait(deadline - modem.now) == ['+CRTDCP: 0,1,"01"']
 
 

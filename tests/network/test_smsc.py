@@ -4,6 +4,7 @@ submit_sm), modems driven through their AT interpreters, a hand-driven emulated 
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 import smpp34
@@ -58,7 +59,7 @@ class Esme:
         body = c_string(system_id) + c_string(password) + c_string("") + bytes((0x34, 1, 1))
         return self.request(kind, body + c_string(route)).status
 
-    def submit(self, destination: str, data: bytes, **fields: object) -> tuple[int, bytes]:
+    def submit(self, destination: str, data: bytes, **fields: Any) -> tuple[int, bytes]:
         self.sequence += 1
         fields = {"data_coding": 4, "source_addr_ton": 1, "source_addr_npi": 1, **fields}
         pdu = smpp34.SubmitSm(
