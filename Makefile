@@ -9,7 +9,7 @@ DEBIAN_PEERS := libcoap3-bin
 NODE_PEERS := tests/peers/node
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck pytest bench fuzz peers browser clean
+.PHONY: run test lint typecheck pytest bench fuzz peers browser redis clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ $(NODE_PEERS)/node_modules/.installed: $(NODE_PEERS)/package.json $(NODE_PEERS)/
 	cd $(NODE_PEERS) && npm ci --no-audit --no-fund
 	touch $@
 
+# Debian's redis-server and redis-cli for tests/redis: a private server when 127.0.0.1:6379 does
+# not answer, one killed and restarted for the outage tests, and a three-node cluster.
+redis: $(VENV)/.redis
+$(VENV)/.redis: $(STAMP)
+	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server redis-tools; \
+	fi
+	touch $@
+
 # Debian's headless Chromium for the console's browser tests; Playwright drives it and never
 # downloads a browser of its own.
 browser: $(VENV)/.browser
@@ -57,7 +66,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP) peers browser
+pytest: $(STAMP) peers browser redis
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test: lint typecheck pytest
