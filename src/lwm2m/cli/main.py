@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from lwm2m import __version__
-from lwm2m.cli import bench, bootstrap, check, client, firmware, network, payload, server
+from lwm2m.cli import bench, bootstrap, campaign, check, client, firmware, network, payload, server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_commands(subparsers)
     network.add_commands(subparsers)
     firmware.add_commands(subparsers)
+    campaign.add_commands(subparsers)
     return parser
 
 

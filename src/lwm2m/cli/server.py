@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from lwm2m.bootstrap import BootstrapServerConfig, ConfigStore
 from lwm2m.cli.bootstrap import add_psk_arguments, bootstrap_service, load_configs, load_credentials
+from lwm2m.cli.campaign import server_campaigns
 from lwm2m.cli.cellular_options import (
     add_cellular_arguments,
     nidd_settings,
@@ -40,6 +41,7 @@ from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
 from lwm2m.storage import RedisStore, SqliteStore, StoreError, close_store, open_any_store
 from lwm2m.web.bootstrap_api import bootstrap_routes
+from lwm2m.web.campaign_api import campaign_routes
 from lwm2m.web.events import DEFAULT_MAX_SUBSCRIBERS, EventHub
 from lwm2m.web.firmware_api import firmware_routes
 from lwm2m.web.serving import WebServer
@@ -193,6 +195,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         oscore=_oscore(args, database),
     )
     firmware.attach(server)
+    campaigns = server_campaigns(firmware, store)
     web = WebServer(
         server,
         host=args.host,
@@ -202,6 +205,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         extra_routes=[
             *(bootstrap_routes(configs) if configs is not None else ()),
             *firmware_routes(firmware),
+            *campaign_routes(campaigns),
         ],
         allowed_hosts=allowed_hosts(args),
         events=EventHub(server, max_subscribers=args.max_event_streams),
@@ -222,6 +226,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         )
         raise InputError(f"cannot listen on {args.host} ({ports}): {exc}") from None
     try:
+        await campaigns.start()  # the stored ones go on
         try:
             await web.start()
         except OSError as exc:
@@ -253,6 +258,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
                 stdout.flush()
             await stop.wait()
     finally:
+        await campaigns.stop()
         await web.stop()
         await server.stop()
         firmware.repository.close()
