@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages the test suite's independent peers come from.
-DEBIAN_PEERS := libcoap3-bin
+# Debian packages the test suite's independent peers come from (mosquitto, nats-server: the
+# northbound tests start private brokers of their own, tests/northbound/conftest.py).
+DEBIAN_PEERS := libcoap3-bin mosquitto nats-server
 # npm packages of the test suite's independent peers (package.json and lockfile there).
 NODE_PEERS := tests/peers/node
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -20,7 +21,8 @@ $(STAMP): pyproject.toml
 # Independent peers for interoperability tests. Installed, never assumed.
 peers: $(VENV)/.peers $(NODE_PEERS)/node_modules/.installed
 $(VENV)/.peers: $(STAMP)
-	@if ! command -v coap-client-openssl >/dev/null 2>&1; then \
+	@if ! command -v coap-client-openssl >/dev/null 2>&1 || [ ! -x /usr/sbin/mosquitto ] || \
+		[ ! -x /usr/sbin/nats-server ]; then \
 		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBIAN_PEERS); \
 	fi
 	touch $@

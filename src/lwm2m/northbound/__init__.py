@@ -1,1 +1,2 @@
-"""Server events and commands to and from message brokers (MQTT, NATS JetStream); docs/northbound.md."""
+"""Server events and commands to and from message brokers: MQTT and NATS JetStream
+(docs/northbound.md)."""

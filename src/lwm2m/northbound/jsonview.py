@@ -79,7 +79,6 @@ def dumps(value: object) -> str:
     return json.dumps(jsonable(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-
 def describe_peer(peer: Peer) -> dict[str, object]:
     """One shape for a device's address over every transport (transport as the LwM2M
     binding letter)."""
