@@ -42,6 +42,8 @@ EP = "urn:imei:490154203237518"
 class FakeRegistration:
     endpoint: str
     address: object = ("192.0.2.1", 5683)
+    binding: str = "U"
+    lwm2m_version: str = "1.1"
 
     def to_json(self) -> dict[str, object]:
         return {"endpoint": self.endpoint, "registrationId": "r1", "lwm2mVersion": "1.1"}
@@ -68,6 +70,17 @@ class FakeServer:
         self.answer: Response = EmptyResponse()
         self.error: Exception | None = None
         self.subscribers: list[Callable[[Any], None]] = []
+        self.request_observers: list[Callable[[str, Any, float], None]] = []
+        self.dtls_sessions = 0
+        self.oscore = None
+        self.coap_address = ("127.0.0.1", 5683)
+
+    def observe_requests(self, observer: Callable[[str, Any, float], None]) -> Callable[[], None]:
+        self.request_observers.append(observer)
+        return lambda: self.request_observers.remove(observer)
+
+    def load(self) -> tuple[int, None, int]:
+        return 0, None, 0
 
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         self.subscribers.append(callback)

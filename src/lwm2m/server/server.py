@@ -67,7 +67,7 @@ from lwm2m.security.credentials import (
     PskCredential,
     PskIdentity,
 )
-from lwm2m.security.dtls import DtlsServer
+from lwm2m.security.dtls import DtlsServer, DtlsStats
 from lwm2m.security.oscore_endpoint import OscoreEndpoint, OscoreServerContexts
 from lwm2m.server.cellular import Cellular, CellularApi, is_nidd, is_sms
 from lwm2m.server.config import ServerConfig
@@ -103,6 +103,8 @@ logger = logging.getLogger(__name__)
 
 PathLike = Path | str
 Subscriber = Callable[[ServerEvent], None]
+RequestObserver = Callable[[str, "Response | BaseException", float], None]
+"""Told of each request's end: operation name, answer or exception, seconds since submission."""
 
 
 class LwM2MServer(CellularApi):
@@ -139,6 +141,7 @@ class LwM2MServer(CellularApi):
             credentials if credentials is not None else MemoryPskStore()
         )
         self._subscribers: list[Subscriber] = []
+        self._request_observers: list[RequestObserver] = []
         self._futures: dict[int, asyncio.Future[Response]] = {}
         self._net: Channels[DatagramCore] | None = None
         self._gate: DurabilityGate | None = None
@@ -290,6 +293,21 @@ class LwM2MServer(CellularApi):
                 self._subscribers.remove(callback)
 
         return unsubscribe
+
+    def observe_requests(self, observer: RequestObserver) -> Callable[[], None]:
+        """Call ``observer`` as each request ends (metrics); returns the function that stops it."""
+        self._request_observers.append(observer)
+        return lambda: self._request_observers.remove(observer)
+
+    def load(self) -> tuple[int, DtlsStats | None, int]:
+        """Queued requests, the DTLS listener's counters (None without one), TCP/TLS connections."""
+        dtls = None if self._net is None else self._net.dtls
+        stats = dtls.stats if isinstance(dtls, DtlsServer) else None
+        return (
+            len(self._store.queue.all()),
+            stats,
+            0 if self._tcp is None else len(self._tcp.peers),
+        )
 
     # -- security ----------------------------------------------------------------------------
 
@@ -488,7 +506,7 @@ class LwM2MServer(CellularApi):
         request_id = self._core.cancel_observation(
             ep, target, active=active, now=net.now(), timeout=timeout
         )
-        return await self._outcome(request_id, net)
+        return await self._outcome(request_id, net, "CancelObservation")
 
     # -- driving -----------------------------------------------------------------------------
 
@@ -497,20 +515,30 @@ class LwM2MServer(CellularApi):
     ) -> Awaitable[Response]:
         net = self._running()
         request_id = self._core.send(ep, op, fmt=fmt, now=net.now(), timeout=timeout)
-        return self._outcome(request_id, net)
+        return self._outcome(request_id, net, type(op).__name__)
 
-    async def _outcome(self, request_id: int, net: Channels[DatagramCore]) -> Response:
+    async def _outcome(
+        self, request_id: int, net: Channels[DatagramCore], operation: str
+    ) -> Response:
         """Wait for the core's outcome event; the core keeps the timeout, so one future is
         all a request costs here."""
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._futures[request_id] = future
+        started = net.now()
         self._flush()
+        outcome: Response | BaseException
         try:
-            return await future
+            outcome = await future
+            return outcome
+        except BaseException as exc:
+            outcome = exc
+            raise
         finally:
             if self._futures.pop(request_id, None) is not None:  # given up on, not answered
                 self._core.cancel(request_id, net.now())
                 self._flush()
+            for observer in self._request_observers:
+                observer(operation, outcome, net.now() - started)
 
     def _running(self) -> Channels[DatagramCore]:
         if self._net is None:

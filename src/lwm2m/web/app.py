@@ -33,8 +33,9 @@ from lwm2m.web import inputs
 from lwm2m.web.auth import LOOPBACK_HOSTS, ApiGuard, HostGuard
 from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub, TooManySubscribersError
+from lwm2m.web.health import health_routes
 from lwm2m.web.jsonview import JsonResponse, answer_json, registration_json
-from lwm2m.web.metrics import metrics_route
+from lwm2m.web.metrics import ServerMetrics
 from lwm2m.web.nidd_api import nidd_routes
 from lwm2m.web.security_api import security_routes
 from lwm2m.web.transport_api import transport_routes
@@ -52,15 +53,18 @@ def create_app(
     extra_routes: Sequence[BaseRoute] = (),
     allowed_hosts: Iterable[str] = LOOPBACK_HOSTS,
     store: object | None = None,
+    metrics: ServerMetrics | None = None,
 ) -> Starlette:
     """The API and the web console over ``server``; incoming values are typed by its models.
 
     Pass ``events`` to close the event streams yourself before an HTTP shutdown, ``auth`` to
     require ``Authorization: Bearer <auth>`` on every API request (``extra_routes`` too),
     ``allowed_hosts`` to serve other ``Host`` names than the loopback ones (``*``: any),
-    ``store`` (the server's) to show its ``stats()`` at ``/metrics``.
+    ``store`` (the server's) to show its ``stats()`` at ``/metrics`` and judge ``/ready``,
+    ``metrics`` to start and close its lag sampler yourself.
     """
     hub = events if events is not None else EventHub(server)
+    metrics = metrics if metrics is not None else ServerMetrics(server, hub, store)
     api = _Api(server, hub)
     routes = [
         Route("/api/clients", api.list_clients, methods=["GET"]),
@@ -84,7 +88,8 @@ def create_app(
         Route(_NODE, api.delete, methods=["DELETE"]),
         *security_routes(server),
         *nidd_routes(server),
-        metrics_route(server, hub, store),
+        metrics.route(),
+        *health_routes(server, store),
         *extra_routes,
         *console_routes(server),
     ]

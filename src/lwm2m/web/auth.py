@@ -27,6 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_PREFIX = "/api"
 METRICS_PATH = "/metrics"
+PROBE_PATHS = ("/health", "/ready")
+"""Liveness and readiness: no token and any ``Host`` (a probe addresses the machine by IP)."""
 
 CONSOLE_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -94,7 +96,7 @@ class HostGuard:
         self._any = ANY_HOST in self._allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._any:
+        if scope["type"] == "http" and not self._any and scope["path"] not in PROBE_PATHS:
             name = host_name(Headers(scope=scope).get("host", ""))
             if name not in self._allowed:
                 refusal = JSONResponse(

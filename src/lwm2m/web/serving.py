@@ -1,4 +1,9 @@
-"""uvicorn in the running event loop, next to the CoAP server it exposes."""
+"""uvicorn in the running event loop, next to the CoAP server it exposes.
+
+uvicorn's loggers go through the process's own logging (``log_config=None``: it installs no
+handler of its own), so the server and the HTTP side log in one format; its access log is off
+unless asked for.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from lwm2m.server import LwM2MServer
 from lwm2m.web.app import create_app
 from lwm2m.web.auth import LOOPBACK_HOSTS
 from lwm2m.web.events import EventHub
+from lwm2m.web.metrics import ServerMetrics
 
 SEND_BUFFER = 64 * 1024
 """Kernel send buffer of each HTTP connection (Linux doubles it): an event stream that is not
@@ -37,7 +43,13 @@ class HttpServer:
     port 0 works."""
 
     def __init__(
-        self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "warning"
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        log_level: str = "warning",
+        access_log: bool = False,
     ) -> None:
         self._host = host
         self._port = port
@@ -45,6 +57,8 @@ class HttpServer:
             uvicorn.Config(
                 app,
                 log_level=log_level,
+                log_config=None,
+                access_log=access_log,
                 lifespan="off",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
             )
@@ -95,6 +109,7 @@ class WebServer(HttpServer):
         host: str = "127.0.0.1",
         port: int = 8080,
         log_level: str = "warning",
+        access_log: bool = False,
         events: EventHub | None = None,
         auth: str | None = None,
         extra_routes: Sequence[BaseRoute] = (),
@@ -102,6 +117,7 @@ class WebServer(HttpServer):
         store: object | None = None,
     ) -> None:
         self._events = events if events is not None else EventHub(server)
+        self._metrics = ServerMetrics(server, self._events, store)
         app = create_app(
             server,
             events=self._events,
@@ -109,9 +125,15 @@ class WebServer(HttpServer):
             extra_routes=extra_routes,
             allowed_hosts=allowed_hosts,
             store=store,
+            metrics=self._metrics,
         )
-        super().__init__(app, host=host, port=port, log_level=log_level)
+        super().__init__(app, host=host, port=port, log_level=log_level, access_log=access_log)
+
+    async def start(self) -> None:
+        await super().start()
+        self._metrics.start()
 
     async def stop(self) -> None:
+        self._metrics.close()
         self._events.close()
         await super().stop()
