@@ -35,8 +35,10 @@ from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub, TooManySubscribersError
 from lwm2m.web.health import health_routes
 from lwm2m.web.jsonview import JsonResponse, answer_json, registration_json
+from lwm2m.web.listing import QUERY_NAMES, ClientQuery, list_page
 from lwm2m.web.metrics import ServerMetrics
 from lwm2m.web.nidd_api import nidd_routes
+from lwm2m.web.openapi import openapi_routes
 from lwm2m.web.security_api import security_routes
 from lwm2m.web.transport_api import transport_routes
 from lwm2m.web.wake_api import wake_routes
@@ -93,6 +95,7 @@ def create_app(
         *extra_routes,
         *console_routes(server),
     ]
+    routes += openapi_routes(lambda: routes, auth=auth is not None)
     return Starlette(
         routes=routes,
         middleware=[
@@ -124,8 +127,14 @@ class _Api:
         self._hub = hub
 
     async def list_clients(self, request: Request) -> Response:
-        inputs.Query(request, ())
-        return JsonResponse([self._device_json(r) for r in self._server.registrations.all()])
+        """Registered devices, filtered and sorted; a page of them with ``limit``."""
+        inputs.Query(request, QUERY_NAMES)
+        page = list_page(self._server.registrations.all(), ClientQuery.parse(request.query_params))
+        headers = {"X-Total-Count": str(page.total)}
+        if page.cursor is not None:
+            following = request.url.include_query_params(cursor=page.cursor)
+            headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+        return JsonResponse([self._device_json(r) for r in page.devices], headers=headers)
 
     async def get_client(self, request: Request) -> Response:
         inputs.Query(request, ())
@@ -160,10 +169,16 @@ class _Api:
         )
 
     async def events(self, request: Request) -> Response:
-        """The event stream, resumed after ``Last-Event-ID`` if the client sends one."""
-        inputs.Query(request, ())
+        """The event stream, resumed after ``Last-Event-ID`` if the client sends one; one
+        device's with ``?endpoint=``, after its values since ``?since=`` (Unix time)."""
+        query = inputs.Query(request, ("endpoint", "since"))
+        endpoint = request.query_params.get("endpoint")
+        if query.since is not None and endpoint is None:
+            raise inputs.bad_request("since needs endpoint (it replays one device's values)")
         try:
-            stream = self._hub.open(request.headers.get("last-event-id"))
+            stream = self._hub.open(
+                request.headers.get("last-event-id"), endpoint=endpoint, since=query.since
+            )
         except TooManySubscribersError as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": "30"}) from None
         return StreamingResponse(

@@ -88,6 +88,20 @@ class Query:
         return seconds
 
     @property
+    def since(self) -> float | None:
+        """A Unix time (seconds), for replays."""
+        text = self._params.get("since")
+        if text is None:
+            return None
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise bad_request(f"since {text!r:.40} is not a Unix time in seconds") from None
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise bad_request("since must be a Unix time of 0 or later")
+        return seconds
+
+    @property
     def depth(self) -> int | None:
         text = self._params.get("depth")
         if text is None:
