@@ -21,6 +21,7 @@ from lwm2m.cli.cellular_options import (
 )
 from lwm2m.cli.demo import MAX_DEVICES, demo_devices
 from lwm2m.cli.firmware import add_server_arguments, server_delivery
+from lwm2m.cli.northbound import add_northbound_arguments, northbound_options, northbound_services
 from lwm2m.cli.options import (
     add_allowed_hosts_argument,
     allowed_hosts,
@@ -140,6 +141,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     add_cellular_arguments(cmd)
     add_server_arguments(cmd)
+    add_northbound_arguments(cmd)
     cmd.set_defaults(handler=run_server)
 
 
@@ -161,6 +163,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         raise InputError(f"--demo takes 0 to {MAX_DEVICES} devices")
     if args.max_event_streams < 1:
         raise InputError("--max-event-streams takes at least 1")
+    northbound = northbound_options(args)
     try:
         store = await open_any_store(args.store or args.db, args.durability)
     except StoreError as exc:
@@ -239,6 +242,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         )
         stdout.flush()
         async with contextlib.AsyncExitStack() as services:
+            await services.enter_async_context(northbound_services(northbound, server, stdout))
             if configs is not None:
                 config = BootstrapServerConfig(
                     host=args.host,
