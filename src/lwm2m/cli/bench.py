@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from lwm2m.cli.payload import InputError
 from lwm2m.loadtest import TARGETS, BenchConfig, BenchError, BenchReport, Load, run_bench
+from lwm2m.loadtest.campaign import run_campaign_bench
 from lwm2m.loadtest.flood import FLOOD_READ_P99, FloodReport
 
 
@@ -43,11 +44,20 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="last, read the fleet (32 in flight) while new devices send Registers at N times "
         "the measured registration rate (0: no flood phase)",
     )
+    cmd.add_argument(
+        "--campaign",
+        action="store_true",
+        help="instead: a firmware campaign, --clients devices pulling a 64 KiB package over"
+        " CoAP, --concurrency at once (lwm2m.loadtest.campaign)",
+    )
     cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     cmd.set_defaults(handler=run_bench_command)
 
 
 def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    if args.campaign:
+        _campaign_bench(args, stdout)
+        return
     try:
         config = BenchConfig(
             args.clients,
@@ -137,3 +147,14 @@ def _flood_lines(flood: FloodReport, row: Callable[[str, Load, str | None, str],
         f"{'?' if flood.server_drops is None else f'{flood.server_drops:,}'} datagrams dropped "
         "by the kernel at the server's full socket during the reads",
     ]
+
+
+def _campaign_bench(args: argparse.Namespace, stdout: BinaryIO) -> None:
+    if args.clients < 1 or args.concurrency < 1:
+        raise InputError("--clients and --concurrency must be positive")
+    try:
+        report = run_campaign_bench(args.clients, concurrency=args.concurrency)
+    except TimeoutError as exc:
+        raise InputError(f"the campaign bench did not finish: {exc}") from None
+    text = json.dumps(report.to_json(), indent=2) if args.json else "\n".join(report.lines())
+    stdout.write(text.encode() + b"\n")
