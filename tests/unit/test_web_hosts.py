@@ -71,8 +71,8 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def test_cli_default_is_loopback_plus_a_specific_bind_address() -> None:
-    assert allowed_hosts(_args()) == {"localhost", "127.0.0.1", "[::1]"}  # --host 0.0.0.0
-    assert "192.0.2.7" in allowed_hosts(_args("--host", "192.0.2.7"))
+    assert allowed_hosts(_args("--http-host", "0.0.0.0")) == {"localhost", "127.0.0.1", "[::1]"}
+    assert "192.0.2.7" in allowed_hosts(_args("--http-host", "192.0.2.7"))
     assert allowed_hosts(_args("--allowed-hosts", "a.example,b.example")) == {
         "a.example",
         "b.example",

@@ -12,17 +12,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 from collections.abc import AsyncIterator
 from typing import BinaryIO
 
 from lwm2m.bootstrap import BootstrapServer, BootstrapServerConfig, ConfigError, ConfigStore
+from lwm2m.cli.logs import add_log_arguments, configure_logging
 from lwm2m.cli.options import (
     add_allowed_hosts_argument,
+    add_http_host_arguments,
     allowed_hosts,
     any_port,
     port_or_off,
+    refuse_open_http,
     required_port,
 )
 from lwm2m.cli.payload import InputError
@@ -36,7 +38,6 @@ from lwm2m.security.credentials import (
 from lwm2m.web.bootstrap_api import create_bootstrap_app
 from lwm2m.web.serving import HttpServer
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
 KEYS_HELP = "also send PSK keys and OSCORE secrets over NoSec (labs and tests only)"
 
 
@@ -44,14 +45,15 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     helptext = "run the LwM2M bootstrap server with its REST API until SIGINT or SIGTERM"
     cmd = subparsers.add_parser("bootstrap", help=helptext, description=helptext)
     cmd.add_argument("--config", required=True, metavar="FILE", help="configurations (JSON)")
-    cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP and HTTP (0.0.0.0)")
+    cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP (0.0.0.0)")
     cmd.add_argument("--coap-port", type=required_port, default=5783, help="UDP port (5783)")
     cmd.add_argument(
         "--coaps-port", type=port_or_off, default=5784, help="DTLS port, 0: off (5784)"
     )
     cmd.add_argument("--http-port", type=any_port, default=8081, help="TCP port, 0: any (8081)")
+    add_http_host_arguments(cmd)
     cmd.add_argument("--keys-over-nosec", action="store_true", help=KEYS_HELP)
-    cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    add_log_arguments(cmd)
     add_allowed_hosts_argument(cmd)
     add_psk_arguments(cmd)
     cmd.set_defaults(handler=run_bootstrap)
@@ -100,10 +102,11 @@ def load_credentials(
 
 
 def run_bootstrap(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    asyncio.run(_serve(args, stdout))
+    stop_logging = configure_logging(args.log_level, args.log_format)
+    try:
+        asyncio.run(_serve(args, stdout))
+    finally:
+        stop_logging()
 
 
 async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
@@ -117,19 +120,22 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         coaps_port=args.coaps_port,
         keys_over_nosec=args.keys_over_nosec,
     )
+    refuse_open_http(args, None, "its API takes no token")
     configs = load_configs(args.config)
     credentials = load_credentials(args)
     api = HttpServer(
         create_bootstrap_app(configs, allowed_hosts=allowed_hosts(args)),
-        host=args.host,
+        host=args.http_host,
         port=args.http_port,
         log_level=args.log_level,
+        access_log=args.access_log,
     )
     async with bootstrap_service(configs, config, credentials, stdout):
         try:
             await api.start()
         except OSError as exc:
-            raise InputError(f"cannot listen on tcp {args.host}:{args.http_port}: {exc}") from None
+            where = f"{args.http_host}:{args.http_port}"
+            raise InputError(f"cannot listen on tcp {where}: {exc}") from None
         try:
             stdout.write(f"bootstrap REST API on {api.url}/api/bootstrap\n".encode())
             stdout.flush()

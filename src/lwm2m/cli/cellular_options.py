@@ -110,7 +110,7 @@ def nidd_settings(args: argparse.Namespace) -> NiddSettings | None:
     if callback is None:
         if args.http_port == 0:
             raise InputError("--nidd with --http-port 0 needs --nidd-callback-url")
-        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        host = "127.0.0.1" if args.http_host in ("0.0.0.0", "::") else args.http_host
         callback = f"http://{host}:{args.http_port}/t8"
     token = args.nidd_token or os.environ.get(NIDD_TOKEN_ENV) or secrets.token_urlsafe(24)
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 from typing import BinaryIO
 
@@ -21,16 +20,20 @@ from lwm2m.cli.cellular_options import (
 )
 from lwm2m.cli.demo import MAX_DEVICES, demo_devices
 from lwm2m.cli.firmware import add_server_arguments, server_delivery
+from lwm2m.cli.logs import LifecycleLog, add_log_arguments, configure_logging
 from lwm2m.cli.northbound import add_northbound_arguments, northbound_options, northbound_services
 from lwm2m.cli.options import (
     add_allowed_hosts_argument,
+    add_http_host_arguments,
     allowed_hosts,
     any_port,
     port_or_off,
+    refuse_open_http,
     required_port,
 )
 from lwm2m.cli.payload import InputError
 from lwm2m.cli.secret_options import (
+    AUTH_TOKEN_ENV,
     OSCORE_ENV,
     add_auth_arguments,
     auth_token,
@@ -47,13 +50,11 @@ from lwm2m.web.events import DEFAULT_MAX_SUBSCRIBERS, EventHub
 from lwm2m.web.firmware_api import firmware_routes
 from lwm2m.web.serving import WebServer
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
-
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     helptext = "run the LwM2M server with its REST API until SIGINT or SIGTERM"
     cmd = subparsers.add_parser("server", help=helptext, description=helptext)
-    cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP and HTTP (0.0.0.0)")
+    cmd.add_argument("--host", default="0.0.0.0", help="address for CoAP (0.0.0.0)")
     cmd.add_argument("--coap-port", type=required_port, default=5683, help="UDP port (5683)")
     cmd.add_argument(
         "--coaps-port", type=port_or_off, default=5684, help="DTLS port, 0: off (5684)"
@@ -65,7 +66,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--tls-port", type=port_or_off, default=5684, help="CoAP over TLS port, 0: off (5684)"
     )
     cmd.add_argument("--http-port", type=any_port, default=8080, help="TCP port, 0: any (8080)")
-    cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    add_http_host_arguments(cmd)
+    add_log_arguments(cmd)
     add_auth_arguments(cmd)
     add_allowed_hosts_argument(cmd)
     cmd.add_argument(
@@ -146,12 +148,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def run_server(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    stop_logging = configure_logging(args.log_level, args.log_format)
     tune_garbage_collector()
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(_serve(args, stdout))
+    try:
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(_serve(args, stdout))
+    finally:
+        stop_logging()
 
 
 async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
@@ -164,6 +167,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     if args.max_event_streams < 1:
         raise InputError("--max-event-streams takes at least 1")
     northbound = northbound_options(args)
+    token = auth_token(args)
+    refuse_open_http(args, token, f"set {AUTH_TOKEN_ENV} or --auth-file")
     try:
         store = await open_any_store(args.store or args.db, args.durability)
     except StoreError as exc:
@@ -198,13 +203,15 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         oscore=_oscore(args, database),
     )
     firmware.attach(server)
+    LifecycleLog(server)  # subscribed for as long as the server lives
     campaigns = server_campaigns(firmware, store)
     web = WebServer(
         server,
-        host=args.host,
+        host=args.http_host,
         port=args.http_port,
         log_level=args.log_level,
-        auth=auth_token(args),
+        access_log=args.access_log,
+        auth=token,
         extra_routes=[
             *(bootstrap_routes(configs) if configs is not None else ()),
             *firmware_routes(firmware),
@@ -233,7 +240,8 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         try:
             await web.start()
         except OSError as exc:
-            raise InputError(f"cannot listen on tcp {args.host}:{args.http_port}: {exc}") from None
+            where = f"{args.http_host}:{args.http_port}"
+            raise InputError(f"cannot listen on tcp {where}: {exc}") from None
         coap_host, coap_port = server.coap_address[:2]
         stdout.write(
             f"LwM2M server on {_listener_uris(server, coap_host)} ({len(credentials)} PSKs)\n"
