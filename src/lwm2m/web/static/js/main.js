@@ -4,6 +4,7 @@ import { getToken, onUnauthorized, setToken } from "./api.js";
 import { form } from "./dialog.js";
 import { h, icon, replace, svg } from "./dom.js";
 import * as bootstrap from "./pages/bootstrap.js";
+import * as campaigns from "./pages/campaigns.js";
 import * as compliance from "./pages/compliance.js";
 import * as deviceList from "./pages/devices.js";
 import * as devicePage from "./pages/device.js";
@@ -15,6 +16,7 @@ const NAV = [
   ["security", "Security", "shield"],
   ["bootstrap", "Bootstrap", "boot"],
   ["compliance", "Compliance", "check"],
+  ["campaigns", "Campaigns", "boot"],
 ];
 
 const ROUTES = [
@@ -23,6 +25,7 @@ const ROUTES = [
   [/^security$/, security],
   [/^bootstrap$/, bootstrap],
   [/^compliance(?:\/(.+))?$/, compliance],
+  [/^campaigns(?:\/(.+))?$/, campaigns],
 ];
 
 const CONNECTION = {
