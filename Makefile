@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two stamps: `make run` installs the runtime only, the test targets add the test extras.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 # Debian packages the test suite's independent peers come from (mosquitto, nats-server: the
 # northbound tests start private brokers of their own, tests/northbound/conftest.py).
@@ -12,11 +14,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck pytest bench fuzz peers browser redis clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $@
 
 # Independent peers for interoperability tests. Installed, never assumed.
 peers: $(VENV)/.peers $(NODE_PEERS)/node_modules/.installed
@@ -58,7 +64,7 @@ $(VENV)/.browser: $(STAMP)
 
 # CoAP 5683, CoAPs 5684, HTTP 8080 (console at /), state in var/lwm2m.db.
 # More options through ARGS, e.g. make run ARGS="--demo 5".
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	$(VENV)/bin/lwm2m server $(ARGS)
 
 lint: $(STAMP)
