@@ -225,7 +225,7 @@ async def test_identity_bound_to_another_endpoint_gets_4_03_on_register(
         failed = await wait(events, RegistrationFailed)
     assert failed.code == Code.FORBIDDEN
     assert world.registered(OTHER) == []
-    assert f"may not act for endpoint {OTHER!r}" in caplog.text
+    assert f"may not act for endpoint {OTHER}:" in caplog.text
     assert f"bound to {EP!r}" in caplog.text
 
 
@@ -247,7 +247,7 @@ async def test_update_and_deregister_of_another_endpoint_get_4_03(
         # The NoSec port may not act for an endpoint that has a PSK either.
         nosec = await raw.request(world.server.coap_address, Code.POST, location)
     assert (update.code, deregister.code, nosec.code) == (Code.FORBIDDEN,) * 3
-    assert caplog.text.count(f"may not act for endpoint {EP!r}") == 3
+    assert caplog.text.count(f"may not act for endpoint {EP}:") == 3
     assert world.server.registrations.get(EP) == registration
     client.trigger_update()  # the device itself still may
     await wait(events, ClientUpdated)

@@ -186,7 +186,7 @@ class BootstrapCore:
         if refusal is not None:
             code, reason = refusal
             logger.warning(
-                "Bootstrap-Request of %r from %s refused (%s): %s",
+                "Bootstrap-Request of %s from %s refused (%s): %s",
                 endpoint,
                 peer,
                 code.dotted,
@@ -201,7 +201,7 @@ class BootstrapCore:
         session = _Session(endpoint, peer, config, fmt, deque())
         self._sessions[peer] = session
         self._respond(exchange, Code.CHANGED, "", now)
-        logger.info("bootstrap of %r from %s started", endpoint, peer)
+        logger.info("bootstrap of %s from %s started", endpoint, peer)
         self._events.append(BootstrapStarted(endpoint, peer))
         if config.discover:
             self._send(session, Discover(Path.parse("/")), now)
@@ -252,7 +252,7 @@ class BootstrapCore:
                 self._fail(session, name, response.code, response.message or "refused", now)
                 return
             logger.info(
-                "bootstrap of %r: %s answered 4.04, an optional resource the client lacks;"
+                "bootstrap of %s: %s answered 4.04, an optional resource the client lacks;"
                 " carrying on",
                 session.endpoint,
                 name,
@@ -275,7 +275,7 @@ class BootstrapCore:
         if session.pending:
             self._next(session, now)
             return
-        logger.info("bootstrap of %r finished", endpoint)
+        logger.info("bootstrap of %s finished", endpoint)
         del self._sessions[session.peer]
         self._events.append(BootstrapFinished(endpoint))
 
@@ -291,7 +291,7 @@ class BootstrapCore:
     ) -> None:
         status = "no answer" if code is None else code.dotted
         logger.warning(
-            "bootstrap of %r failed at %s (%s): %s", session.endpoint, operation, status, reason
+            "bootstrap of %s failed at %s (%s): %s", session.endpoint, operation, status, reason
         )
         self._end(session.peer, now)
         self._events.append(BootstrapFailed(session.endpoint, operation, code, reason))

@@ -142,7 +142,7 @@ class BootstrapServer:
     def _nosec_allowed(self, endpoint: str, peer: Peer) -> bool:
         if self.credentials.get(endpoint) is None:
             return True
-        logger.warning("%s may not bootstrap %r over NoSec: it has a PSK", peer, endpoint)
+        logger.warning("%s may not bootstrap %s over NoSec: it has a PSK", peer, endpoint)
         return False
 
     def _identity_allowed(self, endpoint: str, peer: Peer) -> bool:
@@ -150,7 +150,7 @@ class BootstrapServer:
         if identity is not None and identity.endpoint == endpoint:
             return True
         bound = None if identity is None else identity.endpoint
-        logger.warning("%s may not bootstrap as %r: its PSK is bound to %r", peer, endpoint, bound)
+        logger.warning("%s may not bootstrap as %s: its PSK is bound to %s", peer, endpoint, bound)
         return False
 
     def _drain(self, core: BootstrapCore) -> None:

@@ -289,7 +289,9 @@ class CampaignRunner:
             try:
                 listener(record.id)
             except Exception:
-                logger.exception("campaign listener %r failed", listener)
+                logger.exception(
+                    "campaign listener %s failed", getattr(listener, "__qualname__", listener)
+                )
 
     def _clean_up(self, engine: CampaignEngine, endpoint: str) -> None:
         """An attempt is over: its URLs stop working; the device's observation of /5/0 is

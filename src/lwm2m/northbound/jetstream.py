@@ -176,7 +176,7 @@ class _NatsLink:
         try:
             endpoint, operation = parse_request(tuple(message.subject.split(".")))
         except ValueError as exc:
-            logger.warning("NATS request on %r ignored: %s", message.subject[:200], exc)
+            logger.warning("NATS request on %s ignored: %s", message.subject[:200], exc)
             return
         answer = await self._commands.run(endpoint, operation, message.data)
         if not message.reply:

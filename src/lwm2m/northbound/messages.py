@@ -81,7 +81,7 @@ class MessageFormatter:
                 return self._senml.encode_values(event.values, self._models)
             return self._senml.encode_timestamped(event.batches, self._models)
         except EncodeError as exc:  # NaN or infinity: SenML JSON has no spelling for them
-            logger.warning("%s of %r sent as JSON: %s", type(event).__name__, event.endpoint, exc)
+            logger.warning("%s of %s sent as JSON: %s", type(event).__name__, event.endpoint, exc)
             return None
 
 

@@ -164,13 +164,13 @@ class _MqttLink:
         try:
             endpoint, operation = parse_request(tuple(topic.split("/")))
         except ValueError as exc:
-            logger.warning("MQTT request on %r ignored: %s", topic[:200], exc)
+            logger.warning("MQTT request on %s ignored: %s", topic[:200], exc)
             return
         reply_to, correlation_data = _reply_address(request_properties, body)
         default = "/".join(response_levels(endpoint, operation))
         answer: dict[str, object]
         if reply_to is not None and not _may_answer_on(reply_to, default):
-            logger.warning("MQTT request on %s refused: response topic %r", topic, reply_to[:200])
+            logger.warning("MQTT request on %s refused: response topic %s", topic, reply_to[:200])
             answer = {
                 "endpoint": endpoint,
                 "operation": operation,

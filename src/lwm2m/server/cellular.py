@@ -127,7 +127,7 @@ class Cellular:
                 try:
                     nidd.add(NiddPeer.parse(address))
                 except ValueError:
-                    logger.warning("stored NIDD device %r is not an address: dropped", address)
+                    logger.warning("stored NIDD device %s is not an address: dropped", address)
                     self.nidd_devices.delete(address)
             settings = config.nidd
             self._t8 = t8.T8Client(

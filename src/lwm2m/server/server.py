@@ -345,13 +345,13 @@ class LwM2MServer(CellularApi):
         """Close what ``old`` authenticated: DTLS sessions, and TLS connections by identity."""
         endpoint = old.endpoint
         if self._net is not None and self._net.close_endpoint(endpoint):
-            logger.info("DTLS sessions of %r closed: its credential changed", endpoint)
+            logger.info("DTLS sessions of %s closed: its credential changed", endpoint)
         if self._tcp is not None:
             identity = old.psk.identity
             for peer in self._tcp.peers:
                 if peer.identity is not None and peer.identity.encode("utf-8") == identity:
                     logger.info(
-                        "TLS connection %s of %r closed: its credential changed", peer, endpoint
+                        "TLS connection %s of %s closed: its credential changed", peer, endpoint
                     )
                     self._tcp.close_peer(peer)
 
@@ -375,7 +375,7 @@ class LwM2MServer(CellularApi):
             verified = cast(OscoreEndpoint, self._core.endpoint).verified_context(peer)
             refusal = self.oscore.refusal(endpoint, verified)
         if refusal is not None:
-            logger.warning("%s may not act for endpoint %r: %s", peer, endpoint, refusal)
+            logger.warning("%s may not act for endpoint %s: %s", peer, endpoint, refusal)
             return False
         authorize = self.config.authorize
         return authorize is None or authorize(endpoint, peer)
@@ -581,7 +581,8 @@ class LwM2MServer(CellularApi):
             try:
                 callback(event)
             except Exception:
-                logger.exception("event subscriber %r failed", callback)
+                name = getattr(callback, "__qualname__", callback)
+                logger.exception("event subscriber %s failed", name)
         self._cellular.on_event(event)  # after: what it publishes follows this event
 
     def _release_peer(self, address: Peer) -> None:
@@ -594,7 +595,7 @@ class LwM2MServer(CellularApi):
         idle = self.config.dtls.idle_timeout
         if isinstance(registration.address, DtlsPeer) and registration.lifetime > idle:
             logger.warning(
-                "%r registered for %d s over DTLS, but idle sessions end after %.0f s: raise "
+                "%s registered for %d s over DTLS, but idle sessions end after %.0f s: raise "
                 "ServerConfig.dtls.idle_timeout, or it handshakes again after each quiet period",
                 registration.endpoint,
                 registration.lifetime,

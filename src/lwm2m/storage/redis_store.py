@@ -153,7 +153,7 @@ async def _load(client: Any, keys: Keys) -> _Loaded:
             try:
                 loaded.add(kind, name, value)
             except Exception as exc:  # a record written by hand, or half of an old layout
-                logger.warning("%r of %r not restored: %s", kind.decode(), name, exc)
+                logger.warning("%s of %s not restored: %s", kind.decode(), name, exc)
     return loaded
 
 

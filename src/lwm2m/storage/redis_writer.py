@@ -301,7 +301,7 @@ class RedisWriter:
     def _refused(self, ident: Hashable, exc: Exception) -> None:
         self._failed_rows += 1
         logger.error(
-            "Redis refused the write of %r: %s: %s (the rest of its round is kept)",
+            "Redis refused the write of %s: %s: %s (the rest of its round is kept)",
             ident,
             type(exc).__name__,
             exc,

@@ -139,7 +139,7 @@ def _load_registrations(connection: sqlite3.Connection) -> list[Registration]:
         try:
             peer = decode_peer(address)
         except ValueError as exc:
-            logger.warning("registration of %r not restored: %s", endpoint, exc)
+            logger.warning("registration of %s not restored: %s", endpoint, exc)
             continue
         loaded.append(
             Registration(

@@ -248,7 +248,7 @@ class Writer:
         self._failed_rows += 1
         table = sql.split(" INTO ", 1)[-1].split(" FROM ", 1)[-1].split(None, 1)[0]
         logger.error(
-            "the store left out a %s row of endpoint %r: %s: %s (the rest of its batch is kept)",
+            "the store left out a %s row of endpoint %s: %s: %s (the rest of its batch is kept)",
             table,
             _endpoint(arg),
             type(exc).__name__,

@@ -60,7 +60,7 @@ def bootstrap_routes(configs: ConfigStore) -> list[BaseRoute]:
             raise inputs.bad_request(str(exc)) from None
         created = configs.put(endpoint, config)
         logger.info(
-            "bootstrap configuration of %r %s", endpoint, "added" if created else "replaced"
+            "bootstrap configuration of %s %s", endpoint, "added" if created else "replaced"
         )
         return JSONResponse(config.to_json(), 201 if created else 200)
 
@@ -68,7 +68,7 @@ def bootstrap_routes(configs: ConfigStore) -> list[BaseRoute]:
         endpoint = request.path_params["endpoint"]
         if not configs.delete(endpoint):
             raise HTTPException(404, f"no bootstrap configuration for {endpoint!r:.80}")
-        logger.info("bootstrap configuration of %r deleted", endpoint)
+        logger.info("bootstrap configuration of %s deleted", endpoint)
         return Response(status_code=204)
 
     return [

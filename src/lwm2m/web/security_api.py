@@ -61,10 +61,10 @@ def security_routes(server: LwM2MServer) -> list[BaseRoute]:
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         logger.info(
-            "PSK of %r %s (identity %r)",
+            "PSK of %s %s (identity %s)",
             endpoint,
             "added" if created else "replaced",
-            credential.psk.identity,
+            credential.psk.identity.decode("utf-8", "backslashreplace"),
         )
         return JSONResponse(credential.to_json(), 201 if created else 200)
 
@@ -73,7 +73,7 @@ def security_routes(server: LwM2MServer) -> list[BaseRoute]:
         oscore = server.oscore is not None and server.oscore.remove_endpoint(endpoint)
         if not server.remove_credential(endpoint) and not oscore:
             raise HTTPException(404, f"no credential for {endpoint!r:.80}")
-        logger.info("credentials of %r removed", endpoint)
+        logger.info("credentials of %s removed", endpoint)
         return Response(status_code=204)
 
     return [
@@ -96,7 +96,7 @@ def _put_oscore(server: LwM2MServer, endpoint: str, entry: dict[str, object]) ->
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
     logger.info(
-        "OSCORE context of %r %s (recipient ID %s)",
+        "OSCORE context of %s %s (recipient ID %s)",
         endpoint,
         "added" if created else "replaced",
         credential.recipient_id.hex(),
