@@ -34,6 +34,9 @@ from lwm2m.operations import (
     CreatedResponse,
     EmptyResponse,
     ErrorResponse,
+    LinksResponse,
+    NodeResponse,
+    ValuesResponse,
 )
 from lwm2m.operations import Response as DeviceAnswer
 from lwm2m.server import LwM2MServer, ServerEvent
@@ -192,21 +195,23 @@ class ServerMetrics:
 def result_label(operation: str, outcome: DeviceAnswer | BaseException) -> str:
     """The CoAP code a request ended with (``2.05``, ``4.04``), or ``timeout``, ``cancelled``
     (the caller gave up) or ``failed`` (no usable answer: RST, the server stopped...)."""
-    match outcome:
-        case ErrorResponse(code=code):
-            return code.dotted
-        case CreatedResponse():
-            return Code.CREATED.dotted
-        case EmptyResponse():
-            return (Code.DELETED if operation == "Delete" else Code.CHANGED).dotted
-        case RequestTimeoutError():
-            return "timeout"
-        case asyncio.CancelledError():
-            return "cancelled"
-        case BaseException():
-            return "failed"
-        case _:  # a node, values or links: content
-            return Code.CONTENT.dotted
+    kind = type(outcome)
+    if kind in _CONTENT:
+        return _CONTENT_LABEL
+    if isinstance(outcome, ErrorResponse):
+        return outcome.code.dotted
+    if kind is EmptyResponse:
+        return _DELETED_LABEL if operation == "Delete" else _CHANGED_LABEL
+    if kind is CreatedResponse:
+        return _CREATED_LABEL
+    if isinstance(outcome, RequestTimeoutError):
+        return "timeout"
+    return "cancelled" if isinstance(outcome, asyncio.CancelledError) else "failed"
+
+
+_CONTENT = frozenset({NodeResponse, ValuesResponse, LinksResponse})
+_CONTENT_LABEL, _CHANGED_LABEL = Code.CONTENT.dotted, Code.CHANGED.dotted
+_DELETED_LABEL, _CREATED_LABEL = Code.DELETED.dotted, Code.CREATED.dotted
 
 
 class _ServerCollector(Collector):
