@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 from lwm2m.northbound.commands import AllowList, CommandError, Commands, parse_body
 from lwm2m.northbound.jsonview import dumps
 from lwm2m.northbound.messages import Format, MessageFormatter, content_type
-from lwm2m.northbound.relay import DEFAULT_ACK_TIMEOUT, DEFAULT_WINDOW, Relay
+from lwm2m.northbound.relay import DEFAULT_ACK_TIMEOUT, Relay
 from lwm2m.northbound.settings import BrokerSettings
 from lwm2m.northbound.spool import Spool, SpoolEntry
 from lwm2m.northbound.topics import ROOT, parse_request, response_levels
@@ -42,6 +42,9 @@ DEFAULT_CLIENT_ID = "lwm2m-server"
 SESSION_EXPIRY = 7 * 24 * 3600
 """Seconds the broker keeps our session (subscription, queued commands) while we are away."""
 MAX_CONCURRENT_COMMANDS = 64
+MQTT_WINDOW = 256
+"""Messages in flight: paho and aiomqtt scan their pending publishes on every publish and
+acknowledgement, so a window past the broker's Receive Maximum only costs time."""
 REQUESTS = f"{ROOT}/+/req/+"
 
 
@@ -57,7 +60,7 @@ class MqttNorthbound:
         fmt: Format = Format.JSON,
         allow: AllowList | None = None,
         client_id: str = DEFAULT_CLIENT_ID,
-        window: int = DEFAULT_WINDOW,
+        window: int = MQTT_WINDOW,
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
     ) -> None:
         self.settings = settings
