@@ -10,6 +10,7 @@ import binascii
 import json
 import sys
 import time
+from collections.abc import Iterable
 from typing import BinaryIO
 
 from lwm2m.codec import default_codecs
@@ -18,8 +19,8 @@ from lwm2m.codec.errors import CodecError
 from lwm2m.codec.flat_json import values_from_json, values_to_json
 from lwm2m.codec.link import LinkFormatCodec
 from lwm2m.model import ModelRegistry, Path, PathError, node_to_values, values_to_node
-from lwm2m.model.builtin import builtin_models
-from lwm2m.model.ddf import DdfError, load_ddf
+from lwm2m.model.catalog import add_ddf_files, default_models
+from lwm2m.model.ddf import DdfError
 
 
 class InputError(Exception):
@@ -88,16 +89,21 @@ def run_encode(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
     stdout.write(payload.hex().encode() + b"\n" if args.hex else payload)
 
 
+def load_models(sources: Iterable[str]) -> ModelRegistry:
+    """Every OMA registry object and the built-in ones, then the DDF files or folders given."""
+    models = default_models()
+    for source in sources:
+        try:
+            add_ddf_files(models, source)
+        except (OSError, DdfError) as exc:
+            raise InputError(f"cannot load {source}: {exc}") from None
+    return models
+
+
 def _setup(args: argparse.Namespace) -> tuple[Codec, ModelRegistry, Path | None]:
     content_format: ContentFormat = parse_format(args.format)
     codec = default_codecs(time.time).get(content_format)
-    models = builtin_models()
-    for file in args.ddf:
-        try:
-            for model in load_ddf(file):
-                models.add(model)
-        except (OSError, DdfError) as exc:
-            raise InputError(f"cannot load {file}: {exc}") from None
+    models = load_models(args.ddf)
     try:
         path = Path.parse(args.path) if args.path else None
     except PathError as exc:

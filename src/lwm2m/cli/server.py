@@ -31,7 +31,7 @@ from lwm2m.cli.options import (
     refuse_open_http,
     required_port,
 )
-from lwm2m.cli.payload import InputError
+from lwm2m.cli.payload import InputError, load_models
 from lwm2m.cli.secret_options import (
     AUTH_TOKEN_ENV,
     OSCORE_ENV,
@@ -128,6 +128,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="strict: answer a Register, Update, Send... once the database has committed it;"
         " relaxed: at once, a crash losing the last 0.1 s of changes (strict)",
     )
+    cmd.add_argument(
+        "--models",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="object definitions (DDF XML files, or a folder of them) beyond the OMA registry's;"
+        " they replace earlier ones of the same object (repeatable)",
+    )
     timers = cmd.add_argument_group("the Telekom profile's timer rules, docs/compliance.md")
     timers.add_argument(
         "--enforce-timer-rules",
@@ -169,6 +177,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     northbound = northbound_options(args)
     token = auth_token(args)
     refuse_open_http(args, token, f"set {AUTH_TOKEN_ENV} or --auth-file")
+    models = load_models(args.models)
     try:
         store = await open_any_store(args.store or args.db, args.durability)
     except StoreError as exc:
@@ -201,6 +210,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         credentials=credentials,
         store=store,
         oscore=_oscore(args, database),
+        models=models,
     )
     firmware.attach(server)
     LifecycleLog(server)  # subscribed for as long as the server lives

@@ -41,7 +41,7 @@ from typing import cast
 
 from lwm2m.coap.events import Peer
 from lwm2m.coap.stream import StreamCore
-from lwm2m.model import ModelRegistry, ObjectNode, Path, Value, values_to_node
+from lwm2m.model import ModelRegistry, ObjectNode, Path, Value, default_models, values_to_node
 from lwm2m.operations import (
     Create,
     Delete,
@@ -129,7 +129,7 @@ class LwM2MServer(CellularApi):
             replace(self.config, authorize=self._authorize),
             rng,
             time.time,
-            models,
+            models if models is not None else default_models(),
             self._store,
             is_stream=lambda peer: isinstance(peer, StreamPeer),
             oscore=oscore,
