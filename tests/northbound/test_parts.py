@@ -116,3 +116,43 @@ def test_senml_format_for_notifications_and_send() -> None:
     assert json.loads(sent.payload)[0]["bt"] == 1700000000.0
     nan = formatter.message(NotificationReceived("a", path, {path: math.nan}, 112, 4), 5.0)
     assert json.loads(nan.payload)["values"] == {"/3303/0/5700": "nan"}  # SenML cannot: JSON
+
+
+def test_server_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from lwm2m.cli.northbound import add_northbound_arguments, northbound_options
+    from lwm2m.cli.payload import InputError
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", default=str(tmp_path / "x.db"))
+    add_northbound_arguments(parser)
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    options = northbound_options(
+        parser.parse_args(
+            [
+                "--mqtt",
+                "mqtt://app@broker",
+                "--mqtt-password-file",
+                str(secret),
+                "--nats",
+                "nats://127.0.0.1",
+                "--northbound-allow",
+                "dev-*=read",
+            ]
+        )
+    )
+    assert options.mqtt is not None and options.mqtt.password == "s3cret"
+    assert options.nats is not None and options.nats.port == 4222
+    assert options.spool_dir == str(tmp_path) and options.allow.allows("dev-1", "read")
+    monkeypatch.setenv("LWM2M_MQTT_PASSWORD", "other")
+    with pytest.raises(InputError, match="one place"):
+        northbound_options(
+            parser.parse_args(["--mqtt", "mqtt://a@b", "--mqtt-password-file", str(secret)])
+        )
+    for bad in (["--northbound-allow", "x=reboot"], ["--mqtt", "nats://b"]):
+        with pytest.raises(InputError):
+            northbound_options(parser.parse_args(bad))
+    memory = northbound_options(parser.parse_args(["--db", ":memory:"]))
+    assert memory.spool_dir is None and memory.mqtt is None
