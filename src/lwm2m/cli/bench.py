@@ -17,6 +17,8 @@ from lwm2m.cli.payload import InputError
 from lwm2m.loadtest import TARGETS, BenchConfig, BenchError, BenchReport, Load, run_bench
 from lwm2m.loadtest.campaign import run_campaign_bench
 from lwm2m.loadtest.flood import FLOOD_READ_P99, FloodReport
+from lwm2m.server import LwM2MServer
+from lwm2m.web.serving import WebServer
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,6 +47,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "the measured registration rate (0: no flood phase)",
     )
     cmd.add_argument(
+        "--rest",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the reads, the same reads through the REST API from another process over "
+        "N HTTP keep-alive connections (0: no REST phase)",
+    )
+    cmd.add_argument(
         "--campaign",
         action="store_true",
         help="instead: a firmware campaign, --clients devices pulling a 64 KiB package over"
@@ -66,15 +76,21 @@ def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryI
             db=args.db,
             durability=args.durability,
             flood=args.flood,
+            rest_connections=args.rest,
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
     try:
-        report = run_bench(config)
+        report = run_bench(config, _rest_api)
     except BenchError as exc:
         raise InputError(str(exc)) from None
     text = json.dumps(report.to_json(), indent=2) if args.json else "\n".join(_lines(report))
     stdout.write(text.encode() + b"\n")
+
+
+def _rest_api(server: LwM2MServer) -> WebServer:
+    """The REST API as ``lwm2m server`` serves it (access log off), on a loopback port."""
+    return WebServer(server, host="127.0.0.1", port=0)
 
 
 def _lines(report: BenchReport) -> list[str]:
@@ -123,6 +139,7 @@ def _lines(report: BenchReport) -> list[str]:
             f"{report.notifications.failed:,}",
         ),
         row("reads", report.reads, "reads", f"{report.reads.failed:,}"),
+        *([] if report.rest_reads is None else [row("REST reads", report.rest_reads, None, "")]),
         *([] if report.flood is None else _flood_lines(report.flood, row)),
         f"RSS per registered client {report.bytes_per_client:,.0f} B "
         f"(+{(report.rss_registered - report.rss_before) / 2**20:,.1f} MiB), target <= "

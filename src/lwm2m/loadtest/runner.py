@@ -11,7 +11,9 @@ Phases, one after the other, each bounded in count and time:
    ``notify_window`` of them between the shards' ``send`` and the server's event (beyond that
    they would only overflow the server's socket buffer), and writes off the ones lost.
 4. For ``duration`` seconds the server reads ``/3/0/9``, ``concurrency`` reads at a time.
-5. With ``flood`` (N > 0): a separate process (:mod:`lwm2m.loadtest.flood`) sends Registers
+5. With ``rest_connections`` (N > 0) and a REST API factory: the same Reads through the HTTP
+   API from a loader process with N keep-alive connections (:mod:`lwm2m.loadtest.rest`).
+6. With ``flood`` (N > 0): a separate process (:mod:`lwm2m.loadtest.flood`) sends Registers
    of new devices at N times the registration rate of phase 1; after ``FLOOD_RAMP`` seconds
    the server reads ``/3/0/9`` of the registered fleet, ``flood_concurrency`` reads at a time,
    for ``duration`` seconds.  Reported: those reads, and what became of the flood's Registers.
@@ -46,6 +48,7 @@ from typing import cast
 from lwm2m.loadtest.device import BATTERY
 from lwm2m.loadtest.fleet import FD_RESERVE, Flow, ShardSpec, raise_fd_limit, run_shard
 from lwm2m.loadtest.flood import FloodError, FloodReport, FloodSpec, flood_phase
+from lwm2m.loadtest.rest import RestApiFactory, RestLoadError, rest_phase
 from lwm2m.operations import ErrorResponse, Response
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.config import Durability
@@ -80,6 +83,7 @@ class BenchConfig:
     flood: float = 0.0  # Registers at this multiple of the registration rate; 0: no flood
     flood_concurrency: int = 32  # reads in flight during the flood
     flood_sources: int = 256  # source addresses of the flood
+    rest_connections: int = 0  # HTTP keep-alive connections of the REST phase; 0: no phase
 
     def __post_init__(self) -> None:
         if self.clients < 1 or self.duration <= 0 or self.concurrency < 1:
@@ -162,6 +166,7 @@ class BenchReport:
     load_average: float  # the machine's, over the minute before the bench started
     store: StoreFigures | None = None  # with a SQLite store
     flood: FloodReport | None = None
+    rest_reads: Load | None = None  # the reads phase through the REST API
 
     @property
     def bytes_per_client(self) -> float:
@@ -206,15 +211,17 @@ class BenchReport:
             "targets": TARGETS,
             "meetsTargets": self.meets_targets(),
             **({} if self.flood is None else {"flood": self.flood.to_json()}),
+            **({} if self.rest_reads is None else {"restReads": self.rest_reads.to_json()}),
         }
 
 
-def run_bench(config: BenchConfig) -> BenchReport:
-    """Run the whole bench on a fresh uvloop event loop; raises BenchError when it cannot."""
+def run_bench(config: BenchConfig, rest_api: RestApiFactory | None = None) -> BenchReport:
+    """Run the whole bench on a fresh uvloop event loop; raises BenchError when it cannot.
+    ``rest_api`` serves the server's REST API for the REST phase."""
     fd_limit = raise_fd_limit()  # the shards inherit it
     tune_garbage_collector()  # as `lwm2m server` does
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(_Bench(config, fd_limit).run())
+        return runner.run(_Bench(config, fd_limit, rest_api).run())
 
 
 def rss_bytes() -> int:
@@ -232,8 +239,11 @@ def percentile(ordered: list[float], fraction: float) -> float:
 
 
 class _Bench:
-    def __init__(self, config: BenchConfig, fd_limit: int) -> None:
+    def __init__(
+        self, config: BenchConfig, fd_limit: int, rest_api: RestApiFactory | None = None
+    ) -> None:
         self.config = config
+        self.rest_api = rest_api
         self.fd_limit = fd_limit
         per_process = max(1, fd_limit - FD_RESERVE)
         self.shard_count = -(-config.clients // per_process)
@@ -323,6 +333,9 @@ class _Bench:
                 config.concurrency,
             )
         )
+        rest_reads = None
+        if config.rest_connections > 0 and self.rest_api is not None:
+            rest_reads = await self._measured(self._rest_reads(server, endpoints))
         flood = None
         if config.flood > 0:
             spec = FloodSpec(
@@ -361,7 +374,24 @@ class _Bench:
             rss_observed,
             load_average,
             flood=flood,
+            rest_reads=rest_reads,
         )
+
+    async def _rest_reads(self, server: LwM2MServer, endpoints: list[str]) -> Load:
+        assert self.rest_api is not None
+        try:
+            count, seconds, failed, latencies = await rest_phase(
+                self.rest_api(server),
+                endpoints,
+                duration=self.config.duration,
+                connections=self.config.rest_connections,
+                pin=self._pin,
+            )
+        except RestLoadError as exc:
+            raise BenchError(str(exc)) from None
+        if not latencies:
+            return Load(0, seconds, failed)
+        return Load(count, seconds, failed, percentile(latencies, 0.5), percentile(latencies, 0.99))
 
     def _phase_limit(self) -> float:
         """Seconds a phase that goes over every client may take at most."""

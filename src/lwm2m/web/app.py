@@ -39,6 +39,7 @@ from lwm2m.web.listing import QUERY_NAMES, ClientQuery, list_page
 from lwm2m.web.metrics import ServerMetrics
 from lwm2m.web.nidd_api import nidd_routes
 from lwm2m.web.openapi import openapi_routes
+from lwm2m.web.routing import screened
 from lwm2m.web.security_api import security_routes
 from lwm2m.web.transport_api import transport_routes
 from lwm2m.web.wake_api import wake_routes
@@ -97,7 +98,7 @@ def create_app(
     ]
     routes += openapi_routes(lambda: routes, auth=auth is not None)
     return Starlette(
-        routes=routes,
+        routes=screened(routes),
         middleware=[
             Middleware(HostGuard, allowed=allowed_hosts),
             Middleware(ApiGuard, token=auth),
