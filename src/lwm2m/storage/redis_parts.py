@@ -63,6 +63,13 @@ class RedisRegistrationStore(MemoryRegistrationStore):
         for registration in self.all():
             self._mark(registration.endpoint)
 
+    def apply(self, endpoint: str, registration: Registration | None) -> None:
+        """Another node's write, into the view only."""
+        if registration is None:
+            super().delete(endpoint)
+        else:
+            super().put(registration)
+
     def _write(self, endpoint: str) -> Written:
         registration = self.get(endpoint)
         value = None if registration is None else records.encode_registration(registration)
@@ -91,9 +98,20 @@ class RedisObservationStore:
     def all(self) -> list[ObservationRecord]:
         return list(self._records.values())
 
+    def of(self, endpoint: str) -> list[ObservationRecord]:
+        """``endpoint``'s observations (a scan: asked only when a device changes node)."""
+        return [record for record in self._records.values() if record.endpoint == endpoint]
+
     def rewrite_all(self) -> None:
         for ident in list(self._records):
             self._mark(ident)
+
+    def apply(self, endpoint: str, token: bytes, record: ObservationRecord | None) -> None:
+        """Another node's write, into the view only."""
+        if record is None:
+            self._records.pop((endpoint, token), None)
+        else:
+            self._records[endpoint, token] = record
 
     def _write(self, ident: tuple[str, bytes]) -> Written:
         key = self._keys.of(ident[0], records.OBSERVATIONS)
@@ -216,6 +234,28 @@ class RedisHistoryStore:
         for endpoint in list(self._by_endpoint):
             self._mark(endpoint)
 
+    def apply(
+        self, endpoint: str, cleared: bool, values: Iterable[tuple[Path, int, float, Value]]
+    ) -> None:
+        """Another node's write (a ``DEL`` and/or new slots), into the view only: values are
+        kept in ``seq`` order and count as written, so this node goes on from them."""
+        kept = self._by_endpoint.get(endpoint)
+        if kept is None:
+            kept = self._by_endpoint[endpoint] = _Kept()
+        if cleared:
+            kept.paths.clear()
+            kept.written.clear()
+        for path, seq, time, value in sorted(values, key=lambda entry: entry[1]):
+            entries = kept.paths.get(path)
+            if entries is None:
+                entries = kept.paths[path] = deque(maxlen=self.limit)
+            if entries and seq <= entries[-1][0]:
+                continue  # loaded already
+            entries.append((seq, time, value))
+            kept.written[path] = seq
+        if not kept.paths and not kept.cleared:
+            del self._by_endpoint[endpoint]
+
     def _write(self, endpoint: str) -> Written:
         kept = self._by_endpoint.get(endpoint)
         if kept is None:
@@ -275,6 +315,14 @@ class RedisPskStore(MemoryPskStore):
         for credential in self:
             self._mark(credential.endpoint)
 
+    def apply(self, endpoint: str, credential: PskCredential | None) -> None:
+        """Another node's write, into the view only."""
+        if credential is None:
+            super().remove(endpoint)
+        else:
+            super().remove(endpoint)  # its identity may have changed
+            super().set(credential)
+
     def _write(self, endpoint: str) -> Written:
         credential = self.get(endpoint)
         value = None if credential is None else records.encode_psk(credential)
@@ -302,6 +350,13 @@ class RedisSequences:
     def rewrite_all(self) -> None:
         for endpoint in list(self.reserved):
             self._mark(endpoint)
+
+    def apply(self, endpoint: str, reserved: int | None) -> None:
+        """Another node's reservation, into the view only (never lowered)."""
+        if reserved is None:
+            self.reserved.pop(endpoint, None)
+        else:
+            self.reserved[endpoint] = max(reserved, self.reserved.get(endpoint, 0))
 
     def _write(self, endpoint: str) -> Written:
         value = self.reserved.get(endpoint)
@@ -354,6 +409,12 @@ class RedisOscoreContexts(OscoreServerContexts):
         for credential in self:
             self._mark(credential.endpoint)
 
+    def apply(self, endpoint: str, credential: OscoreCredential | None) -> None:
+        """Another node's write, into the view only."""
+        super().remove_endpoint(endpoint)
+        if credential is not None:
+            super().set(credential)
+
     def _write(self, endpoint: str) -> Written:
         credential = self.get(endpoint)
         value = None if credential is None else records.encode_oscore(credential)
@@ -385,6 +446,13 @@ class RedisConfigStore(ConfigStore):
         for endpoint, _ in self:
             self._mark(endpoint)
 
+    def apply(self, endpoint: str, config: BootstrapConfig | None) -> None:
+        """Another node's write, into the view only."""
+        if config is None:
+            super().delete(endpoint)
+        else:
+            super().put(endpoint, config)
+
     def _write(self, endpoint: str) -> Written:
         config = self.get(endpoint)
         value = None if config is None else json.dumps(config_to_json(config)).encode()
@@ -411,8 +479,62 @@ class RedisNiddDeviceStore(MemoryNiddDeviceStore):
         for address in self.all():
             self._mark(address)
 
+    def apply(self, address: str, present: bool) -> None:
+        """Another node's write, into the view only."""
+        if present:
+            super().put(address)
+        else:
+            super().delete(address)
+
     def _write(self, address: str) -> Written:
         return _state(self._keys.nidd(address), b"1" if address in self._addresses else None)
+
+
+class RedisOwners:
+    """Which cluster node serves each device (``PREFIX:{ep}:owner``), as far as this node
+    knows: its own claims, and the other nodes' through the change stream."""
+
+    __slots__ = ("_keys", "_mark", "_owners")
+
+    def __init__(self, writer: RedisWriter, keys: Keys, loaded: Mapping[str, str]) -> None:
+        self._keys = keys
+        self._owners = dict(loaded)
+        self._mark = writer.channel(self._write)
+
+    def get(self, endpoint: str) -> str | None:
+        return self._owners.get(endpoint)
+
+    def set(self, endpoint: str, node: str) -> None:
+        if self._owners.get(endpoint) != node:
+            self._owners[endpoint] = node
+            self._mark(endpoint)
+
+    def delete(self, endpoint: str) -> None:
+        if self._owners.pop(endpoint, None) is not None:
+            self._mark(endpoint)
+
+    def of(self, node: str) -> list[str]:
+        """The devices ``node`` serves."""
+        return [endpoint for endpoint, owner in self._owners.items() if owner == node]
+
+    def nodes(self) -> frozenset[str]:
+        return frozenset(self._owners.values())
+
+    def apply(self, endpoint: str, node: str | None) -> None:
+        """Another node's write, into the view only."""
+        if node is None:
+            self._owners.pop(endpoint, None)
+        else:
+            self._owners[endpoint] = node
+
+    def rewrite_all(self) -> None:
+        for endpoint in list(self._owners):
+            self._mark(endpoint)
+
+    def _write(self, endpoint: str) -> Written:
+        node = self._owners.get(endpoint)
+        key = self._keys.of(endpoint, records.OWNER)
+        return _state(key, None if node is None else node.encode("utf-8", "surrogatepass"))
 
 
 def rewrite_all(parts: Iterable[object]) -> None:

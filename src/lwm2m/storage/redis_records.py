@@ -16,12 +16,17 @@ kind           type    content
 ``oscore``     string  [master secret, sender ID, recipient ID, salt, ID context]
 ``oscore-seq`` string  the OSCORE sequence number reserved so far (decimal)
 ``bootstrap``  string  the bootstrap configuration as JSON, keys included
+``owner``      string  the cluster node that serves the device (:mod:`lwm2m.cluster`)
 =============  ======  ==============================================================
 
 NIDD devices are ``PREFIX:nidd:{ADDRESS}`` (a string); ``PREFIX:version`` holds the layout's
 version and ``PREFIX:marker`` tells a Redis that kept its data from one that came back empty.
-There is no index: a start finds the keys with ``SCAN`` (on every primary of a cluster), so
-nothing can disagree with an index after a crash and no single key is hot.
+A cluster adds ``PREFIX:node:{NODE}`` (a node's heartbeat, with a TTL), ``PREFIX:inbox:{NODE}``
+(a stream: requests routed to the node and answers to its own), ``PREFIX:changes`` (a stream:
+each round's writes, which the other nodes apply to their views) and ``PREFIX:events`` (a
+stream: every node's server events).  There is no index: a start finds the keys with ``SCAN``
+(on every primary of a cluster), so nothing can disagree with an index after a crash and no
+single key is hot.
 """
 
 from __future__ import annotations
@@ -55,7 +60,18 @@ PSK = b"psk"
 OSCORE = b"oscore"
 OSCORE_SEQUENCE = b"oscore-seq"
 BOOTSTRAP = b"bootstrap"
-KINDS = (REGISTRATION, OBSERVATIONS, QUEUE, HISTORY, PSK, OSCORE, OSCORE_SEQUENCE, BOOTSTRAP)
+OWNER = b"owner"
+KINDS = (
+    REGISTRATION,
+    OBSERVATIONS,
+    QUEUE,
+    HISTORY,
+    PSK,
+    OSCORE,
+    OSCORE_SEQUENCE,
+    BOOTSTRAP,
+    OWNER,
+)
 
 _GLOB_SPECIAL = frozenset(b"*?[]\\")
 
@@ -72,7 +88,7 @@ def _text(name: bytes) -> str:
 class Keys:
     """The keys under ``prefix`` (several servers or tests can share one Redis)."""
 
-    __slots__ = ("_head", "_nidd", "marker", "prefix", "version")
+    __slots__ = ("_head", "_nidd", "changes", "events", "marker", "prefix", "version")
 
     def __init__(self, prefix: str) -> None:
         if not prefix or "{" in prefix or "}" in prefix:
@@ -82,12 +98,33 @@ class Keys:
         self._nidd = _name(prefix) + b":nidd:{"
         self.version = _name(prefix) + b":version"
         self.marker = _name(prefix) + b":marker"
+        self.changes = _name(prefix) + b":changes"
+        self.events = _name(prefix) + b":events"
 
     def of(self, endpoint: str, kind: bytes) -> bytes:
         return self._head + _name(endpoint) + b"}:" + kind
 
     def nidd(self, address: str) -> bytes:
         return self._nidd + _name(address) + b"}"
+
+    def node(self, node: str) -> bytes:
+        """A cluster node's heartbeat (it expires when the node stops renewing it)."""
+        return _name(self.prefix) + b":node:{" + _name(node) + b"}"
+
+    def nodes(self) -> bytes:
+        """What ``SCAN MATCH`` finds every node's heartbeat with."""
+        return self.pattern()[:-1] + b"node:\\{*"
+
+    def inbox(self, node: str) -> bytes:
+        """A cluster node's stream of routed requests and of answers to its own."""
+        return _name(self.prefix) + b":inbox:{" + _name(node) + b"}"
+
+    def node_of(self, key: bytes) -> str | None:
+        """The node a heartbeat key names (None for other keys)."""
+        head = _name(self.prefix) + b":node:{"
+        if key.startswith(head) and key.endswith(b"}"):
+            return _text(key[len(head) : -1])
+        return None
 
     def pattern(self) -> bytes:
         """What ``SCAN MATCH`` finds every key of this prefix with (the prefix escaped)."""

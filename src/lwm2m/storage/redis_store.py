@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -37,6 +37,7 @@ from lwm2m.storage.redis_parts import (
     RedisNiddDeviceStore,
     RedisObservationStore,
     RedisOscoreContexts,
+    RedisOwners,
     RedisPskStore,
     RedisQueueStore,
     RedisRegistrationStore,
@@ -96,6 +97,8 @@ class _Loaded:
     sequences: dict[str, int] = field(default_factory=dict)
     configs: dict[str, BootstrapConfig] = field(default_factory=dict)
     nidd: list[str] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)
+    changes_from: bytes = b"0-0"  # the change stream's last entry before the scan
 
     def add(self, kind: bytes, name: str, value: Any) -> None:
         """One key's value (bytes, or a dict for a hash) into the view."""
@@ -120,6 +123,8 @@ class _Loaded:
             self.sequences[name] = int(value)
         elif kind == records.BOOTSTRAP:
             self.configs[name] = parse_entry(name, json.loads(value))
+        elif kind == records.OWNER:
+            self.owners[name] = value.decode("utf-8", "surrogatepass")
         else:
             self.nidd.append(name)
 
@@ -127,16 +132,28 @@ class _Loaded:
 _HASHES = (records.OBSERVATIONS, records.QUEUE, records.HISTORY)
 
 
+def _fields(verb: str, args: Sequence[Any]) -> list[tuple[bytes, bytes | None]]:
+    """The fields a hash command sets (``HSET``: with values) or removes (``HDEL``: None)."""
+    if verb == "HSET":
+        return [(args[i], args[i + 1]) for i in range(0, len(args), 2)]
+    if verb == "HDEL":
+        return [(field, None) for field in args]
+    return []
+
+
 async def _load(client: Any, keys: Keys) -> _Loaded:
     """Everything under ``keys.prefix``: one ``SCAN`` pass (every primary of a cluster), then
     the values in pipelines of ``LOAD_BATCH`` keys.  A record no restart can use is logged and
     left out, as SQLite's loader does."""
+    loaded = _Loaded()
+    last = await client.xrevrange(keys.changes, count=1)
+    if last:
+        loaded.changes_from = last[0][0]  # what follows is applied on top of the scan
     found: dict[bytes, tuple[bytes, str]] = {}
     async for key in client.scan_iter(match=keys.pattern(), count=LOAD_BATCH):
         parsed = keys.parse(key)
         if parsed is not None:
             found[key] = parsed
-    loaded = _Loaded()
     names = list(found)
     for first in range(0, len(names), LOAD_BATCH):
         batch = names[first : first + LOAD_BATCH]
@@ -204,6 +221,8 @@ class RedisStore:
             raise StoreError(str(exc)) from None
         self.bootstrap_configs = RedisConfigStore(writer, keys, loaded.configs)
         self.nidd_devices = RedisNiddDeviceStore(writer, keys, loaded.nidd)
+        self.owners = RedisOwners(writer, keys, loaded.owners)
+        self.changes_from = loaded.changes_from
         self._closed = False
 
     @classmethod
@@ -279,9 +298,68 @@ class RedisStore:
                 self.oscore,
                 self.bootstrap_configs,
                 self.nidd_devices,
+                self.owners,
             )
         )
         await self._client.set(self.keys.marker, b"1")
+
+    @property
+    def client(self) -> Any:
+        """The Redis client (the cluster's messaging shares its connection pool)."""
+        return self._client
+
+    def publish_changes(self, node: str) -> None:
+        """Append every round's writes to the change stream, as ``node`` (a cluster)."""
+        self._writer.publish(self.keys.changes, node)
+
+    def apply_changes(self, commands: Iterable[Sequence[Any]]) -> list[tuple[bytes, str]]:
+        """Another node's writes (as :meth:`publish_changes` streams them) into the view, not
+        written again; returns the ``(kind, endpoint)`` of each applied one.  Queued
+        requests are the writer's own (request IDs are per node) and are left out."""
+        applied = []
+        for command in commands:
+            parsed = self.keys.parse(command[1])
+            if parsed is None:
+                continue
+            kind, name = parsed
+            try:
+                self._apply(kind, name, command[0], command[2:])
+            except Exception as exc:  # a record this release cannot read
+                logger.warning("change of %s of %s not applied: %s", kind.decode(), name, exc)
+                continue
+            applied.append(parsed)
+        return applied
+
+    def _apply(self, kind: bytes, name: str, verb: str, args: Sequence[Any]) -> None:
+        value = args[0] if verb == "SET" else None
+        if kind == records.REGISTRATION:
+            registration = None if value is None else records.decode_registration(name, value)
+            self.registrations.apply(name, registration)
+        elif kind == records.OWNER:
+            self.owners.apply(name, None if value is None else value.decode("utf-8"))
+        elif kind == records.OBSERVATIONS:
+            for token, data in _fields(verb, args):
+                record = None if data is None else records.decode_observation(name, token, data)
+                self.observations.apply(name, token, record)
+        elif kind == records.HISTORY:
+            values = [
+                records.decode_history(slot, data)
+                for slot, data in _fields(verb, args)
+                if data is not None
+            ]
+            self.history.apply(name, verb == "DEL", values)
+        elif kind == records.PSK:
+            self.credentials.apply(name, None if value is None else records.decode_psk(name, value))
+        elif kind == records.OSCORE:
+            credential = None if value is None else records.decode_oscore(name, value)
+            self.oscore.apply(name, credential)
+        elif kind == records.OSCORE_SEQUENCE:
+            self.sequences.apply(name, None if value is None else int(value))
+        elif kind == records.BOOTSTRAP:
+            config = None if value is None else parse_entry(name, json.loads(value))
+            self.bootstrap_configs.apply(name, config)
+        elif kind == b"nidd":
+            self.nidd_devices.apply(name, value is not None)
 
     @property
     def written(self) -> int:

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+import cbor2
 from redis.exceptions import RedisError, ResponseError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ RETRY_MAX = 2.0
 MAX_BATCH = 2000
 """Marks per pipeline: a round of 100,000 changed keys goes as 50 round trips, none of them a
 request Redis takes long to parse."""
+CHANGES_KEPT = 10_000
+"""Entries (pipelines) the change stream keeps, about: a node further behind than that misses
+changes (logged: :mod:`lwm2m.storage.redis_follow`)."""
 
 Command: TypeAlias = tuple[Any, ...]
 Done: TypeAlias = Callable[[], None]
@@ -117,6 +122,7 @@ class RedisWriter:
         self._last_commit = 0.0
         self._failed_rows = 0
         self._retries = 0
+        self._feed: tuple[bytes, bytes] | None = None
         self.connected = True
         self._task = asyncio.get_running_loop().create_task(self._run(), name="lwm2m-redis")
 
@@ -141,6 +147,11 @@ class RedisWriter:
     def on_commit(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback()`` after each acknowledged round, on the loop (None: stop)."""
         self._on_commit = callback
+
+    def publish(self, stream: bytes, node: str) -> None:
+        """From now on, each pipeline also appends its commands to ``stream`` (one ``XADD``,
+        in the same pipeline) under ``node``'s name, for the other nodes' views."""
+        self._feed = stream, node.encode("utf-8", "surrogatepass")
 
     def stats(self) -> RedisStats:
         pending = self.written - self.committed
@@ -251,6 +262,7 @@ class RedisWriter:
         pipe = self._client.pipeline(transaction=False)
         spans: list[tuple[Hashable, int]] = []  # each mark's ident and its command count
         done: list[Done] = []
+        sent: list[Sequence[Command]] = []
         for channel, ident in marks:
             try:
                 commands, after = channel.flush(ident)
@@ -260,10 +272,16 @@ class RedisWriter:
             for command in commands:
                 pipe.execute_command(*command)
             spans.append((ident, len(commands)))
+            sent.append(commands)
             if after is not None:
                 done.append(after)
         if not spans:
             return True
+        if self._feed is not None:
+            stream, node = self._feed
+            changes = cbor2.dumps([list(command) for command in itertools.chain(*sent)])
+            pipe.xadd(stream, {b"node": node, b"changes": changes}, maxlen=CHANGES_KEPT)
+            spans.append((stream, 1))
         try:
             replies = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
