@@ -60,6 +60,7 @@ from lwm2m.operations.mapping import REGISTRATION_PATH, SEND_PATH
 from lwm2m.security.oscore_endpoint import OscoreContexts
 from lwm2m.server.config import ServerConfig
 from lwm2m.server.encoding import RequestEncoder
+from lwm2m.server.errors import RequestFailedError
 from lwm2m.server.events import CoreEvent, Target, TimerRuleViolated
 from lwm2m.server.flow import RequestFlow
 from lwm2m.server.registrar import ObjectListTooLargeError, Registrar
@@ -71,7 +72,7 @@ from lwm2m.server.registration import (
     ServerStore,
 )
 from lwm2m.server.reporting import Reporting
-from lwm2m.server.state import ServerState
+from lwm2m.server.state import ServerState, Session, SessionView
 from lwm2m.server.timer_audit import NetworkTimers, TimerAudit
 from lwm2m.server.wire import ServerWire
 
@@ -246,6 +247,22 @@ class ServerCore:
             return ()
         return tuple(TimerRuleViolated.of(endpoint, check) for check in known.violations)
 
+    def endpoint_of(self, peer: Peer) -> str | None:
+        """The endpoint registered at ``peer`` now, if any (the message log's attribution)."""
+        session = self._state.by_peer.get(peer)
+        return None if session is None else session.registration.endpoint
+
+    def session_view(self, endpoint: str, now: float) -> SessionView | None:
+        """What the server holds for ``endpoint`` beyond its registration, for operators."""
+        session = self._state.sessions.get(endpoint)
+        if session is None:
+            return None
+        return SessionView(
+            tuple(session.observations or ()),
+            max(0.0, session.awake_until - now),
+            len(session.queue or ()),
+        )
+
     def knows_peer(self, peer: Peer) -> bool:
         """Whether ``peer`` is the current address of a live registration: one dict lookup,
         cheap enough for a transport to rank every datagram (established devices first)."""
@@ -278,6 +295,56 @@ class ServerCore:
         wall = state.clock()
         for record in queued:
             self._flow.restore_queued(record, wall, now)
+
+    # -- a cluster: devices move between nodes (lwm2m.cluster) -----------------------------
+
+    def adopt(
+        self,
+        registration: Registration,
+        observations: Iterable[ObservationRecord],
+        queued: Iterable[QueuedRecord],
+        now: float,
+    ) -> bool:
+        """Serve a device another node served (it died, or the device's path moved here) as
+        :meth:`restore` would after a restart: its observations under their tokens, its
+        queued requests.  False when its lifetime has ended (Expired, as in a restore)."""
+        state = self._state
+        if registration.endpoint not in state.sessions:
+            self._registrar.restore([registration], now)
+            for observation in observations:
+                self._reporting.restore_observation(observation)
+            wall = state.clock()
+            for record in queued:
+                self._flow.restore_queued(record, wall, now)
+        return registration.endpoint in state.sessions
+
+    def release(self, endpoint: str, owner: str, *, keep_observations: bool, now: float) -> bool:
+        """Stop serving ``endpoint``: node ``owner`` serves it now (it received the device's
+        Register or Update).  No event; the store is the other node's to write.  Queued
+        requests fail here (RequestFailedError); observation records are kept for ``owner``
+        when it continues the registration (``keep_observations``), deleted when the
+        device registered anew.  False if it was not served here."""
+        error = RequestFailedError(f"{endpoint} moved to node {owner}")
+        return self._registrar.release(endpoint, error, keep_observations, now)
+
+    def adopt_by_registration_id(self, find: Callable[[str, float], bool] | None) -> None:
+        """``find(registration_id, now)`` adopts (with :meth:`adopt`) the registration
+        another node served under that ID, when an Update or De-register for it reaches this
+        core; True if it did."""
+        state = self._state
+        if find is None:
+            state.adopter = None
+            return
+
+        def adopter(registration_id: str, now: float) -> Session | None:
+            return state.by_id.get(registration_id) if find(registration_id, now) else None
+
+        state.adopter = adopter
+
+    def number_requests_from(self, first: int) -> None:
+        """Request IDs start at ``first`` (cluster nodes keep theirs apart: queued ones are
+        stored under them)."""
+        self._state.next_request_id = max(self._state.next_request_id, first)
 
     # -- device management and information reporting ----------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -58,6 +59,16 @@ class Session:
         self.queue: deque[OutgoingRequest] | None = None
         self.observations: dict[Target, OutgoingRequest] | None = None
         self.timers: DeviceTimers | None = None  # what the timer rules know (timer_audit)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A snapshot of a session for operators: its observations, how long it stays awake
+    (0: asleep, for a queue-mode client) and how many requests wait in its queue."""
+
+    observations: tuple[Target, ...]
+    awake_for: float
+    queued: int
 
 
 class OutgoingRequest:
@@ -139,6 +150,18 @@ class ServerState:
     requests: dict[int, OutgoingRequest] = field(default_factory=dict)  # not yet answered
     by_handle: dict[int, OutgoingRequest] = field(default_factory=dict)  # in flight, observing
     next_request_id: int = 1
+    adopter: Callable[[str, float], Session | None] | None = None
+    """Finds a registration ID that another node of a cluster served, and adopts it (an
+    Update or De-register that reached this node: the device's path moved here)."""
+
+    def by_registration_id(self, location: tuple[str, ...], now: float) -> Session | None:
+        """The session an Update or De-register to ``location`` (``rd``, ID) is for."""
+        if len(location) != 2:
+            return None
+        session = self.by_id.get(location[1])
+        if session is None and self.adopter is not None:
+            session = self.adopter(location[1], now)
+        return session
 
     def session(self, endpoint: str) -> Session:
         session = self.sessions.get(endpoint)

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from lwm2m.web import inputs
 from lwm2m.web.jsonview import dumps
+from lwm2m.web.openapi_console import OPERATOR_OPERATIONS
 from lwm2m.web.openapi_operations import OPERATIONS, error_responses
 from lwm2m.web.openapi_schemas import SCHEMAS
 
@@ -35,6 +36,7 @@ SWAGGER_UI = FilePath(
 """Swagger UI's files as the package ships them (one ``vendor/swagger-ui-VERSION``)."""
 
 _PARAMETER = re.compile(r"{([^}:]+)(?::([^}]+))?}")
+_DESCRIBED = OPERATIONS | OPERATOR_OPERATIONS
 
 
 def route_operations(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, str, BaseRoute]]:
@@ -52,7 +54,7 @@ def route_operations(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, str, Ba
 
 def undescribed(routes: Sequence[BaseRoute]) -> list[str]:
     """The ``"METHOD /path"`` of mounted routes that :data:`OPERATIONS` does not describe."""
-    return [f"{m} {p}" for m, p, _ in route_operations(routes) if f"{m} {p}" not in OPERATIONS]
+    return [f"{m} {p}" for m, p, _ in route_operations(routes) if f"{m} {p}" not in _DESCRIBED]
 
 
 def openapi_document(routes: Sequence[BaseRoute], *, auth: bool) -> dict[str, Any]:
@@ -60,7 +62,7 @@ def openapi_document(routes: Sequence[BaseRoute], *, auth: bool) -> dict[str, An
     paths: dict[str, dict[str, Any]] = {}
     for method, path, route in route_operations(routes):
         key = f"{method} {path}"
-        operation = OPERATIONS.get(key) or _undescribed(route)
+        operation = _DESCRIBED.get(key) or _undescribed(route)
         operation = {
             **operation,
             "operationId": _operation_id(method, path),
