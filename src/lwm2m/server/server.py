@@ -85,6 +85,7 @@ from lwm2m.server.events import (
     TimerRuleViolated,
     Updated,
 )
+from lwm2m.server.inspection import InspectionApi, MessageLog
 from lwm2m.server.registration import (
     HistoryEntry,
     MemoryNiddDeviceStore,
@@ -107,7 +108,7 @@ RequestObserver = Callable[[str, "Response | BaseException", float], None]
 """Told of each request's end: operation name, answer or exception, seconds since submission."""
 
 
-class LwM2MServer(CellularApi):
+class LwM2MServer(CellularApi, InspectionApi):
     def __init__(
         self,
         config: ServerConfig | None = None,
@@ -137,6 +138,7 @@ class LwM2MServer(CellularApi):
             is_sms=is_sms,
         )
         self._restored = False
+        self.message_log = MessageLog(self._core)
         self._credentials: CredentialStore = (
             credentials if credentials is not None else MemoryPskStore()
         )
@@ -173,7 +175,7 @@ class LwM2MServer(CellularApi):
                 store.queue.all(),
                 asyncio.get_running_loop().time(),
             )
-        core: DatagramCore = self._core
+        core: DatagramCore = self.message_log.tap(self._core)
         store = self._store
         if config.durability == "strict" and isinstance(store, CommitLog):
             self._gate = DurabilityGate(store, self._flush)

@@ -34,9 +34,11 @@ from lwm2m.web.auth import LOOPBACK_HOSTS, ApiGuard, HostGuard
 from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub, TooManySubscribersError
 from lwm2m.web.health import health_routes
+from lwm2m.web.inspection_api import inspection_routes
 from lwm2m.web.jsonview import JsonResponse, answer_json, registration_json
 from lwm2m.web.listing import QUERY_NAMES, ClientQuery, list_page
 from lwm2m.web.metrics import ServerMetrics
+from lwm2m.web.network_api import network_routes
 from lwm2m.web.nidd_api import nidd_routes
 from lwm2m.web.openapi import openapi_routes
 from lwm2m.web.routing import screened
@@ -74,6 +76,7 @@ def create_app(
         Route("/api/events", api.events, methods=["GET"]),
         Route(_ENDPOINT, api.get_client, methods=["GET"]),
         *wake_routes(server),
+        *inspection_routes(server),
         *transport_routes(server),
         Route(_ENDPOINT + "/composite/read", api.read_composite, methods=["POST"]),
         Route(_ENDPOINT + "/composite/write", api.write_composite, methods=["POST"]),
@@ -91,6 +94,7 @@ def create_app(
         Route(_NODE, api.delete, methods=["DELETE"]),
         *security_routes(server),
         *nidd_routes(server),
+        *network_routes(server),
         metrics.route(),
         *health_routes(server, store),
         *extra_routes,
