@@ -42,10 +42,12 @@ class Status(StrEnum):
 class DeviceState(StrEnum):
     PENDING = "pending"  # not started (a later wave, the concurrency limit, or a retry)
     CHECKING = "checking"  # /3/0/0, /3/0/1, /3/0/3, /5/0/3, /5/0/5, /5/0/7, /5/0/9 being read
+    SWITCHING = "switching"  # on NIDD, pulling: moved to UDP for the download (/1/x/8 0='U')
     DELIVERING = "delivering"  # /5/0 observed, the URL or the package being written
     DOWNLOADING = "downloading"  # the device said State 1 (or took the write)
     UPDATING = "updating"  # Execute /5/0/2 sent: install, reboot, register again
     VERIFYING = "verifying"  # registered again: /3/0/3 and /5/0/5 being read
+    RETURNING = "returning"  # its attempt is over: moved back to the transport it was on
     SUCCEEDED = "succeeded"  # /3/0/3 is the package's version
     FAILED = "failed"  # with the cause in ``error``, after its retries
     SKIPPED = "skipped"  # not a target after all (filter, model, delivery method)
@@ -253,7 +255,12 @@ class CampaignSpec:
 @dataclass(slots=True)
 class DeviceProgress:
     """Where one device is.  ``error``: the cause of its last failure (kept while it retries);
-    ``result``: the last /5/0/5 it reported; ``method``: how it gets the package."""
+    ``result``: the last /5/0/5 it reported; ``method``: how it gets the package;
+    ``transport``: the transport switches made for it (``N → U → N``), or why it stayed.
+
+    ``home``, ``outcome`` and ``transport`` are not stored: ``home`` is the transport to move
+    it back to (set while it may be elsewhere), ``outcome`` the state it finishes in once
+    back."""
 
     endpoint: str
     wave: int
@@ -264,6 +271,9 @@ class DeviceProgress:
     method: str | None = None
     changed: float = 0.0
     deadline: float | None = None  # of the attempt under way (not stored: re-armed at start)
+    transport: str | None = None
+    home: str | None = None
+    outcome: DeviceState | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -274,6 +284,7 @@ class DeviceProgress:
             "error": self.error,
             "result": self.result,
             "method": self.method,
+            "transport": self.transport,
             "changed": self.changed,
         }
 

@@ -11,6 +11,12 @@ device's answers and notifications into signals; times are passed in.
 A failure takes a device back to ``pending`` while it has retries left (its cause stays in
 ``error``), else to ``failed``.  Devices start in waves, at most ``concurrency`` under way; a
 failure rate over the threshold pauses the campaign (devices under way go on).
+
+A device registered over NIDD that is to pull, and whose binding offers UDP, is moved to UDP
+first (``switching``); one that cannot be moved is pushed to over NIDD when it takes push.
+One rule stands beside the table: a device the campaign may have moved (``home`` set) does
+not finish at once; it goes through ``returning`` (moved back) and then to the state it was
+finishing in (``outcome``).  A device that retries stays on UDP for its next attempt.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ class Signal(StrEnum):
     CURRENT = "current"  # the check found /3/0/3 at the package's version
     EXCLUDED = "excluded"  # the check found a device the campaign is not for
     READY = "ready"  # the check found a device to deliver to
+    SWITCH = "switch"  # ... which is on NIDD, to pull, and offers UDP: move it first
+    SWITCHED = "switched"  # its Update came over UDP
+    STAYED = "stayed"  # it could not be moved (refused, no Update): push over NIDD if it can
+    RETURNED = "returned"  # moved back (or why not is noted in ``transport``)
     DOWNLOADED = "downloaded"  # /5/0/3 = 2 (and, at the check, /5/0/7 the package's version)
     BUSY = "busy"  # the check found /5/0/3 = 1 or 3: an earlier attempt is under way
     ACCEPTED = "accepted"  # the device took the write or the Execute (2.04)
@@ -55,6 +65,8 @@ class Signal(StrEnum):
 class Action(StrEnum):
     NONE = "none"
     CHECK = "check"  # read the device's identity and /5 state
+    SWITCH = "switch"  # Execute /1/x/8 with 0='U', wait for its Update over UDP
+    RETURN = "return"  # move it back to ``home`` unless it is there
     DELIVER = "deliver"  # observe /5/0, write the URL (/5/0/1) or the package (/5/0/0)
     OBSERVE = "observe"  # observe /5/0 again (a new registration ended the observation)
     EXECUTE = "execute"  # Execute /5/0/2
@@ -63,11 +75,19 @@ class Action(StrEnum):
     FINISH = "finish"  # clean up: revoke its URLs, forget its observation
 
 
-TRANSITIONS: Mapping[tuple[DeviceState, Signal], tuple[DeviceState, Action]] = {
+OUTCOME = None
+"""A row's next state meaning the device's ``outcome``: the state it was finishing in."""
+UNDER_WAY_NOT_RETURNING = UNDER_WAY - {S.RETURNING}
+"""Moving a device back is never cut short: it is the way out of every other state."""
+
+TRANSITIONS: Mapping[tuple[DeviceState, Signal], tuple[DeviceState | None, Action]] = {
     (S.PENDING, Signal.START): (S.CHECKING, Action.CHECK),
     (S.CHECKING, Signal.CURRENT): (S.SUCCEEDED, Action.FINISH),
     (S.CHECKING, Signal.EXCLUDED): (S.SKIPPED, Action.FINISH),
     (S.CHECKING, Signal.READY): (S.DELIVERING, Action.DELIVER),
+    (S.CHECKING, Signal.SWITCH): (S.SWITCHING, Action.SWITCH),
+    (S.SWITCHING, Signal.SWITCHED): (S.DELIVERING, Action.DELIVER),
+    (S.SWITCHING, Signal.STAYED): (S.DELIVERING, Action.DELIVER),
     (S.CHECKING, Signal.DOWNLOADED): (S.UPDATING, Action.EXECUTE),
     (S.CHECKING, Signal.BUSY): (S.DOWNLOADING, Action.OBSERVE),
     (S.DELIVERING, Signal.ACCEPTED): (S.DOWNLOADING, Action.NONE),
@@ -79,9 +99,10 @@ TRANSITIONS: Mapping[tuple[DeviceState, Signal], tuple[DeviceState, Action]] = {
     (S.DOWNLOADING, Signal.REGISTERED): (S.DOWNLOADING, Action.OBSERVE),
     (S.UPDATING, Signal.REGISTERED): (S.VERIFYING, Action.VERIFY),
     (S.VERIFYING, Signal.VERIFIED): (S.SUCCEEDED, Action.FINISH),
-    **{(state, Signal.FAILED): (S.FAILED, Action.FAIL) for state in UNDER_WAY},
-    **{(state, Signal.TIMEOUT): (S.FAILED, Action.FAIL) for state in UNDER_WAY},
-    **{(state, Signal.CANCEL): (S.CANCELLED, Action.FINISH) for state in UNDER_WAY},
+    (S.RETURNING, Signal.RETURNED): (OUTCOME, Action.FINISH),
+    **{(state, Signal.FAILED): (S.FAILED, Action.FAIL) for state in UNDER_WAY_NOT_RETURNING},
+    **{(state, Signal.TIMEOUT): (S.FAILED, Action.FAIL) for state in UNDER_WAY_NOT_RETURNING},
+    **{(state, Signal.CANCEL): (S.CANCELLED, Action.FINISH) for state in UNDER_WAY_NOT_RETURNING},
     (S.PENDING, Signal.CANCEL): (S.CANCELLED, Action.NONE),
 }
 
@@ -104,6 +125,8 @@ class Snapshot:
     result: object = None
     package_version: object = None
     delivery: object = None
+    transport: object = None  # the registration's: U, T, S or N
+    binding: object = None  # the registration's binding letters
 
 
 class CampaignEngine:
@@ -127,6 +150,7 @@ class CampaignEngine:
         self._pending: dict[int, deque[str]] = {}
         self._open: dict[int, int] = {}  # wave -> devices of it not finished
         self._deadlines: list[tuple[float, str, int]] = []
+        self._push_instead: set[str] = set()  # devices to switch that take push if they stay
         self.dirty: set[str] = set()
         """Devices changed since the runner last stored them."""
         self.status_changed = False
@@ -251,7 +275,31 @@ class CampaignEngine:
             return Signal.DOWNLOADED, None
         if snapshot.state in (1, 3):
             return Signal.BUSY, None
+        if method is Method.PULL and snapshot.transport == "N":
+            return self._pull_over_nidd(device, snapshot)
         return Signal.READY, None
+
+    def _pull_over_nidd(
+        self, device: DeviceProgress, snapshot: Snapshot
+    ) -> tuple[Signal, str | None]:
+        """A device on NIDD has no IP path to pull over: move it to UDP when its binding
+        offers it; else push over NIDD when the campaign lets the device choose and it takes
+        push; else it is skipped."""
+        binding = snapshot.binding if isinstance(snapshot.binding, str) else ""
+        takes_push = _method(Method.PUSH, snapshot.delivery) is not None
+        auto = self.spec.method is Method.AUTO
+        if "U" in binding:
+            device.home = "N"
+            if auto and takes_push:
+                self._push_instead.add(device.endpoint)
+            else:
+                self._push_instead.discard(device.endpoint)
+            return Signal.SWITCH, None
+        why = f"stayed on N: its binding {binding!r:.10} offers no U"
+        if auto and takes_push:
+            device.method, device.transport = Method.PUSH.value, f"{why}; pushed over NIDD"
+            return Signal.READY, None
+        return Signal.EXCLUDED, f"{why} to pull over"
 
     def reported(self, endpoint: str, state: object, result: object, now: float) -> list[Command]:
         """A notification of /5/0/3 and /5/0/5 (either may be absent)."""
@@ -285,19 +333,27 @@ class CampaignEngine:
         device = self.devices.get(endpoint)
         if device is None or device.attempts != attempt:
             return []
+        if signal is Signal.STAYED:
+            signal, detail = self._stayed(device, detail)
         row = TRANSITIONS.get((device.state, signal))
         if row is None:
             return []
-        state, action = row
+        next_state, action = row
+        state = device.outcome if next_state is OUTCOME else next_state
+        assert state is not None
         if signal is Signal.EXCLUDED:
             device.error = detail
         if signal is Signal.START:
             self._arm(device, now)
+        if signal is Signal.RETURNED:
+            device.home = device.outcome = None
         if action is Action.FAIL:
             device.error = detail or signal.value
             if device.attempts <= self.spec.retries and self.record.status is not Status.CANCELLED:
                 state = S.PENDING
                 self._pending.setdefault(device.wave, deque()).append(endpoint)
+        if state in TERMINAL and device.home is not None:  # move it back first
+            device.outcome, state, action = state, S.RETURNING, Action.RETURN
         self._set(device, state, now)
         commands = [] if action is Action.NONE else [Command(action, endpoint, attempt)]
         if state is S.FAILED:
@@ -305,6 +361,14 @@ class CampaignEngine:
         if action in (Action.FAIL, Action.FINISH):
             commands += self.pump(now)
         return commands
+
+    def _stayed(self, device: DeviceProgress, why: str | None) -> tuple[Signal, str | None]:
+        """A device that could not be moved to UDP: pushed to over NIDD if it may be."""
+        if device.endpoint not in self._push_instead:
+            return Signal.FAILED, f"cannot pull: {why}"
+        device.method = Method.PUSH.value
+        device.transport = f"stayed on N: {why}; pushed over NIDD"
+        return Signal.STAYED, None
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ package write, Execute /5/0/2) and turns what devices say into signals: answers,
 of /5/0/3 and /5/0/5, and ``Registered`` events (the device back after its reboot).  Requests to
 a sleeping queue-mode device wait in the server's queue as any request does, and the server's
 waking policy may trigger the device (``ServerConfig.wake``); every request's timeout is what is
-left of the device's attempt.
+left of the device's attempt.  A device on NIDD that is to pull is moved to UDP for it and back
+afterwards (:meth:`LwM2MServer.switch_transport`, an Update each way: the same registration).
 
 Every change of a device or a campaign goes to the :class:`~lwm2m.firmware.campaign.CampaignStore`;
 :meth:`CampaignRunner.start` takes the campaigns up again after a restart.  Listeners
@@ -22,6 +23,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 from lwm2m.firmware.campaign import (
     TERMINAL,
@@ -37,9 +39,10 @@ from lwm2m.firmware.campaign import (
 from lwm2m.firmware.campaign_engine import Action, CampaignEngine, Command, Signal, Snapshot
 from lwm2m.firmware.delivery import FirmwareDelivery
 from lwm2m.model import Path, Value, node_to_values
-from lwm2m.operations import ErrorResponse, NodeResponse, ValuesResponse
+from lwm2m.operations import ErrorResponse, NodeResponse, OperationUsageError, ValuesResponse
 from lwm2m.server.errors import ServerError
 from lwm2m.server.events import NotificationReceived, Registered, ServerEvent
+from lwm2m.server.switching import transport_of
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,9 @@ CHECKED = (
 VERIFIED = (Path.of(3, 0, 3), RESULT)
 TICK = 1.0
 """Seconds between deadline checks."""
+RETURN_TIMEOUT = 330.0
+"""Seconds to wait for a device's Update back on its transport (the attempt may be over by
+then; NIDD's MAX_TRANSMIT_WAIT is 315 s)."""
 
 
 class CampaignNotFoundError(LookupError):
@@ -332,8 +338,25 @@ class CampaignRunner:
         match command.action:
             case Action.CHECK:
                 values = await self._read(endpoint, CHECKED, timeout)
+                registration = server.registrations.get(endpoint)
                 snapshot = Snapshot(*(values.get(path) for path in CHECKED))
+                if registration is not None:
+                    snapshot = replace(
+                        snapshot,
+                        transport=transport_of(registration.address),
+                        binding=registration.binding,
+                    )
                 return engine.classify(device, snapshot)
+            case Action.SWITCH:
+                try:
+                    await server.switch_transport(endpoint, "U", timeout=timeout)
+                except (ServerError, OperationUsageError) as exc:
+                    return Signal.STAYED, f"the switch to U failed ({exc})"
+                device.transport = "N → U"
+                return Signal.SWITCHED, None
+            case Action.RETURN:
+                await self._return(device)
+                return Signal.RETURNED, None
             case Action.OBSERVE:
                 answer = await server.observe(endpoint, FIRMWARE, timeout=timeout)
                 if isinstance(answer, ErrorResponse):
@@ -379,6 +402,24 @@ class CampaignRunner:
                     f"still at version {version!r:.40} after its reboot: {because}",
                 )
         return None, None
+
+    async def _return(self, device: DeviceProgress) -> None:
+        """Move the device back to ``device.home`` unless it is there (a device that rebooted
+        registers on its preferred transport); the step, or why it failed, in ``transport``."""
+        home, endpoint = device.home, device.endpoint
+        assert home is not None
+        registration = self._delivery.server.registrations.get(endpoint)
+        if registration is not None and transport_of(registration.address) != home:
+            try:
+                await self._delivery.server.switch_transport(endpoint, home, timeout=RETURN_TIMEOUT)
+            except (ServerError, OperationUsageError) as exc:
+                device.transport = f"{device.transport}; the switch back to {home} failed: {exc}"
+                return
+        elif registration is None:
+            device.transport = f"{device.transport}; not registered: not switched back to {home}"
+            return
+        if device.transport is not None and device.transport.endswith("→ U"):
+            device.transport += f" → {home}"
 
     def _time_left(self, engine: CampaignEngine, device: DeviceProgress) -> float:
         """What is left of the device's attempt (at least a second)."""
