@@ -23,10 +23,10 @@ answer leaves only once the store writes before it are committed.  It is the onl
 the server that reads the wall clock.
 
 Security (docs/security.md): PSK credentials live in a
-:class:`~lwm2m.security.credentials.CredentialStore`, one per endpoint.  Every Register,
-Update, De-register and Send passes :meth:`LwM2MServer._authorize` (4.03 and a log line
-otherwise): over DTLS or TLS, the endpoint acted for must be the one the peer's PSK identity
-is bound to; over NoSec (UDP or TCP), it must have no credential, or it would bypass the PSK.
+:class:`~lwm2m.security.credentials.CredentialStore`, one per endpoint, and every Register,
+Update, De-register and Send passes the identity binding of
+:class:`~lwm2m.server.authentication.AuthenticationApi` (4.03 and a log line otherwise).  The
+sockets' addresses and load are :class:`~lwm2m.server.listeners.ListenersApi`'s.
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import cast
 
-from lwm2m.coap.events import Peer
 from lwm2m.coap.stream import StreamCore
 from lwm2m.model import ModelRegistry, ObjectNode, Path, Value, default_models, values_to_node
 from lwm2m.operations import (
@@ -61,14 +59,10 @@ from lwm2m.operations import (
     WriteComposite,
     parse_arguments,
 )
-from lwm2m.security.credentials import (
-    CredentialStore,
-    MemoryPskStore,
-    PskCredential,
-    PskIdentity,
-)
-from lwm2m.security.dtls import DtlsServer, DtlsStats
-from lwm2m.security.oscore_endpoint import OscoreEndpoint, OscoreServerContexts
+from lwm2m.security.credentials import CredentialStore, MemoryPskStore
+from lwm2m.security.dtls import DtlsServer
+from lwm2m.security.oscore_endpoint import OscoreServerContexts
+from lwm2m.server.authentication import AuthenticationApi
 from lwm2m.server.cellular import Cellular, CellularApi, is_nidd, is_sms
 from lwm2m.server.config import ServerConfig
 from lwm2m.server.core import ServerCore
@@ -86,6 +80,7 @@ from lwm2m.server.events import (
     Updated,
 )
 from lwm2m.server.inspection import InspectionApi, MessageLog
+from lwm2m.server.listeners import ListenersApi
 from lwm2m.server.registration import (
     HistoryEntry,
     MemoryNiddDeviceStore,
@@ -108,7 +103,7 @@ RequestObserver = Callable[[str, "Response | BaseException", float], None]
 """Told of each request's end: operation name, answer or exception, seconds since submission."""
 
 
-class LwM2MServer(CellularApi, InspectionApi):
+class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
     def __init__(
         self,
         config: ServerConfig | None = None,
@@ -211,10 +206,6 @@ class LwM2MServer(CellularApi, InspectionApi):
                 (config.host, config.tls_port), psk=self._tls_key
             )
 
-    def _tls_key(self, identity: str) -> bytes | None:
-        credential = self._credentials.lookup(identity.encode("utf-8"))
-        return None if credential is None else credential.psk.key.reveal()
-
     async def stop(self) -> None:
         """Close the socket; requests still waiting fail with RequestFailedError."""
         if self._net is None:
@@ -233,35 +224,6 @@ class LwM2MServer(CellularApi, InspectionApi):
         for future in futures.values():
             if not future.done():
                 future.set_exception(RequestFailedError("the server stopped"))
-
-    @property
-    def coap_address(self) -> tuple[str, int]:
-        if self._net is None:
-            raise RuntimeError("the server is not started")
-        return self._net.plain.local_address
-
-    @property
-    def coaps_address(self) -> tuple[str, int]:
-        """The DTLS socket's address; RuntimeError without one."""
-        if self._net is None or self._net.secure is None:
-            raise RuntimeError("the server has no DTLS port")
-        return self._net.secure.local_address
-
-    @property
-    def tcp_address(self) -> tuple[str, int]:
-        """The CoAP over TCP listener's address; RuntimeError without one."""
-        return self._stream_address("tcp")
-
-    @property
-    def tls_address(self) -> tuple[str, int]:
-        """The CoAP over TLS listener's address; RuntimeError without one."""
-        return self._stream_address("tls")
-
-    def _stream_address(self, kind: str) -> tuple[str, int]:
-        address = self._tcp_addresses.get(kind)
-        if address is None:
-            raise RuntimeError(f"the server has no {kind.upper()} port")
-        return address
 
     @property
     def registrations(self) -> RegistrationStore:
@@ -300,96 +262,6 @@ class LwM2MServer(CellularApi, InspectionApi):
         """Call ``observer`` as each request ends (metrics); returns the function that stops it."""
         self._request_observers.append(observer)
         return lambda: self._request_observers.remove(observer)
-
-    def load(self) -> tuple[int, DtlsStats | None, int]:
-        """Queued requests, the DTLS listener's counters (None without one), TCP/TLS connections."""
-        dtls = None if self._net is None else self._net.dtls
-        stats = dtls.stats if isinstance(dtls, DtlsServer) else None
-        return (
-            len(self._store.queue.all()),
-            stats,
-            0 if self._tcp is None else len(self._tcp.peers),
-        )
-
-    # -- security ----------------------------------------------------------------------------
-
-    @property
-    def credentials(self) -> CredentialStore:
-        """The PSKs (to look at; change them with :meth:`set_credential`)."""
-        return self._credentials
-
-    @property
-    def dtls_sessions(self) -> int:
-        """Established DTLS sessions (0 without a DTLS port)."""
-        dtls = None if self._net is None else self._net.dtls
-        return 0 if dtls is None else dtls.established
-
-    def set_credential(self, credential: PskCredential) -> bool:
-        """Add or replace the credential of ``credential.endpoint``; True if it is new.  A
-        changed credential closes the endpoint's live DTLS sessions, so the device
-        authenticates again.  ValueError if the identity belongs to another endpoint."""
-        old = self._credentials.get(credential.endpoint)
-        self._credentials.set(credential)
-        if old is not None and old != credential:
-            self._close_sessions(old)
-        return old is None
-
-    def remove_credential(self, endpoint: str) -> bool:
-        """Remove the endpoint's credential and close its DTLS sessions and TLS connections;
-        False if it had none."""
-        old = self._credentials.get(endpoint)
-        if old is None or not self._credentials.remove(endpoint):
-            return False
-        self._close_sessions(old)
-        return True
-
-    def _close_sessions(self, old: PskCredential) -> None:
-        """Close what ``old`` authenticated: DTLS sessions, and TLS connections by identity."""
-        endpoint = old.endpoint
-        if self._net is not None and self._net.close_endpoint(endpoint):
-            logger.info("DTLS sessions of %s closed: its credential changed", endpoint)
-        if self._tcp is not None:
-            identity = old.psk.identity
-            for peer in self._tcp.peers:
-                if peer.identity is not None and peer.identity.encode("utf-8") == identity:
-                    logger.info(
-                        "TLS connection %s of %s closed: its credential changed", peer, endpoint
-                    )
-                    self._tcp.close_peer(peer)
-
-    def _authorize(self, endpoint: str, peer: Peer) -> bool:
-        """The identity binding (see the module docstring), then ``config.authorize``."""
-        secured = isinstance(peer, DtlsPeer) or (
-            isinstance(peer, StreamPeer) and peer.identity is not None
-        )
-        if secured:
-            identity = self._identity(cast(DtlsPeer | StreamPeer, peer))
-            refusal = (
-                None
-                if identity is not None and identity.endpoint == endpoint
-                else f"its PSK identity is bound to {identity.endpoint if identity else None!r}"
-            )
-        elif self._credentials.get(endpoint) is not None:
-            refusal = "it has a PSK, so it must use DTLS or TLS"
-        else:
-            refusal = None
-        if refusal is None and self.oscore is not None:
-            verified = cast(OscoreEndpoint, self._core.endpoint).verified_context(peer)
-            refusal = self.oscore.refusal(endpoint, verified)
-        if refusal is not None:
-            logger.warning("%s may not act for endpoint %s: %s", peer, endpoint, refusal)
-            return False
-        authorize = self.config.authorize
-        return authorize is None or authorize(endpoint, peer)
-
-    def _identity(self, peer: DtlsPeer | StreamPeer) -> PskIdentity | None:
-        """Who a secured peer authenticated as: its DTLS session's, or its TLS handshake's
-        identity looked up now (the credential may have changed since)."""
-        if isinstance(peer, DtlsPeer):
-            return None if self._net is None else self._net.peer_identity(peer)
-        assert peer.identity is not None
-        credential = self._credentials.lookup(peer.identity.encode("utf-8"))
-        return None if credential is None else credential.identity
 
     # -- device management -------------------------------------------------------------------
 
@@ -586,12 +458,6 @@ class LwM2MServer(CellularApi, InspectionApi):
                 name = getattr(callback, "__qualname__", callback)
                 logger.exception("event subscriber %s failed", name)
         self._cellular.on_event(event)  # after: what it publishes follows this event
-
-    def _release_peer(self, address: Peer) -> None:
-        if isinstance(address, DtlsPeer) and self._net is not None:
-            self._net.close_session(address)
-        elif isinstance(address, StreamPeer) and self._tcp is not None:
-            self._tcp.close_peer(address)
 
     def _check_session_lifetime(self, registration: Registration) -> None:
         idle = self.config.dtls.idle_timeout
