@@ -40,6 +40,10 @@ def _checked(engine: CampaignEngine, *, binding: str, delivery: int = 2) -> list
     return engine.handle(EP, signal, 1.0, device.attempts, detail=detail)
 
 
+def _state(engine: CampaignEngine) -> DeviceState:
+    return engine.devices[EP].state
+
+
 def _actions(commands: list[Command]) -> list[Action]:
     return [command.action for command in commands]
 
@@ -48,10 +52,10 @@ def test_a_device_that_refuses_u_is_pushed_to_over_nidd() -> None:
     engine = _engine()
     assert _actions(_checked(engine, binding="UN")) == [Action.SWITCH]
     device = engine.devices[EP]
-    assert device.state is DeviceState.SWITCHING and device.home == "N"
+    assert _state(engine) is DeviceState.SWITCHING and device.home == "N"
     why = "the switch to U failed (urn:imei:1 refused U: 4.00 no)"
     assert _actions(engine.handle(EP, Signal.STAYED, 2.0, 1, detail=why)) == [Action.DELIVER]
-    assert device.state is DeviceState.DELIVERING and device.method == "push"
+    assert _state(engine) is DeviceState.DELIVERING and device.method == "push"
     assert device.transport == f"stayed on N: {why}; pushed over NIDD"
 
 
@@ -61,11 +65,12 @@ def test_an_explicit_pull_that_cannot_switch_fails_and_is_moved_back_first() -> 
     commands = engine.handle(EP, Signal.STAYED, 2.0, 1, detail="no Update over U")
     assert _actions(commands) == [Action.RETURN]
     device = engine.devices[EP]
-    assert device.state is DeviceState.RETURNING and device.error == "cannot pull: no Update over U"
+    assert _state(engine) is DeviceState.RETURNING
+    assert device.error == "cannot pull: no Update over U"
     assert engine.handle(EP, Signal.TIMEOUT, 3.0, 1) == []  # moving back is not cut short
     assert engine.handle(EP, Signal.CANCEL, 3.0, 1) == []
     assert _actions(engine.handle(EP, Signal.RETURNED, 4.0, 1)) == [Action.FINISH]
-    assert device.state is DeviceState.FAILED and device.home is None
+    assert _state(engine) is DeviceState.FAILED and device.home is None
     assert engine.progress()["status"] == "completed"
 
 
@@ -77,11 +82,11 @@ def test_a_binding_without_u_is_pushed_to_or_skipped_for_an_explicit_pull() -> N
     assert device.transport == "stayed on N: its binding 'N' offers no U; pushed over NIDD"
     engine = _engine(Method.PULL)
     assert _actions(_checked(engine, binding="NQ")) == [Action.FINISH]
-    assert engine.devices[EP].state is DeviceState.SKIPPED
+    assert _state(engine) is DeviceState.SKIPPED
     assert "offers no U to pull over" in (engine.devices[EP].error or "")
     engine = _engine()
     _checked(engine, binding="N", delivery=0)  # takes pull only: nothing to fall back to
-    assert engine.devices[EP].state is DeviceState.SKIPPED
+    assert _state(engine) is DeviceState.SKIPPED
 
 
 def test_a_retry_stays_on_u_and_the_last_outcome_is_moved_back() -> None:
@@ -90,13 +95,13 @@ def test_a_retry_stays_on_u_and_the_last_outcome_is_moved_back() -> None:
     engine.handle(EP, Signal.SWITCHED, 2.0, 1)
     engine.handle(EP, Signal.ACCEPTED, 3.0, 1)
     device = engine.devices[EP]
-    assert device.state is DeviceState.DOWNLOADING
+    assert _state(engine) is DeviceState.DOWNLOADING
     commands = engine.reported(EP, 0, 4, 4.0)  # Update Result 4: retried, still on U
-    assert device.state is DeviceState.CHECKING and device.attempts == 2
+    assert _state(engine) is DeviceState.CHECKING and device.attempts == 2
     assert _actions(commands) == [Action.FAIL, Action.CHECK]
     snapshot = Snapshot(model="M", version="2.0.0", transport="U", binding="UN")
     signal, _ = engine.classify(device, snapshot)  # updated meanwhile
     assert _actions(engine.handle(EP, signal, 5.0, 2)) == [Action.RETURN]
-    assert device.state is DeviceState.RETURNING and device.outcome is DeviceState.SUCCEEDED
+    assert _state(engine) is DeviceState.RETURNING and device.outcome is DeviceState.SUCCEEDED
     assert _actions(engine.handle(EP, Signal.RETURNED, 6.0, 2)) == [Action.FINISH]
-    assert device.state is DeviceState.SUCCEEDED
+    assert _state(engine) is DeviceState.SUCCEEDED

@@ -8,20 +8,15 @@ registration untouched; one whose binding has no U takes the package pushed over
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from lwm2m.client.cellular import EndpointSource, endpoint_name
 from lwm2m.client.device import LwM2MClient
-from lwm2m.client.engine import ClientConfig
 from lwm2m.client.firmware.package import build_package
 from lwm2m.client.firmware.staging import DeviceLimits
 from lwm2m.client.firmware.updater import FirmwareUpdater
-from lwm2m.client.nidd import NiddLink
-from lwm2m.client.profile import ServerAccount, telekom_device
 from lwm2m.firmware import FirmwareDelivery, FirmwareRepository
 from lwm2m.firmware.campaign import (
     CampaignSpec,
@@ -38,7 +33,8 @@ from lwm2m.server.events import Registered, Updated
 from lwm2m.server.switching import transport_of
 from tests.campaigns.test_campaign import SIGNER, STRANGER
 from tests.nidd import test_server_nidd
-from tests.nidd.test_server_nidd import DEVICE_COAP, Rig, _configured, eventually
+from tests.nidd.test_server_nidd import Rig, _configured, eventually
+from tests.transports.test_switching import _device as switching_device
 
 rig = test_server_nidd.rig  # the emulated network and the server over T8 (uses `firmware`)
 
@@ -80,41 +76,15 @@ async def campaigns(
 
 @contextlib.asynccontextmanager
 async def _device(rig: Rig, *, binding: str, key: Ed25519PrivateKey) -> AsyncIterator[LwM2MClient]:
-    """A client holding UDP and NIDD, its Preferred Transport N (so it registers over N, also
-    after its firmware reboot), with a firmware updater that takes push and pull."""
-    host, port = rig.network.at_address
-    link = await NiddLink.open(f"socket://{host}:{port}")
-    endpoint = endpoint_name(link.identity, EndpointSource.IMEI)
-    account = ServerAccount(
-        1, "nidd:", lifetime=600, default_pmin=0, default_pmax=0, binding=binding
-    )
-    tree = telekom_device(
-        endpoint, seed=3, now=time.time(), servers=(account,), bindings="UN", modem=True
-    )
-    tree.object(1).write(0, 22, "N", replace=False)
-    updater = FirmwareUpdater(tree, DeviceLimits(MODEL, public_key=key.public_key(), min_battery=0))
-    try:
-        await link.attach(tree, apn="nidd", timeout=10)
-        client = LwM2MClient(
-            tree,
-            endpoint,
-            nidd=link,
-            udp=True,
-            servers={1: rig.server.coap_address},
-            local_address=("127.0.0.1", 0),
-            coap=DEVICE_COAP,
-            config=ClientConfig(),
-            tick_interval=0.5,
+    """The UDP+NIDD client of tests/transports, its Preferred Transport N (so it registers over
+    N, also after its firmware reboot), given a firmware updater that takes push and pull."""
+    async with switching_device(rig, binding=binding, preferred="N") as client:
+        updater = FirmwareUpdater(
+            client.tree, DeviceLimits(MODEL, public_key=key.public_key(), min_battery=0)
         )
         updater.reboot = client.reboot
-        await client.start()
-        try:
-            await eventually(lambda: rig.server.registrations.get(endpoint))
-            yield client
-        finally:
-            await client.stop(timeout=20)
-    finally:
-        await link.close()
+        await eventually(lambda: rig.server.registrations.get(client.endpoint_name))
+        yield client
 
 
 def _events_of(rig: Rig, endpoint: str) -> tuple[list[Registered | Updated], Callable[[], None]]:
