@@ -53,7 +53,14 @@ export async function api(path, { method = "GET", query, body, signal } = {}) {
     init.headers["Content-Type"] = "application/json";
   }
   for (let attempt = 0; ; attempt += 1) {
-    const response = await fetch(url, init);
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      // fetch rejects only when no HTTP answer came: the server is down or out of reach.
+      throw new ApiError(0, "server unreachable", null);
+    }
     if (response.status === 401 && attempt < 3 && (await askForToken())) {
       init.headers = headers(init.headers);
       continue;
@@ -74,16 +81,18 @@ export function ep(endpoint) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Server-sent events over fetch (EventSource cannot send the Authorization header).
- * onState("live" | "reconnecting" | "unauthorized"); returns a function that stops it.
+ * Server-sent events over fetch (EventSource cannot send the Authorization header) from
+ * `path`, reconnecting with back-off. onState("live" | "reconnecting" | "unauthorized" |
+ * "ended": the server closed a stream that has an end, or answered 404); returns a stop
+ * function.
  */
-export function openEvents(onEvent, onState) {
+export function openStream(path, onEvent, onState, { endless = true } = {}) {
   const controller = new AbortController();
   let delay = 500;
   (async () => {
     while (!controller.signal.aborted) {
       try {
-        const response = await fetch("/api/events", {
+        const response = await fetch(path, {
           headers: headers({ Accept: "text/event-stream" }),
           signal: controller.signal,
           cache: "no-store",
@@ -95,6 +104,13 @@ export function openEvents(onEvent, onState) {
           delay = 500;
           onState("live");
           await readFrames(response.body, onEvent);
+          if (!endless) {
+            onState("ended");
+            return;
+          }
+        } else if (response.status === 404) {
+          onState("ended");
+          return;
         }
       } catch (error) {
         if (controller.signal.aborted) return;
@@ -107,6 +123,11 @@ export function openEvents(onEvent, onState) {
     }
   })();
   return () => controller.abort();
+}
+
+/** The server's event stream (registrations, values, queue events). */
+export function openEvents(onEvent, onState) {
+  return openStream("/api/events", onEvent, onState);
 }
 
 async function readFrames(stream, onEvent) {

@@ -57,6 +57,7 @@ const ICONS = {
   logout: "M15 4h4v16h-4M10 8l-4 4 4 4M6 12h10",
   close: "M6 6l12 12M18 6L6 18",
   chevron: "M9 6l6 6-6 6",
+  signal: "M4 20v-3M9 20v-7M14 20v-11M19 20V4",
 };
 
 export function icon(name, cls = "icon") {

@@ -18,10 +18,13 @@ const FORMAT_NAMES = {
 };
 
 const SCHEMES = { U: "coap", T: "coap+tcp" };
+const CARRIERS = { N: "nidd", S: "sms" };
 
-/** A registration's address ({transport, secure, address}) as a URI: coaps://host:port. */
+/** A registration's address ({transport, secure, address}) as a URI: coaps://host:port,
+ * nidd:dev@domain (an external identifier), sms:+4917… */
 export function peerAddress(peer) {
   const scheme = SCHEMES[peer?.transport];
+  if (CARRIERS[peer?.transport]) return `${CARRIERS[peer.transport]}:${peer.address}`;
   if (!scheme) return String(peer?.address ?? "");
   return `${scheme.replace("coap", peer.secure ? "coaps" : "coap")}://${peer.address}`;
 }
@@ -50,6 +53,7 @@ export function isSuccess(code) {
 
 /** What an HTTP error from the API means to an operator. */
 export function httpProblem(error) {
+  if (error.status === 0) return "Server unreachable: no answer from the lwm2m server";
   const reasons = {
     400: "Refused by the server",
     401: "Not signed in",

@@ -1,6 +1,6 @@
 // The console shell: header, navigation, login, and hash routes to the pages.
 
-import { getToken, onUnauthorized, setToken } from "./api.js";
+import { api, getToken, onUnauthorized, setToken } from "./api.js";
 import { form } from "./dialog.js";
 import { h, icon, replace, svg } from "./dom.js";
 import * as bootstrap from "./pages/bootstrap.js";
@@ -8,6 +8,7 @@ import * as campaigns from "./pages/campaigns.js";
 import * as compliance from "./pages/compliance.js";
 import * as deviceList from "./pages/devices.js";
 import * as devicePage from "./pages/device.js";
+import * as network from "./pages/network.js";
 import * as security from "./pages/security.js";
 import { connect, state, subscribe } from "./store.js";
 
@@ -17,6 +18,7 @@ const NAV = [
   ["bootstrap", "Bootstrap", "boot"],
   ["compliance", "Compliance", "check"],
   ["campaigns", "Campaigns", "boot"],
+  ["network", "Network", "signal"],
 ];
 
 const ROUTES = [
@@ -26,19 +28,20 @@ const ROUTES = [
   [/^bootstrap$/, bootstrap],
   [/^compliance(?:\/(.+))?$/, compliance],
   [/^campaigns(?:\/(.+))?$/, campaigns],
+  [/^network$/, network],
 ];
 
 const CONNECTION = {
   connecting: ["Connecting", "pending"],
   live: ["Live", "ok"],
-  reconnecting: ["Reconnecting", "warn"],
+  reconnecting: ["Server unreachable", "warn"],
   unauthorized: ["Signed out", "warn"],
 };
 
 const main = h("main", { class: "main", id: "main" });
 const nav = h("nav", { class: "nav", "aria-label": "Sections" },
   NAV.map(([route, label, name]) =>
-    h("a", { href: `#/${route}`, class: "nav-link", dataset: { route } }, icon(name), h("span", {}, label))));
+    h("a", { href: `#/${route}`, class: "nav-link", dataset: { route }, hidden: route === "network" }, icon(name), h("span", {}, label))));
 const connection = h("span", { class: "conn", dataset: { state: "pending" } }, h("i", { class: "dot" }), h("span", {}, "Connecting"));
 const signOut = h("button", {
   class: "icon-btn signout", title: "Forget the API token", hidden: true,
@@ -116,3 +119,8 @@ document.body.append(header, main);
 window.addEventListener("hashchange", route);
 route();
 connect();
+// The Network page only for a server that has a network to show (--nidd at lwm2m network).
+api("/api/network").then(
+  () => { nav.querySelector('[data-route="network"]').hidden = false; },
+  () => {},
+);

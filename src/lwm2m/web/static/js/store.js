@@ -53,12 +53,31 @@ export function record(endpoint, values, source, at = Date.now() / 1000) {
   const dev = device(endpoint);
   for (const [path, value] of Object.entries(values ?? {})) {
     dev.values.set(path, { value, at, source });
-    if (typeof value === "number" && Number.isFinite(value) && source !== "read") {
+    if (typeof value === "number" && Number.isFinite(value) && (source === "notify" || source === "send")) {
       const series = dev.series.get(path) ?? [];
       series.push([at, value]);
       if (series.length > SERIES_SIZE) series.splice(0, series.length - SERIES_SIZE);
       dev.series.set(path, series);
     }
+  }
+}
+
+/**
+ * Merge values from the server's history ([{time, path, value}], oldest first) under what
+ * this tab saw live: a point already held (same path and time) is not added twice.
+ */
+export function merge(endpoint, entries) {
+  const dev = device(endpoint);
+  for (const { time, path, value } of entries ?? []) {
+    const seen = dev.values.get(path);
+    if (!seen || seen.at < time) dev.values.set(path, { value, at: time, source: "notify" });
+    if (typeof value !== "number" || !Number.isFinite(value)) continue;
+    const series = dev.series.get(path) ?? [];
+    if (series.some(([t, v]) => v === value && Math.abs(t - time) < 2)) continue;
+    series.push([time, value]);
+    series.sort((a, b) => a[0] - b[0]);
+    if (series.length > SERIES_SIZE) series.splice(0, series.length - SERIES_SIZE);
+    dev.series.set(path, series);
   }
 }
 

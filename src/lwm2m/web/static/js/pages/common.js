@@ -4,6 +4,7 @@ import { ApiError, api, ep } from "../api.js";
 import { confirm } from "../dialog.js";
 import { h, icon, replace, toast } from "../dom.js";
 import { httpProblem } from "../format.js";
+import { track } from "../pending.js";
 
 export function pageHead(title, lede, ...actions) {
   return h("div", { class: "page-head" },
@@ -27,8 +28,12 @@ export function byEndpoint(data) {
 
 export const HEX = /^(?:[0-9a-fA-F]{2})+$/;
 
-/** Run an API call; toast `done` on success and the problem on an HTTP error. */
-export async function attempt(call, done) {
+/**
+ * Run an API call; toast `done` on success and the problem on an HTTP error. `button`, when
+ * given, is disabled with a spinner while the call runs.
+ */
+export async function attempt(call, done, button = null) {
+  const op = track(done, { button });
   try {
     const result = await call();
     toast(done, "ok");
@@ -37,6 +42,8 @@ export async function attempt(call, done) {
     if (!(error instanceof ApiError)) throw error;
     toast(httpProblem(error), "error");
     return null;
+  } finally {
+    op.done();
   }
 }
 

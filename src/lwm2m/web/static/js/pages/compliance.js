@@ -4,6 +4,7 @@
 import { ApiError, api, ep } from "../api.js";
 import { h, icon, replace } from "../dom.js";
 import { httpProblem } from "../format.js";
+import { track } from "../pending.js";
 import { state } from "../store.js";
 import { pageHead, unavailable } from "./common.js";
 
@@ -103,21 +104,27 @@ export function render(root, [endpoint]) {
 
   async function run(name) {
     if (!name) return;
-    runButton.disabled = true;
     history.replaceState(null, "", `#/compliance/${encodeURIComponent(name)}`);
+    const progress = h("div", { class: "pending-host" });
     replace(output, h("section", { class: "card" }, h("div", { class: "empty" }, h("strong", {}, `Checking ${name}…`),
-      h("span", {}, "Discovering and reading every object the profile names; a sleeping device answers when it wakes up."))));
+      h("span", {}, "Discovering and reading every object the profile names; a sleeping device answers when it wakes up."),
+      progress)));
+    const op = track(`Compliance check of ${name}`, { button: runButton, host: progress });
     try {
-      const data = await api(`/api/compliance/${ep(name)}`);
+      const data = await api(`/api/compliance/${ep(name)}`, { signal: op.signal });
       state.compliance.set(name, { passed: data.passed, at: Date.now() / 1000 });
       replace(output, report(data));
     } catch (error) {
+      if (op.signal.aborted) {
+        replace(output, h("section", { class: "card" }, h("p", { class: "muted pad" }, `Check of ${name} cancelled after ${op.elapsed().toFixed(1)} s.`)));
+        return;
+      }
       if (!(error instanceof ApiError)) throw error;
       replace(output, h("section", { class: "card" }, error.status === 404 && !error.body?.message?.includes("registration")
         ? unavailable("The compliance check is", "This server does not answer GET /api/compliance/{endpoint}.")
         : h("p", { class: "error-text pad" }, httpProblem(error))));
     } finally {
-      runButton.disabled = false;
+      op.done();
     }
   }
 
@@ -125,7 +132,9 @@ export function render(root, [endpoint]) {
     pageHead("Compliance", "Checks a registered device against the Telekom LwM2M device profile: objects, resources, Device values, security mode, binding and timer rules.",
       picker, runButton),
     output);
-  if (!choices.length) {
+  if (endpoint) {
+    run(endpoint); // a deep link (#/compliance/{endpoint}) asks for that device's check
+  } else if (!choices.length) {
     replace(output, h("section", { class: "card" }, h("div", { class: "empty" }, h("strong", {}, "No device to check"), h("span", {}, "A device must be registered to be checked."))));
   }
 }

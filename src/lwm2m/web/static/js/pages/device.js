@@ -2,11 +2,13 @@
 // time charts, Send data and the device's event log.
 
 import { ApiError, api, ep } from "../api.js";
-import { chart, sparkline } from "../chart.js";
+import { chart, chartable, sparkline } from "../chart.js";
 import { confirm, form } from "../dialog.js";
 import { ago, clock, dateTime, duration, h, icon, replace, toast } from "../dom.js";
 import { FORMATS, codeText, formatName, httpProblem, isNumeric, isSuccess, parseInput, peerAddress, showValue, valueField } from "../format.js";
-import { device, log, model, models, record, state, subscribe } from "../store.js";
+import { track } from "../pending.js";
+import { device, log, merge, model, models, record, state, subscribe, targetKey } from "../store.js";
+import { messageLog } from "./messages.js";
 
 let format = "";
 const ATTRIBUTES = [
@@ -20,6 +22,10 @@ const LOG_KINDS = {
 };
 /** Objects with more instances than this list them only while selected. */
 const FOLDED = 4;
+/** Values per object fetched from the server's history when the page opens. */
+const HISTORY = 200;
+/** Seconds between two looks at the server's state of the device (observations, awake). */
+const STATE_EVERY = 5;
 
 function parsePath(path) {
   return path.split("/").filter(Boolean).map(Number);
@@ -68,30 +74,52 @@ export function render(root, [endpoint]) {
   const live = h("section", { class: "card" });
   const sends = h("section", { class: "card" });
   const logEl = h("section", { class: "card" });
+  const pendingHost = h("div", { class: "pending-host", id: "pending" });
+  const awakeEl = h("span", { class: "awake-host" });
+  const messages = messageLog(endpoint);
+  let trigger = null;
+  let historyLoaded = false;
+  // The button a click is on (capture phase, before its handler): the operation it starts
+  // marks that button busy; a dialog's submit is outside `root`, so its opener stays marked.
+  root.addEventListener("click", (event) => {
+    const button = event.target.closest?.("button");
+    if (button && !button.closest(".pending")) trigger = button;
+  }, true);
 
   // --- operations -------------------------------------------------------------------------
 
-  async function run(label, target, method, suffix, { query = {}, body, formatted = false, source = "read" } = {}) {
-    const started = performance.now();
+  async function run(label, target, method, suffix, { query = {}, body, formatted = false, source = "read", written = null } = {}) {
+    const op = track(`${label} ${target}`, { button: trigger, host: pendingHost });
+    trigger = null;
     const params = formatted ? { ...query, format } : query;
     try {
-      const result = await api(api_(suffix), { method, query: params, body });
-      const ms = Math.round(performance.now() - started);
-      response = { label, target, result, ms, at: Date.now() / 1000 };
+      const result = await api(api_(suffix), { method, query: params, body, signal: op.signal });
+      const ms = Math.round(op.elapsed() * 1000);
       const ok = isSuccess(result.status);
+      response = { label, target, result, ms, at: Date.now() / 1000, written: ok ? written : null };
       if (result.values) record(endpoint, result.values, source);
+      if (ok && written) record(endpoint, written, "write");
       if (result.links) for (const link of result.links) dev.attributes.set(link.target, link.attributes);
       log(endpoint, ok ? "op" : "op-error", `${label} ${target}: ${codeText(result.status)}${result.message ? ` (${result.message})` : ""}`);
       toast(`${label} ${target}: ${codeText(result.status)}`, ok ? "ok" : "error");
       drawResponse();
+      refreshValues();
       return ok ? result : null;
     } catch (error) {
+      if (op.signal.aborted) {
+        response = { label, target, cancelled: op.elapsed(), at: Date.now() / 1000 };
+        log(endpoint, "op-error", `${label} ${target}: cancelled after ${op.elapsed().toFixed(1)} s`);
+        drawResponse();
+        return null;
+      }
       if (!(error instanceof ApiError)) throw error;
       response = { label, target, error, at: Date.now() / 1000 };
       log(endpoint, "op-error", `${label} ${target}: ${httpProblem(error)}`);
       toast(`${label} ${target}: ${httpProblem(error)}`, "error");
       drawResponse();
       return null;
+    } finally {
+      op.done();
     }
   }
 
@@ -127,7 +155,7 @@ export function render(root, [endpoint]) {
       });
       if (!values) return;
       const body = Object.fromEntries(Object.entries(JSON.parse(values.instances)).map(([id, value]) => [`${path}/${id}`, value]));
-      await run("Write", path, "PUT", path, { body: { values: body }, formatted: true });
+      await run("Write", path, "PUT", path, { body: { values: body }, formatted: true, written: body });
       return;
     }
     let parsed;
@@ -140,7 +168,7 @@ export function render(root, [endpoint]) {
         try { parsed = parseInput(v.value, resource?.type); return null; } catch (e) { return e.message; }
       },
     });
-    if (values) await run("Write", path, "PUT", path, { body: { values: { [path]: parsed } }, formatted: true });
+    if (values) await run("Write", path, "PUT", path, { body: { values: { [path]: parsed } }, formatted: true, written: { [path]: parsed } });
   }
 
   function writableFields(objectId, instanceId) {
@@ -173,7 +201,7 @@ export function render(root, [endpoint]) {
         return Object.keys(body).length ? null : "Fill in at least one value";
       },
     });
-    if (values) await run("Write", path, values.replace ? "PUT" : "PATCH", path, { body: { values: body }, formatted: true });
+    if (values) await run("Write", path, values.replace ? "PUT" : "PATCH", path, { body: { values: body }, formatted: true, written: body });
   }
 
   async function create(objectId) {
@@ -261,7 +289,7 @@ export function render(root, [endpoint]) {
           } catch (e) { return e.message; }
         },
       });
-      if (values) await run("Write-Composite", writable.join(", "), "POST", "/composite/write", { body: { values: body }, formatted: true });
+      if (values) await run("Write-Composite", writable.join(", "), "POST", "/composite/write", { body: { values: body }, formatted: true, written: body });
     }
     drawAll();
   }
@@ -274,10 +302,16 @@ export function render(root, [endpoint]) {
     const status = !current ? ["Not registered", "muted"]
       : current.status === "expired" ? ["Expired", "warn"]
         : current.status === "deregistered" ? ["Left", "muted"] : ["Online", "ok"];
+    const nidd = reg?.address?.transport === "N";
+    const reach = dev.nidd?.reachability;
     const meta = reg ? [
-      ["Registration ID", reg.registrationId], ["Address", peerAddress(reg.address)], ["Lifetime", duration(reg.lifetime)],
+      ["Registration ID", reg.registrationId],
+      [nidd ? "External identifier" : "Address", nidd ? reg.address.address : peerAddress(reg.address)],
+      ["Lifetime", duration(reg.lifetime)],
       ["Registered", dateTime(reg.registeredAt)], ["Last update", ago(reg.lastSeen)],
-    ] : [];
+      nidd ? ["Last reachability event", reach ? `${reach.event} ${ago(Date.parse(reach.time) / 1000)}` : "none yet"] : null,
+      nidd && dev.nidd ? ["At the SCEF", dev.nidd.status] : null,
+    ].filter(Boolean) : [];
     replace(head,
       h("div", { class: "crumbs" }, h("a", { href: "#/devices" }, "Devices"), h("span", {}, "/"), h("span", {}, "Device")),
       h("div", { class: "device-title" },
@@ -286,12 +320,29 @@ export function render(root, [endpoint]) {
         reg ? [
           h("span", { class: "pill pill-plain" }, `LwM2M ${reg.lwm2mVersion}`),
           h("span", { class: "pill pill-plain" }, `Binding ${reg.binding}`),
+          nidd ? h("span", { class: "pill pill-info", id: "transport-pill" }, "Transport N · NIDD") : null,
           reg.queueMode ? h("span", { class: "pill pill-info" }, "Queue mode") : null,
+          reg.queueMode ? awakeEl : null,
         ] : null,
         h("a", { class: "btn btn-ghost btn-sm head-link", href: `#/compliance/${encodeURIComponent(endpoint)}` }, icon("check"), "Compliance")),
       h("dl", { class: "meta" }, meta.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
       toolbar);
     drawToolbar();
+    drawAwake();
+  }
+
+  /** Awake or asleep, as the server judges a queue-mode device (GET .../state). */
+  function drawAwake() {
+    const session = dev.session;
+    if (!session || !session.queueMode) {
+      replace(awakeEl);
+      return;
+    }
+    const left = Math.max(0, session.awakeFor - (Date.now() / 1000 - session.at));
+    const queued = session.queued ? ` · ${session.queued} queued` : "";
+    replace(awakeEl, left > 0
+      ? h("span", { class: "pill pill-ok", id: "awake", title: "The server sends requests at once" }, h("i", { class: "dot" }), `Awake · ${Math.ceil(left)} s${queued}`)
+      : h("span", { class: "pill pill-muted", id: "awake", title: "Requests wait in the server's queue until the device speaks" }, h("i", { class: "dot" }), `Asleep${queued}`));
   }
 
   function drawToolbar() {
@@ -354,7 +405,7 @@ export function render(root, [endpoint]) {
     const seen = dev.values.get(path);
     const series = dev.series.get(path);
     replace(cell,
-      series && series.length > 1 ? sparkline(series) : null,
+      series && series.length > 1 && chartable(resource) ? sparkline(series) : null,
       h("span", { class: ["val", seen?.source === "notify" && "val-live"], title: seen ? `${seen.source === "read" ? "read" : seen.source === "send" ? "sent" : "notified"} ${ago(seen.at)}` : "not read yet" },
         showValue(seen?.value, resource)));
   }
@@ -431,12 +482,28 @@ export function render(root, [endpoint]) {
   function drawResponse() {
     if (!response) return;
     responseEl.hidden = false;
-    const { label, target, result, error, ms } = response;
-    const status = error ? `HTTP ${error.status}` : codeText(result.status);
+    const { label, target, result, error, ms, written, cancelled } = response;
+    if (cancelled !== undefined) {
+      replace(responseEl,
+        h("div", { class: "card-head" }, h("h2", { class: "card-title" }, "Response"),
+          h("span", { class: "muted mono" }, `${label} ${target}`),
+          h("span", { class: "pill pill-warn", id: "response-status" }, "Cancelled")),
+        h("p", { class: "muted pad-x" }, `Cancelled after ${cancelled.toFixed(1)} s: the console stopped waiting; a request the server had sent may still reach the device.`));
+      return;
+    }
+    const status = error ? (error.status ? `HTTP ${error.status}` : "Unreachable") : codeText(result.status);
     const ok = !error && isSuccess(result.status);
     let body;
-    if (error) body = h("p", { class: "error-text" }, httpProblem(error));
-    else if (result.values) {
+    if (error) body = h("p", { class: "error-text", id: "response-error" }, httpProblem(error));
+    else if (!ok) {
+      body = h("p", { class: "error-text", id: "response-error" }, result.message
+        ? `The device answered ${codeText(result.status)}: ${result.message}`
+        : `The device answered ${codeText(result.status)} (no diagnostic payload)`);
+    } else if (written) {
+      body = h("table", { class: "table compact", id: "written" }, h("tbody", {}, Object.entries(written).map(([p, v]) =>
+        h("tr", {}, h("td", { class: "mono" }, p), h("td", { class: "muted" }, `written${resourceOf(p) ? ` · ${resourceOf(p).name}` : ""}`),
+          h("td", { class: "mono" }, showValue(v, resourceOf(p)), resourceOf(p)?.units ? ` ${resourceOf(p).units}` : "")))));
+    } else if (result.values) {
       body = h("table", { class: "table compact" }, h("tbody", {}, Object.entries(result.values).map(([p, v]) =>
         h("tr", {}, h("td", { class: "mono" }, p), h("td", { class: "muted" }, resourceOf(p)?.name ?? ""), h("td", { class: "mono" }, showValue(v, resourceOf(p)))))));
     } else if (result.links) {
@@ -449,13 +516,15 @@ export function render(root, [endpoint]) {
         h("h2", { class: "card-title" }, "Response"),
         h("span", { class: "muted mono" }, `${label} ${target}`),
         h("span", { class: ["pill", ok ? "pill-ok" : "pill-bad"], id: "response-status" }, status),
-        result?.contentFormat !== undefined ? h("span", { class: "pill pill-plain" }, formatName(result.contentFormat)) : null,
+        result?.contentFormat !== undefined && result.contentFormat !== null ? h("span", { class: "pill pill-plain" }, formatName(result.contentFormat)) : null,
         ms !== undefined ? h("span", { class: "muted" }, `${ms} ms`) : null),
       body);
   }
 
   function drawLive() {
-    const numeric = [...dev.series.entries()].filter(([, series]) => series.length > 0);
+    const numeric = [...dev.series.entries()].filter(([path, series]) => series.length > 0 && chartable(resourceOf(path)));
+    // Identifiers (Cell ID, MCC...) and times change too, but a chart of them means nothing.
+    const plain = [...dev.series.keys()].filter((path) => !chartable(resourceOf(path)) && resourceOf(path));
     const observations = [...dev.observed];
     replace(live,
       h("div", { class: "card-head" }, h("h2", { class: "card-title" }, "Live values"),
@@ -479,7 +548,12 @@ export function render(root, [endpoint]) {
             h("span", { class: "chart-value" }, showValue(v, resource), h("small", {}, ` ${resource?.units ?? ""}`))),
           chart(series, { units: resource?.units ?? "" }),
           h("div", { class: "chart-foot muted" }, `${series.length} value${series.length === 1 ? "" : "s"} · last ${clock(t)}`));
-      }) : h("p", { class: "muted small" }, "Observe a resource: every notification lands here, numeric ones as a time chart."));
+      }) : h("p", { class: "muted small" }, "Observe a resource: every notification lands here, measurements as a time chart."),
+      plain.length ? h("table", { class: "table compact live-values" }, h("tbody", {}, plain.map((path) => {
+        const seen = dev.values.get(path);
+        return h("tr", { dataset: { path } }, h("td", {}, resourceOf(path).name, h("code", { class: "muted" }, ` ${path}`)),
+          h("td", { class: "mono" }, showValue(seen?.value, resourceOf(path))), h("td", { class: "muted nowrap" }, seen ? clock(seen.at) : ""));
+      }))) : null);
   }
 
   function drawSends() {
@@ -524,8 +598,8 @@ export function render(root, [endpoint]) {
     head,
     h("div", { class: "device-grid" },
       h("aside", { class: "card tree-card" }, treeEl),
-      h("div", { class: "stack" }, responseEl, panel),
-      h("aside", { class: "stack" }, live, sends, logEl)));
+      h("div", { class: "stack" }, pendingHost, responseEl, panel),
+      h("aside", { class: "stack" }, live, sends, messages.element, logEl)));
 
   async function loadModels() {
     const tree = objectTree(entry()?.registration, dev.values);
@@ -538,10 +612,51 @@ export function render(root, [endpoint]) {
       if (first !== undefined) selected = { objectId: first, instanceId: tree.get(first)[0] ?? null };
     }
     drawAll();
+    if (!historyLoaded && tree.size) {
+      historyLoaded = true;
+      loadHistory([...tree.keys()]);
+    }
+  }
+
+  /** Values the server kept (notified or sent) fill the charts when the page opens. */
+  async function loadHistory(objectIds) {
+    await Promise.all(objectIds.map(async (objectId) => {
+      try {
+        const data = await api(api_(`/${objectId}/history`), { query: { limit: HISTORY } });
+        merge(endpoint, data.values);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+      }
+    }));
+    schedule();
+  }
+
+  /** The server's observations and queue-mode state: the truth after a reload or restart. */
+  async function syncState() {
+    const before = [...dev.observed].sort().join("|");
+    try {
+      const data = await api(api_("/state"));
+      dev.observed = new Set(data.observations.map(targetKey));
+      dev.session = { ...data, at: Date.now() / 1000 };
+      const address = entry()?.registration?.address;
+      if (address?.transport === "N") {
+        dev.nidd = await api(`/api/nidd/devices/${ep(address.address)}`).catch(() => null);
+      }
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (error.status !== 404) return; // unreachable: keep what is shown until it answers
+      dev.observed.clear();
+      dev.session = null;
+    }
+    // Redraw the tables only for a change: a redraw closes menus and moves the focus.
+    if ([...dev.observed].sort().join("|") !== before) drawAll();
+    else if (dev.nidd) drawHead();
+    else drawAwake();
   }
 
   drawAll();
   loadModels();
+  syncState();
 
   const unsubscribe = subscribe((kind, detail) => {
     if (kind === "clients" && (!detail.endpoint || detail.endpoint === endpoint)) {
@@ -550,8 +665,18 @@ export function render(root, [endpoint]) {
       schedule();
     } else if (kind === "event" && detail.type === "observationCancelled" && detail.endpoint === endpoint) {
       drawAll();
+    } else if (kind === "event" && detail.endpoint === endpoint && ["registered", "updated", "requestQueued", "queueDrained"].includes(detail.type)) {
+      syncState();
+    } else if (kind === "connection" && state.connection === "live") {
+      syncState();
     }
   });
-  const ticker = setInterval(drawHead, 10000);
-  return () => { unsubscribe(); clearInterval(ticker); };
+  let ticks = 0;
+  const ticker = setInterval(() => {
+    ticks += 1;
+    drawAwake();
+    if (ticks % STATE_EVERY === 0) syncState();
+    if (ticks % 10 === 0) drawHead();
+  }, 1000);
+  return () => { unsubscribe(); clearInterval(ticker); messages.stop(); };
 }
