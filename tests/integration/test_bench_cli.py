@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -70,3 +73,34 @@ def test_the_flood_phase_reports_reads_and_what_became_of_the_registers() -> Non
         "serverSocketDrops",
         "meetsTarget",
     }
+
+
+def test_ctrl_c_stops_the_fleet_and_the_server_and_exits_130_without_a_traceback() -> None:
+    bench = subprocess.Popen(
+        [*BENCH, "--clients", "100", "--duration", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    assert bench.stderr is not None
+    try:
+        first = bench.stderr.readline().decode()  # a progress line: the fleet is running
+        assert first.startswith("bench: "), first
+        os.killpg(bench.pid, signal.SIGINT)  # what Ctrl-C does: every process of the group
+        out, err = bench.communicate(timeout=40)
+    finally:
+        if bench.poll() is None:
+            os.killpg(bench.pid, signal.SIGKILL)
+    assert bench.returncode == 130
+    assert out == b""
+    lines = err.decode().splitlines()
+    assert "Traceback" not in err.decode()
+    assert lines[-1].startswith("lwm2m bench: interrupted while "), lines
+    for _ in range(100):  # the fleet processes ended with the bench (bounded wait)
+        try:
+            os.killpg(bench.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("processes of the bench outlived it")

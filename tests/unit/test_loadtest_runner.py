@@ -12,7 +12,8 @@ import pytest
 
 from lwm2m.loadtest import TARGETS, BenchConfig, BenchReport, Load
 from lwm2m.loadtest.fleet import Flow
-from lwm2m.loadtest.runner import _Bench, percentile, rss_bytes
+from lwm2m.loadtest.runner import percentile, rss_bytes
+from lwm2m.loadtest.shards import Shards
 
 
 def report(clients: int = 1000) -> BenchReport:
@@ -92,13 +93,13 @@ def test_rss_is_read_from_proc() -> None:
 
 def test_the_fleet_and_the_server_get_cpus_of_their_own() -> None:
     cpus = sorted(os.sched_getaffinity(0))
-    bench = _Bench(BenchConfig(1), fd_limit=1024)
+    shards = Shards(1, Flow(1, window=64))
     fleet = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(30,), daemon=True)
     fleet.start()
-    bench.processes.append(fleet)
+    shards.processes.append(fleet)
     try:
         assert fleet.pid is not None
-        bench._separate_cpus(cpus)
+        shards.separate_cpus(cpus)
         half = len(cpus) // 2 if len(cpus) > 1 else 1  # one CPU: nothing to separate
         assert os.sched_getaffinity(0) == set(cpus[:half])
         assert os.sched_getaffinity(fleet.pid) == set(cpus[half:] or cpus)

@@ -4,12 +4,17 @@ Prints registrations/s, notifications/s, reads/s with latencies and the server's
 registered client (:mod:`lwm2m.loadtest.runner` says how each is measured), or ``--json``.
 ``--flood N`` adds a phase: the fleet's reads while new devices flood the server with
 Registers at N times the registration rate just measured (:mod:`lwm2m.loadtest.flood`).
+
+While it runs, stderr shows the phase, its rate and the devices registered
+(:mod:`lwm2m.loadtest.progress`).  Ctrl-C stops the fleet and the server, says where the bench
+was, and exits with 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -81,7 +86,7 @@ def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryI
     except ValueError as exc:
         raise InputError(str(exc)) from None
     try:
-        report = run_bench(config, _rest_api)
+        report = run_bench(config, _rest_api, progress=sys.stderr)
     except BenchError as exc:
         raise InputError(str(exc)) from None
     text = json.dumps(report.to_json(), indent=2) if args.json else "\n".join(_lines(report))

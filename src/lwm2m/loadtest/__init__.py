@@ -5,6 +5,7 @@ the shard processes that put it on sockets, :mod:`~lwm2m.loadtest.runner` the se
 the report.
 """
 
-from lwm2m.loadtest.runner import TARGETS, BenchConfig, BenchError, BenchReport, Load, run_bench
+from lwm2m.loadtest.runner import TARGETS, BenchConfig, BenchReport, Load, run_bench
+from lwm2m.loadtest.shards import BenchError
 
 __all__ = ["TARGETS", "BenchConfig", "BenchError", "BenchReport", "Load", "run_bench"]

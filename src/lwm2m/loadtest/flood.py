@@ -44,6 +44,7 @@ from lwm2m.coap.options import OptionNumber, Options
 from lwm2m.codec import ContentFormat
 from lwm2m.loadtest.device import IMEI_BASE, endpoint_name
 from lwm2m.loadtest.fleet import open_sockets
+from lwm2m.loadtest.shards import start_deaf_to_sigint
 
 if TYPE_CHECKING:
     from lwm2m.loadtest.runner import Load
@@ -145,7 +146,7 @@ async def flood_phase(
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(target=run_flood, args=(theirs, spec), name="flood", daemon=True)
-    process.start()
+    start_deaf_to_sigint(process)
     theirs.close()
     try:
         pin(process)

@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Protocol
 
+from lwm2m.loadtest.shards import start_deaf_to_sigint
 from lwm2m.server import LwM2MServer
 from lwm2m.server.runtime import event_loop_factory
 
@@ -65,7 +66,7 @@ async def rest_phase(
         daemon=True,
     )
     try:
-        process.start()
+        start_deaf_to_sigint(process)
         theirs.close()
         pin(process)
         loop = asyncio.get_running_loop()

@@ -34,21 +34,19 @@ of one core in every phase, on two).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import multiprocessing
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import cast
+from typing import TextIO
 
 from lwm2m.loadtest.device import BATTERY
-from lwm2m.loadtest.fleet import FD_RESERVE, Flow, ShardSpec, raise_fd_limit, run_shard
+from lwm2m.loadtest.fleet import FD_RESERVE, Flow, raise_fd_limit
 from lwm2m.loadtest.flood import FloodError, FloodReport, FloodSpec, flood_phase
+from lwm2m.loadtest.progress import Progress
 from lwm2m.loadtest.rest import RestApiFactory, RestLoadError, rest_phase
+from lwm2m.loadtest.shards import BenchError, Shards
 from lwm2m.operations import ErrorResponse, Response
 from lwm2m.server import LwM2MServer, ServerConfig
 from lwm2m.server.config import Durability
@@ -64,10 +62,6 @@ TARGETS = {
     "bytesPerClient": 4096.0,
 }
 """Issue 3 §4, for one server process with 100,000 registered clients (4 KB read as 4 KiB)."""
-
-
-class BenchError(Exception):
-    """The bench could not run to the end; the message says where it stopped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,13 +209,16 @@ class BenchReport:
         }
 
 
-def run_bench(config: BenchConfig, rest_api: RestApiFactory | None = None) -> BenchReport:
-    """Run the whole bench on a fresh uvloop event loop; raises BenchError when it cannot.
-    ``rest_api`` serves the server's REST API for the REST phase."""
+def run_bench(
+    config: BenchConfig, rest_api: RestApiFactory | None = None, progress: TextIO | None = None
+) -> BenchReport:
+    """Run the whole bench on a fresh uvloop event loop; raises BenchError when it cannot, and
+    KeyboardInterrupt after a clean stop on SIGINT.  ``rest_api`` serves the server's REST API
+    for the REST phase; ``progress`` (stderr) is told how the bench goes."""
     fd_limit = raise_fd_limit()  # the shards inherit it
     tune_garbage_collector()  # as `lwm2m server` does
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(_Bench(config, fd_limit, rest_api).run())
+        return runner.run(_Bench(config, fd_limit, rest_api, progress).run())
 
 
 def rss_bytes() -> int:
@@ -240,7 +237,11 @@ def percentile(ordered: list[float], fraction: float) -> float:
 
 class _Bench:
     def __init__(
-        self, config: BenchConfig, fd_limit: int, rest_api: RestApiFactory | None = None
+        self,
+        config: BenchConfig,
+        fd_limit: int,
+        rest_api: RestApiFactory | None = None,
+        progress: TextIO | None = None,
     ) -> None:
         self.config = config
         self.rest_api = rest_api
@@ -248,14 +249,17 @@ class _Bench:
         per_process = max(1, fd_limit - FD_RESERVE)
         self.shard_count = -(-config.clients // per_process)
         self.flow = Flow(self.shard_count, config.notify_window)
+        self.shards = Shards(self.shard_count, self.flow)
         self.registered = 0
         self.retransmissions = 0
         self.max_write_lag = 0.0
         self.all_registered = asyncio.Event()
-        self.inbox: asyncio.Queue[tuple[int, tuple[object, ...]]] = asyncio.Queue()
-        self.processes: list[BaseProcess] = []
-        self.pipes: list[Connection] = []
-        self.fleet_cpus: list[int] | None = None
+        self.completed = 0  # requests the server finished in the phases of _load
+        self.progress = (
+            None
+            if progress is None
+            else Progress(progress, config.clients, lambda: self.registered, time.monotonic)
+        )
 
     async def run(self) -> BenchReport:
         config = self.config
@@ -266,10 +270,15 @@ class _Bench:
         server.subscribe(self._count)
         cpus = os.sched_getaffinity(0)
         sampler = None if store is None else asyncio.create_task(self._sample_lag(store))
+        progress = self.progress
+        shown = None if progress is None else asyncio.create_task(progress.run())
+        interrupted = False
         try:
-            self._start_shards(server.coap_address)
-            self._separate_cpus(sorted(cpus))
-            await self._collect("ready", 60 + config.clients / 2000)
+            self.shards.start(
+                server.coap_address, config.clients, config.register_window, self._lifetime()
+            )
+            self.shards.separate_cpus(sorted(cpus))
+            await self.shards.collect("ready", 60 + config.clients / 2000)
             report = await self._phases(server)
             if store is None:
                 return report
@@ -278,41 +287,34 @@ class _Bench:
                 stats.commits, stats.commit_seconds_total, self.max_write_lag, stats.failed_rows
             )
             return replace(report, store=figures)
+        except asyncio.CancelledError:  # SIGINT: asyncio.Runner cancels us, then raises
+            interrupted = True
+            raise
         finally:
-            if sampler is not None:
-                sampler.cancel()
+            for task in (sampler, shown):
+                if task is not None:
+                    task.cancel()
             os.sched_setaffinity(0, cpus)
-            await self._stop_shards()
+            await self.shards.stop()
             await server.stop()
             if store is not None:
                 store.close()
+            if progress is not None:
+                progress.close(interrupted)
 
     async def _sample_lag(self, store: SqliteStore) -> None:
         while True:
             self.max_write_lag = max(self.max_write_lag, store.stats().write_lag_seconds)
             await asyncio.sleep(0.05)
 
-    def _separate_cpus(self, cpus: list[int]) -> None:
-        """The first half of ``cpus`` for the server (this process), the rest for the fleet."""
-        if len(cpus) < 2:
-            return
-        half = len(cpus) // 2
-        self.fleet_cpus = cpus[half:]
-        for process in self.processes:
-            self._pin(process)
-        os.sched_setaffinity(0, cpus[:half])
-
-    def _pin(self, process: BaseProcess) -> None:
-        if self.fleet_cpus is not None:
-            assert process.pid is not None
-            os.sched_setaffinity(process.pid, self.fleet_cpus)
-
     async def _phases(self, server: LwM2MServer) -> BenchReport:
         config = self.config
         load_average = os.getloadavg()[0]
         timeout = config.timeout
         rss_before = rss_bytes()
-        registrations = await self._measured(self._registrations())
+        registrations = await self._measured(
+            self._registrations(), "registering", lambda: self.registered
+        )
         rss_registered = rss_bytes()
         endpoints = [registration.endpoint for registration in server.registrations.all()]
         observations = await self._measured(
@@ -321,23 +323,33 @@ class _Bench:
                 iter(endpoints),
                 time.perf_counter() + self._phase_limit(),
                 config.concurrency,
-            )
+            ),
+            "observing",
+            lambda: self.completed,
         )
         rss_observed = rss_bytes()
-        notifications = await self._measured(self._notifications())
+        notifications = await self._measured(
+            self._notifications(), "notifying", lambda: self.flow.received.value
+        )
         reads = await self._measured(
             self._load(
                 lambda ep: server.read(ep, BATTERY, timeout=timeout),
                 itertools.cycle(endpoints),
                 time.perf_counter() + config.duration,
                 config.concurrency,
-            )
+            ),
+            "reading",
+            lambda: self.completed,
         )
         rest_reads = None
         if config.rest_connections > 0 and self.rest_api is not None:
-            rest_reads = await self._measured(self._rest_reads(server, endpoints))
+            rest_reads = await self._measured(
+                self._rest_reads(server, endpoints), "reading through REST"
+            )
         flood = None
         if config.flood > 0:
+            if self.progress is not None:
+                self.progress.begin("starting the flood")
             spec = FloodSpec(
                 server.coap_address,
                 config.flood * registrations.per_second,
@@ -348,14 +360,16 @@ class _Bench:
                 flood = await flood_phase(
                     spec,
                     registrations.per_second,
-                    self._pin,
+                    self.shards.pin,
                     lambda: self._measured(
                         self._load(
                             lambda ep: server.read(ep, BATTERY, timeout=timeout),
                             itertools.cycle(endpoints),
                             time.perf_counter() + config.duration,
                             config.flood_concurrency,
-                        )
+                        ),
+                        "reading during the flood",
+                        lambda: self.completed,
                     ),
                 )
             except FloodError as exc:
@@ -385,7 +399,7 @@ class _Bench:
                 endpoints,
                 duration=self.config.duration,
                 connections=self.config.rest_connections,
-                pin=self._pin,
+                pin=self.shards.pin,
             )
         except RestLoadError as exc:
             raise BenchError(str(exc)) from None
@@ -397,30 +411,25 @@ class _Bench:
         """Seconds a phase that goes over every client may take at most."""
         return self.config.timeout + self.config.clients / 1000
 
-    async def _measured(self, phase: Awaitable[Load]) -> Load:
-        """``phase``'s result with the CPU time this process and the shards spent in it."""
-        server, fleet = time.process_time(), self._fleet_cpu()
+    async def _measured(
+        self, phase: Awaitable[Load], name: str | None = None, done: Callable[[], int] | None = None
+    ) -> Load:
+        """``phase``'s result with the CPU time this process and the shards spent in it; the
+        progress shows ``name`` and the count of ``done`` meanwhile."""
+        if self.progress is not None and name is not None:
+            self.progress.begin(name, done)
+        server, fleet = time.process_time(), self.shards.cpu_seconds()
         load = await phase
         return replace(
-            load, server_cpu=time.process_time() - server, fleet_cpu=self._fleet_cpu() - fleet
+            load,
+            server_cpu=time.process_time() - server,
+            fleet_cpu=self.shards.cpu_seconds() - fleet,
         )
-
-    def _fleet_cpu(self) -> float:
-        """CPU seconds the shard processes have used so far (user and system)."""
-        ticks = 0
-        for process in self.processes:
-            try:
-                with open(f"/proc/{process.pid}/stat", encoding="ascii") as stat:
-                    fields = stat.read().rpartition(")")[2].split()
-            except OSError:  # ended
-                continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-        return ticks / os.sysconf("SC_CLK_TCK")
 
     async def _registrations(self) -> Load:
         config, limit = self.config, self._phase_limit()
         start = time.perf_counter()
-        self._tell("register")
+        self.shards.tell("register")
         try:
             await asyncio.wait_for(self.all_registered.wait(), limit)
         except TimeoutError:
@@ -428,7 +437,7 @@ class _Bench:
                 f"{self.registered:,} of {config.clients:,} clients registered in {limit:.0f} s"
             ) from None
         seconds = time.perf_counter() - start
-        answers = await self._collect("registered", config.timeout)
+        answers = await self.shards.collect("registered", config.timeout)
         self.retransmissions = sum(answer[0] for answer in answers)
         return Load(config.clients, seconds)
 
@@ -463,6 +472,8 @@ class _Bench:
                 except ServerError:
                     failed += 1
                     continue
+                finally:
+                    self.completed += 1
                 if isinstance(response, ErrorResponse):
                     failed += 1
                 else:
@@ -483,7 +494,7 @@ class _Bench:
         received = flow.received
         first = received.value
         start = time.perf_counter()
-        self._tell("notify")
+        self.shards.tell("notify")
         deadline = start + self.config.duration
         seen = first
         while (now := time.perf_counter()) < deadline:
@@ -493,87 +504,12 @@ class _Bench:
             seen = received.value
         count = received.value - first
         seconds = time.perf_counter() - start
-        self._tell("quiet")
-        sent = sum(answer[0] for answer in await self._collect("notified", 10))
+        self.shards.tell("quiet")
+        sent = sum(answer[0] for answer in await self.shards.collect("notified", 10))
         await asyncio.sleep(0.2)  # the last ones in flight
         return Load(count, seconds, failed=max(0, sent - (received.value - first)))
-
-    # -- the shard processes -----------------------------------------------------------------
-
-    def _start_shards(self, server: tuple[str, int]) -> None:
-        context = multiprocessing.get_context("spawn")
-        loop = asyncio.get_running_loop()
-        clients, shards = self.config.clients, self.shard_count
-        first = 0
-        for index in range(shards):
-            count = clients // shards + (index < clients % shards)
-            spec = ShardSpec(
-                index,
-                first,
-                count,
-                server,
-                register_window=max(1, self.config.register_window // shards),
-                max_seconds=self._lifetime(),
-            )
-            first += count
-            ours, theirs = context.Pipe()
-            process = context.Process(
-                target=run_shard, args=(theirs, spec, self.flow), name=f"fleet-{index}", daemon=True
-            )
-            process.start()
-            theirs.close()
-            self.processes.append(process)
-            self.pipes.append(ours)
-            loop.add_reader(ours.fileno(), self._on_pipe, index)
 
     def _lifetime(self) -> float:
         """An upper bound on the whole bench: a shard left behind ends itself after it."""
         config = self.config
         return 120 + 3 * config.clients / 1000 + 4 * (config.duration + config.timeout)
-
-    def _on_pipe(self, index: int) -> None:
-        try:
-            message = self.pipes[index].recv()
-        except (EOFError, OSError):
-            message = ("error", f"fleet shard {index} ended unexpectedly")
-            asyncio.get_running_loop().remove_reader(self.pipes[index].fileno())
-        self.inbox.put_nowait((index, message))
-
-    def _tell(self, command: str) -> None:
-        for pipe in self.pipes:
-            pipe.send((command,))
-
-    async def _collect(self, kind: str, timeout: float) -> list[tuple[int, ...]]:
-        """The numbers of one ``kind`` message from every shard (BenchError on an error or a
-        timeout)."""
-        answers: dict[int, tuple[int, ...]] = {}
-        deadline = time.perf_counter() + timeout
-        while len(answers) < len(self.pipes):
-            try:
-                index, message = await asyncio.wait_for(
-                    self.inbox.get(), max(0.0, deadline - time.perf_counter())
-                )
-            except TimeoutError:
-                raise BenchError(
-                    f"fleet shards did not answer {kind!r} in {timeout:.0f} s"
-                ) from None
-            if message[0] == "error":
-                raise BenchError(str(message[1]))
-            if message[0] == kind:
-                answers[index] = cast(tuple[int, ...], message[1:])
-        return list(answers.values())
-
-    async def _stop_shards(self) -> None:
-        loop = asyncio.get_running_loop()
-        for pipe in self.pipes:
-            loop.remove_reader(pipe.fileno())
-            with contextlib.suppress(OSError):  # gone already
-                pipe.send(("stop",))
-        deadline = time.monotonic() + 10
-        for process in self.processes:
-            await loop.run_in_executor(None, process.join, max(0.0, deadline - time.monotonic()))
-            if process.is_alive():
-                process.terminate()
-                process.join(1)
-        for pipe in self.pipes:
-            pipe.close()
