@@ -27,11 +27,10 @@ from lwm2m.firmware.campaign import (
 )
 from lwm2m.firmware.campaign_engine import CampaignEngine
 from lwm2m.firmware.campaign_runner import CampaignRunner
-from lwm2m.model import Path
 from lwm2m.server import LwM2MServer, ServerConfig, ServerEvent
 from lwm2m.server.events import Registered, Updated
 from lwm2m.server.switching import transport_of
-from tests.campaigns.test_campaign import SIGNER, STRANGER
+from tests.campaigns.test_campaign import SIGNER, STRANGER, version_of
 from tests.nidd import test_server_nidd
 from tests.nidd.test_server_nidd import Rig, _configured, eventually
 from tests.transports.test_switching import _device as switching_device
@@ -103,10 +102,6 @@ def _transport(rig: Rig, endpoint: str) -> str | None:
     return None if registration is None else transport_of(registration.address)
 
 
-def _version(client: LwM2MClient) -> object:
-    return getattr(client.tree.read(Path.of(3, 0, 3), server_id=1), "value", None)
-
-
 async def _run(
     runner: CampaignRunner, sha256: str, endpoint: str
 ) -> tuple[CampaignEngine, list[DeviceState]]:
@@ -132,7 +127,7 @@ async def test_a_nidd_device_is_moved_to_udp_to_pull_and_ends_updated_on_n(
         assert device.state is DeviceState.SUCCEEDED, device
         assert device.method == "pull" and device.result == 1
         assert device.transport == "N → U → N"
-        assert _version(client) == "2.0.0"
+        assert version_of(client) == "2.0.0"
         assert _transport(rig, endpoint) == "N"
         assert DeviceState.SWITCHING in states and DeviceState.RETURNING in states
         # one Register, the reboot's, over N; the switch to U was an Update
@@ -156,7 +151,7 @@ async def test_a_failed_update_is_moved_back_to_n_in_the_same_registration(
         assert device.state is DeviceState.FAILED, device
         assert "Update Result 5" in (device.error or "")
         assert device.transport == "N → U → N"
-        assert _version(client) == "1.0.0"
+        assert version_of(client) == "1.0.0"
         after = rig.server.registrations.get(endpoint)
         assert after is not None and transport_of(after.address) == "N"
         assert after.registration_id == before.registration_id
@@ -175,5 +170,5 @@ async def test_a_binding_without_u_is_pushed_to_over_nidd(
         assert device.method == "push"
         assert device.transport == "stayed on N: its binding 'N' offers no U; pushed over NIDD"
         assert DeviceState.SWITCHING not in states
-        assert _version(client) == "2.0.0"
+        assert version_of(client) == "2.0.0"
         assert _transport(rig, endpoint) == "N"
