@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 from pathlib import Path
 from typing import BinaryIO
 
+from lwm2m.cli.logs import add_log_arguments, configure_logging
 from lwm2m.cli.payload import InputError
 from lwm2m.cli.secret_options import single_secret, spec_lines
 from lwm2m.network.service import NetworkService, ServiceConfig
@@ -21,7 +21,6 @@ from lwm2m.network.ue import NetworkConfig, RateControl
 from lwm2m.security.credentials import Secret
 from lwm2m.transport.sms.settings import MAX_PASSWORD, MAX_SYSTEM_ID
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
 T8_TOKEN_ENV = "LWM2M_T8_TOKEN"
 SMPP_ACCOUNTS_ENV = "LWM2M_SMPP_ACCOUNTS"
 
@@ -100,7 +99,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="serving-PLMN rate control: N uplink messages per 6 minutes",
     )
     _add_sms_arguments(cmd)
-    cmd.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    add_log_arguments(cmd)  # the one log format (cli/logs.py), uvicorn's T8 API included
     cmd.set_defaults(handler=run_network)
 
 
@@ -236,9 +235,6 @@ def load_hss(args: argparse.Namespace) -> Hss:
 
 
 def run_network(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     hss, config, sms = load_hss(args), network_config(args), smsc_config(args)
     if args.time_scale <= 0:
         raise InputError("--time-scale must be positive")
@@ -250,8 +246,13 @@ def run_network(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> 
         smpp_port=args.smpp_port,
         time_scale=args.time_scale,
         log_level=args.log_level,
+        access_log=args.access_log,
     )
-    asyncio.run(_serve(NetworkService(hss, config, service_config, sms), stdout))
+    stop_logging = configure_logging(args.log_level, args.log_format)
+    try:
+        asyncio.run(_serve(NetworkService(hss, config, service_config, sms), stdout))
+    finally:
+        stop_logging()
 
 
 async def _serve(service: NetworkService, stdout: BinaryIO) -> None:

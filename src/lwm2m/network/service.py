@@ -61,6 +61,8 @@ class ServiceConfig:
     """The SMSC's SMPP 3.4 port (None: no SMPP face; device triggers are SMS all the same)."""
     time_scale: float = 1.0
     log_level: str = "warning"
+    access_log: bool = False
+    """One log line per T8 request, through the process's logging like every other line."""
 
 
 class _Uvicorn(uvicorn.Server):
@@ -144,7 +146,15 @@ class NetworkService:
                 self._serve_esme, self.config.host, self.config.smpp_port, limit=MAX_PDU
             )
         app = create_t8_app(self, token=self.config.t8_token)
-        self._http = _Uvicorn(uvicorn.Config(app, log_level=self.config.log_level, lifespan="off"))
+        self._http = _Uvicorn(
+            uvicorn.Config(
+                app,
+                log_level=self.config.log_level,
+                log_config=None,  # no handlers of uvicorn's own: the process's format
+                access_log=self.config.access_log,
+                lifespan="off",
+            )
+        )
         self._http_socket = socket.create_server((self.config.host, self.config.t8_port))
         self._tasks = [
             asyncio.create_task(self._http.serve(sockets=[self._http_socket])),
