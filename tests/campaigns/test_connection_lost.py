@@ -3,7 +3,8 @@ relay (``FirmwareConfig.public_host``, the server's own port on another loopback
 that stops forwarding the first download after a few blocks.  The device's pull retries until
 its retry window passes without progress, reports /5/0/5 = 4 (connection lost), and the
 campaign fails that attempt with the device's cause, not a deadline of its own; the retry gets
-a fresh URL, which the relay lets through, and the device ends updated."""
+a fresh URL, which the relay lets through, and the device ends updated.  The campaign's typed
+events (``CampaignRunner.subscribe``) tell the same story."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from lwm2m.coap.errors import MessageFormatError
 from lwm2m.coap.message import Message
 from lwm2m.firmware import FirmwareConfig, FirmwareDelivery, FirmwareRepository
 from lwm2m.firmware.campaign import CampaignSpec, DeviceState, MemoryCampaignStore, Status, Target
+from lwm2m.firmware.campaign_events import CampaignEvent
 from lwm2m.firmware.campaign_runner import CampaignRunner
 from lwm2m.loadtest.campaign import MODEL, firmware_device
 from lwm2m.server import LwM2MServer, ServerConfig
@@ -141,6 +143,8 @@ async def test_a_cut_download_is_update_result_4_from_the_device_then_retried(
         await until(lambda: server.registrations.get(client.endpoint_name) is not None, 10)
         endpoint = client.endpoint_name
         spec = CampaignSpec(sha256, Target(endpoints=(endpoint,)), device_timeout=60.0, retries=1)
+        events: list[CampaignEvent] = []
+        runner.subscribe(events.append)
         engine = runner.create(spec)
         seen: list[tuple[int, DeviceState, int | None, str | None]] = []
 
@@ -162,6 +166,18 @@ async def test_a_cut_download_is_update_result_4_from_the_device_then_retried(
         assert seen[failed] == (2, DeviceState.CHECKING, 4, lost)
         assert all(attempt == 1 and error is None for attempt, *_, error in seen[:failed])
         assert version_of(client) == "2.0.0"
+        # The same story as typed events, each naming the campaign.
+        campaign = engine.record.id
+        frames = [event.to_json() for event in events]
+        assert {frame["campaign"] for frame in frames} == {campaign}
+        assert [(f["status"], f["finished"]) for f in frames if f["type"] == "campaignStatus"] == [
+            ("running", 0),
+            ("completed", 1),
+        ]
+        devices = [f for f in frames if f["type"] == "campaignDevice"]
+        assert {f["endpoint"] for f in devices} == {endpoint}
+        assert (devices[-1]["state"], devices[-1]["result"]) == ("succeeded", 1)
+        assert any(f["result"] == 4 and f["error"] == lost for f in devices)
         assert updater.slot.received == 0  # installed and cleared
     finally:
         await client.stop(timeout=0.2)

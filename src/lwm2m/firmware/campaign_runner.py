@@ -12,7 +12,8 @@ afterwards (:meth:`LwM2MServer.switch_transport`, an Update each way: the same r
 
 Every change of a device or a campaign goes to the :class:`~lwm2m.firmware.campaign.CampaignStore`;
 :meth:`CampaignRunner.start` takes the campaigns up again after a restart.  Listeners
-(:meth:`CampaignRunner.listen`) learn which campaign changed, for live progress.
+(:meth:`CampaignRunner.listen`) learn which campaign changed, for live progress; subscribers
+(:meth:`CampaignRunner.subscribe`) get each change as a typed event (the server's event stream).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ from lwm2m.firmware.campaign import (
     describe_result,
 )
 from lwm2m.firmware.campaign_engine import Action, CampaignEngine, Command, Signal, Snapshot
+from lwm2m.firmware.campaign_events import (
+    CampaignDeviceChanged,
+    CampaignEvent,
+    CampaignStatusChanged,
+)
 from lwm2m.firmware.delivery import FirmwareDelivery
 from lwm2m.model import Path, Value, node_to_values
 from lwm2m.operations import ErrorResponse, NodeResponse, OperationUsageError, ValuesResponse
@@ -75,6 +81,7 @@ class CampaignConflictError(Exception):
 
 
 Listener = Callable[[str], None]
+Subscriber = Callable[[CampaignEvent], None]
 
 
 class CampaignRunner:
@@ -94,6 +101,7 @@ class CampaignRunner:
         self._by_endpoint: dict[str, CampaignEngine] = {}  # devices of unfinished campaigns
         self._tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Listener] = []
+        self._subscribers: list[Subscriber] = []
         self._ticker: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         delivery.repository.on_delete.append(self._package_deleted)
@@ -129,6 +137,14 @@ class CampaignRunner:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with each :data:`CampaignEvent` (a campaign's start and status
+        changes, every change of a device's progress); returns the unsubscriber."""
+        self._subscribers.append(subscriber)
+        return lambda: (
+            self._subscribers.remove(subscriber) if subscriber in self._subscribers else None
+        )
+
     # -- the API -----------------------------------------------------------------------------
 
     def create(self, spec: CampaignSpec) -> CampaignEngine:
@@ -162,6 +178,7 @@ class CampaignRunner:
         engine = self._engine(record, devices)
         assert engine is not None
         logger.info("campaign %s: %s to %d devices", record.id, spec.sha256[:12], len(devices))
+        self._emit(CampaignStatusChanged.of(record, engine.counts))
         self._run(engine, engine.pump(now))
         return engine
 
@@ -281,12 +298,15 @@ class CampaignRunner:
     def _save(self, engine: CampaignEngine) -> None:
         record = engine.record
         if engine.dirty:
-            devices = engine.devices
-            self._store.put_devices(record.id, [devices[ep] for ep in engine.dirty])
+            changed = [engine.devices[ep] for ep in engine.dirty]
             engine.dirty.clear()
+            self._store.put_devices(record.id, changed)
+            for device in changed:
+                self._emit(CampaignDeviceChanged.of(record.id, device))
         if engine.status_changed:
             engine.status_changed = False
             self._store.put_campaign(record)
+            self._emit(CampaignStatusChanged.of(record, engine.counts))
             if record.status in (Status.CANCELLED, Status.COMPLETED):
                 logger.info("campaign %s %s", record.id, record.status.value)
             elif record.reason:
@@ -298,6 +318,13 @@ class CampaignRunner:
                 logger.exception(
                     "campaign listener %s failed", getattr(listener, "__qualname__", listener)
                 )
+
+    def _emit(self, event: CampaignEvent) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                logger.exception("campaign subscriber %r failed", subscriber)
 
     def _clean_up(self, engine: CampaignEngine, endpoint: str) -> None:
         """An attempt is over: its URLs stop working; the device's observation of /5/0 is
