@@ -33,8 +33,8 @@ def test_plain_lines_give_the_phase_its_count_and_the_rate_since_the_last_line()
     done[0] += 2000
     progress.show()
     assert stream.getvalue().splitlines() == [
-        "bench: reading, 5 s, 5,000 done (1,000/s), 1,000 of 1,000 registered",
-        "bench: reading, 10 s, 7,000 done (400/s), 1,000 of 1,000 registered",
+        "bench: reading, 5 s, 5,000 done (1,000/s), 1,000 registered (fleet of 1,000)",
+        "bench: reading, 10 s, 7,000 done (400/s), 1,000 registered (fleet of 1,000)",
     ]
 
 
@@ -43,7 +43,7 @@ def test_a_phase_without_a_count_shows_its_time_and_the_registered() -> None:
     progress = Progress(stream, 10, lambda: 3, clock)
     clock.now += 2
     progress.show()
-    assert stream.getvalue() == "bench: starting the fleet, 2 s, 3 of 10 registered\n"
+    assert stream.getvalue() == "bench: starting the fleet, 2 s, 3 registered (fleet of 10)\n"
 
 
 def test_a_terminal_gets_one_line_rewritten_and_erased_at_the_end() -> None:
@@ -64,5 +64,5 @@ def test_an_interrupted_bench_says_where_it_stopped() -> None:
     progress.begin("registering")
     progress.close(interrupted=True)
     assert stream.getvalue() == (
-        "lwm2m bench: interrupted while registering, 4 of 10 devices registered\n"
+        "lwm2m bench: interrupted while registering, 4 registered (fleet of 10)\n"
     )

@@ -18,7 +18,8 @@ _ERASE = "\r\033[K"  # to the line's start, then clear it
 
 
 class Progress:
-    """Reports the bench's phases on ``stream``; ``registered`` counts registered devices."""
+    """Reports the bench's phases on ``stream``; ``registered`` counts registered devices (the
+    fleet's ``clients``, and the flood's new devices once it runs)."""
 
     def __init__(
         self,
@@ -59,8 +60,11 @@ class Progress:
             rate = (done - self._last_done) / since if since > 0 else 0.0
             self._last_time, self._last_done = now, done
             parts.append(f"{done - self._first:,} done ({rate:,.0f}/s)")
-        parts.append(f"{self._registered():,} of {self._clients:,} registered")
+        parts.append(self._registration())
         return ", ".join(parts)
+
+    def _registration(self) -> str:
+        return f"{self._registered():,} registered (fleet of {self._clients:,})"
 
     def show(self) -> None:
         line = self.line()
@@ -83,7 +87,6 @@ class Progress:
             self._stream.write(_ERASE)
         if interrupted:
             self._stream.write(
-                f"lwm2m bench: interrupted while {self._phase}, {self._registered():,} of "
-                f"{self._clients:,} devices registered\n"
+                f"lwm2m bench: interrupted while {self._phase}, {self._registration()}\n"
             )
         self._stream.flush()
