@@ -75,3 +75,34 @@ async def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+WIDTHS = (390, 1440)
+"""A phone and a desktop: every page is checked at both."""
+
+
+async def assert_fits(page: Page, what: str) -> None:
+    """Nothing on the page is wider than the window (a phone user never scrolls sideways)."""
+    overflow = await page.evaluate("document.scrollingElement.scrollWidth - innerWidth")
+    if overflow <= 0:
+        return
+    width = page.viewport_size["width"] if page.viewport_size else "?"
+    culprits = await page.evaluate(_CULPRITS)
+    raise AssertionError(f"{what} at {width} px is {overflow} px too wide: {culprits}")
+
+
+_CULPRITS = """[...document.querySelectorAll("body *")]
+  .filter((el) => el.getBoundingClientRect().right > innerWidth + 0.5)
+  .slice(-5)
+  .map((el) => `${el.tagName.toLowerCase()}.${el.className.baseVal ?? el.className}`)"""
+"""The innermost elements that reach past the window's right edge."""
+
+
+async def at_widths(page: Page, name: str, height: int = 900) -> None:
+    """Check ``page`` fits at each width of :data:`WIDTHS` and screenshot it there."""
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.wait_for_timeout(50)  # one layout after the resize
+        await assert_fits(page, name)
+        await screenshot(page, f"{name}-{width}")
+    await page.set_viewport_size({"width": 1440, "height": height})

@@ -80,16 +80,16 @@ function report(data) {
         h("tbody", {}, objects.flatMap(objectRows))))),
     data.deviceValues?.length ? h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", { class: "card-title" }, "Device object values missing or empty")),
-      h("table", { class: "table compact" }, h("tbody", {}, data.deviceValues.map((v) =>
-        h("tr", {}, h("td", { class: "mono" }, v.path), h("td", {}, v.name), h("td", {}, v.required), h("td", { class: "muted" }, v.problem)))))) : null,
+      h("div", { class: "table-wrap" }, h("table", { class: "table compact" }, h("tbody", {}, data.deviceValues.map((v) =>
+        h("tr", {}, h("td", { class: "mono" }, v.path), h("td", {}, v.name), h("td", {}, v.required), h("td", { class: "muted" }, v.problem))))))) : null,
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", { class: "card-title" }, "Timer rules"), h("span", { class: "muted" }, "T3412 > lifetime > pmax; pmin < eDRX < pmax ≤ rate-control interval")),
-      timers.length ? h("table", { class: "table compact" },
+      timers.length ? h("div", { class: "table-wrap" }, h("table", { class: "table compact" },
         h("thead", {}, h("tr", {}, ["Rule", "Scope", "Comparison", "Values", "Outcome"].map((t) => h("th", {}, t)))),
         h("tbody", {}, timers.map((t) => h("tr", {},
           h("td", { class: "num" }, t.rule), h("td", { class: "mono" }, t.scope), h("td", {}, t.text),
           h("td", { class: "mono", title: `${t.left.source} · ${t.right.source}` }, `${t.left.display} ${t.relation} ${t.right.display}`),
-          h("td", {}, h("span", { class: ["pill", `pill-${OUTCOME[t.outcome] ?? "muted"}`], title: t.detail }, t.outcome))))))
+          h("td", {}, h("span", { class: ["pill", `pill-${OUTCOME[t.outcome] ?? "muted"}`], title: t.detail }, t.outcome)))))))
         : h("p", { class: "muted small" }, "No timer values known.")),
     data.otherObjects?.length ? h("p", { class: "muted" }, `Other objects on the device (not in the profile): ${data.otherObjects.join(", ")}`) : null);
 }
