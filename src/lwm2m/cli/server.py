@@ -39,6 +39,13 @@ from lwm2m.cli.secret_options import (
     auth_token,
     spec_lines,
 )
+from lwm2m.cli.workers import (
+    add_cluster_arguments,
+    check_cluster_arguments,
+    close_cluster,
+    join_cluster,
+    run_workers,
+)
 from lwm2m.security.credentials import OscoreCredential
 from lwm2m.security.oscore_endpoint import OscoreServerContexts
 from lwm2m.server import LwM2MServer, ServerConfig
@@ -152,10 +159,15 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     add_cellular_arguments(cmd)
     add_server_arguments(cmd)
     add_northbound_arguments(cmd)
+    add_cluster_arguments(cmd)
     cmd.set_defaults(handler=run_server)
 
 
 def run_server(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    check_cluster_arguments(args)
+    if args.workers > 1:
+        run_workers(args, stdout)
+        return
     stop_logging = configure_logging(args.log_level, args.log_format)
     tune_garbage_collector()
     try:
@@ -206,6 +218,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
             enforce_timer_rules=args.enforce_timer_rules,
             read_timer_objects=args.read_timer_objects,
             resources=(firmware.coap_resource,),
+            reuse_port=args.reuse_port,
         ),
         credentials=credentials,
         store=store,
@@ -215,6 +228,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     firmware.attach(server)
     LifecycleLog(server)  # subscribed for as long as the server lives
     campaigns = server_campaigns(firmware, store)
+    hub = EventHub(server, max_subscribers=args.max_event_streams)
     web = WebServer(
         server,
         host=args.http_host,
@@ -228,9 +242,12 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
             *campaign_routes(campaigns),
         ],
         allowed_hosts=allowed_hosts(args),
-        events=EventHub(server, max_subscribers=args.max_event_streams),
+        events=hub,
         store=store,
     )
+    cluster = await join_cluster(args, store, server)  # decides which stored devices are ours
+    if cluster is not None:
+        cluster.relay.listen(hub.relay)
     try:
         await server.start()
     except OSError as exc:
@@ -283,6 +300,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
         await campaigns.stop()
         await web.stop()
         await server.stop()
+        await close_cluster(cluster)
         firmware.repository.close()
         await close_store(store)
 

@@ -90,6 +90,9 @@ class ServerConfig:
     #: that arrive while the server is busy wait here: a fleet answering 256 requests at once
     #: overflows 208 KiB, and each drop costs its sender a retransmission 2 to 3 s later.
     receive_buffer: int | None = 4 * 1024 * 1024
+    #: SO_REUSEPORT on every listener: several processes (``lwm2m server --workers``) share
+    #: the ports, each device's datagrams staying with one of them (docs/cluster.md).
+    reuse_port: bool = False
     #: Established devices first on the UDP and DTLS sockets: how much new work (Registers,
     #: requests from unknown peers, DTLS handshakes) is taken in per loop tick and per source
     #: address, and how the rest is shed (see lwm2m.transport.admission).

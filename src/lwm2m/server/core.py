@@ -115,6 +115,7 @@ class ServerCore:
         self._flow = RequestFlow(state, self.wire, encoder, self._reporting, audit)
         self._registrar = Registrar(state, self.wire, self._flow, self._reporting, audit)
         self._resources = {segment.encode(): handler for segment, handler in config.resources}
+        self._held: Callable[[Peer], bool] | None = None
 
     @property
     def endpoint(self) -> Endpoint:
@@ -129,6 +130,14 @@ class ServerCore:
     # -- driving -----------------------------------------------------------------------------
 
     def receive(self, data: bytes, peer: Peer, now: float) -> None:
+        held = self._held
+        if (
+            held is not None
+            and peer not in self._state.by_peer
+            and _is_response(data)
+            and held(peer)
+        ):
+            return  # another node's device: no RST, its retransmission finds the taker
         self.wire.datagram_endpoint(peer).receive(data, peer, now)
         self._drain(now)
 
@@ -341,6 +350,13 @@ class ServerCore:
 
         state.adopter = adopter
 
+    def hold_responses(self, held: Callable[[Peer], bool] | None) -> None:
+        """Drop, unanswered, a response or notification from a peer no session has when
+        ``held(peer)`` (a cluster: a device another node serves, whose path reached this
+        node, maybe because that node died).  Its RST would end the device's observations;
+        unanswered, the device retransmits until a node that took it over answers."""
+        self._held = held
+
     def number_requests_from(self, first: int) -> None:
         """Request IDs start at ``first`` (cluster nodes keep theirs apart: queued ones are
         stored under them)."""
@@ -384,6 +400,11 @@ class ServerCore:
     def cancel(self, request_id: int, now: float) -> None:
         """Give up on a request (the caller stopped waiting); no outcome event follows."""
         self._flow.cancel(request_id, now)
+
+
+def _is_response(data: bytes) -> bool:
+    """A CON or NON datagram carrying a response code (2.xx to 5.xx), from its header."""
+    return len(data) >= 4 and (data[0] >> 4) & 3 in (0, 1) and 2 <= data[1] >> 5 <= 5
 
 
 class _StreamSide:

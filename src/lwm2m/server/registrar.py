@@ -116,7 +116,7 @@ class Registrar:
 
     def update(self, exchange: ExchangeKey, op: Update, payload: bytes, now: float) -> None:
         state = self._state
-        session = state.by_id.get(op.location[1]) if len(op.location) == 2 else None
+        session = state.by_registration_id(op.location, now)
         if session is None:
             raise OperationError(Code.NOT_FOUND, "no such registration")
         previous = session.registration
@@ -177,7 +177,7 @@ class Registrar:
 
     def deregister(self, exchange: ExchangeKey, op: Deregister, now: float) -> None:
         state = self._state
-        session = state.by_id.get(op.location[1]) if len(op.location) == 2 else None
+        session = state.by_registration_id(op.location, now)
         if session is None:
             raise OperationError(Code.NOT_FOUND, "no such registration")
         state.authorize(session.registration.endpoint, exchange.peer)
@@ -199,6 +199,35 @@ class Registrar:
                 state.events.append(Expired(registration))
                 continue
             self._add(Session(_with_announced_format(registration), now + left, now))
+
+    def release(self, endpoint: str, error: Exception, keep_observations: bool, now: float) -> bool:
+        """Forget a session another node serves now, leaving the store to it: no event, its
+        observations forgotten here only (their records deleted unless ``keep_observations``:
+        the other node goes on with them), its queued requests failed with ``error``."""
+        state = self._state
+        session = state.sessions.get(endpoint)
+        if session is None:
+            return False
+        del state.sessions[endpoint]
+        registration = session.registration
+        if state.by_id.get(registration.registration_id) is session:
+            del state.by_id[registration.registration_id]
+        if state.by_peer.get(registration.address) is session:
+            del state.by_peer[registration.address]
+        state.timers.cancel(session.timer)
+        session.timer = None
+        for observation in list((session.observations or {}).values()):
+            handle = observation.handle
+            if handle is not None and state.by_handle.pop(handle, None) is not None:
+                self._wire.cancel(handle, now)  # forgotten: the other node has the token
+            if observation.token is not None and not keep_observations:
+                state.store.observations.delete(endpoint, observation.token)
+        session.observations = None
+        queue, session.queue = session.queue, None
+        self._flow.fail_queue(queue, error)
+        if registration.address not in state.by_peer:
+            self._wire.forget_peer(registration.address)
+        return True
 
     # -- the table ---------------------------------------------------------------------------
 

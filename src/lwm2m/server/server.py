@@ -35,29 +35,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
 from lwm2m.coap.stream import StreamCore
-from lwm2m.model import ModelRegistry, ObjectNode, Path, Value, default_models, values_to_node
+from lwm2m.model import ModelRegistry, default_models
 from lwm2m.operations import (
-    Create,
-    Delete,
-    Discover,
-    Execute,
-    NotificationAttributes,
-    Observe,
-    ObserveComposite,
-    OperationError,
-    OperationUsageError,
-    Read,
-    ReadComposite,
     Response,
     ServerRequest,
-    Write,
-    WriteAttributes,
-    WriteComposite,
-    parse_arguments,
 )
 from lwm2m.security.credentials import CredentialStore, MemoryPskStore
 from lwm2m.security.dtls import DtlsServer
@@ -81,14 +66,18 @@ from lwm2m.server.events import (
 )
 from lwm2m.server.inspection import InspectionApi, MessageLog
 from lwm2m.server.listeners import ListenersApi
+from lwm2m.server.management import DeviceManagementApi, PathLike, Router, path_of
 from lwm2m.server.registration import (
     HistoryEntry,
     MemoryNiddDeviceStore,
     MemoryStore,
+    ObservationRecord,
+    QueuedRecord,
     Registration,
     RegistrationStore,
     ServerStore,
 )
+from lwm2m.server.subscribers import Subscriber, Subscribers, wait_registered
 from lwm2m.server.switching import switch_transport
 from lwm2m.transport.admission import Admission
 from lwm2m.transport.dtls import Channels, DtlsPeer, open_channels
@@ -97,13 +86,11 @@ from lwm2m.transport.udp import DatagramCore
 
 logger = logging.getLogger(__name__)
 
-PathLike = Path | str
-Subscriber = Callable[[ServerEvent], None]
 RequestObserver = Callable[[str, "Response | BaseException", float], None]
 """Told of each request's end: operation name, answer or exception, seconds since submission."""
 
 
-class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
+class LwM2MServer(DeviceManagementApi, CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
     def __init__(
         self,
         config: ServerConfig | None = None,
@@ -133,11 +120,12 @@ class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
             is_sms=is_sms,
         )
         self._restored = False
+        self._router: Router | None = None
         self.message_log = MessageLog(self._core)
         self._credentials: CredentialStore = (
             credentials if credentials is not None else MemoryPskStore()
         )
-        self._subscribers: list[Subscriber] = []
+        self._subscribers = Subscribers()
         self._request_observers: list[RequestObserver] = []
         self._futures: dict[int, asyncio.Future[Response]] = {}
         self._net: Channels[DatagramCore] | None = None
@@ -164,11 +152,15 @@ class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
         if not self._restored:  # what the store kept from the last run, once
             self._restored = True
             store = self._store
+            registrations = store.registrations.all()
+            observations, queued = store.observations.all(), store.queue.all()
+            if self._router is not None:  # a cluster: this node's devices only
+                registrations = [r for r in registrations if self._router.serves(r)]
+                ours = {r.endpoint for r in registrations}
+                observations = [o for o in observations if o.endpoint in ours]
+                queued = [q for q in queued if q.endpoint in ours]
             self._core.restore(
-                store.registrations.all(),
-                store.observations.all(),
-                store.queue.all(),
-                asyncio.get_running_loop().time(),
+                registrations, observations, queued, asyncio.get_running_loop().time()
             )
         core: DatagramCore = self.message_log.tap(self._core)
         store = self._store
@@ -183,6 +175,7 @@ class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
             dtls_address=(config.host, config.coaps_port or 0),
             receive_buffer=config.receive_buffer,
             admission=Admission(config.admission, self._core.knows_peer),
+            reuse_port=config.reuse_port,
         )
         if config.tcp_port is not None or config.tls_port is not None:
             try:
@@ -200,10 +193,12 @@ class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
             streams = self._gate.streams(streams)
         self._tcp = StreamTransport(streams, self._drain, clock)
         if config.tcp_port is not None:
-            self._tcp_addresses["tcp"] = await self._tcp.listen((config.host, config.tcp_port))
+            self._tcp_addresses["tcp"] = await self._tcp.listen(
+                (config.host, config.tcp_port), reuse_port=config.reuse_port
+            )
         if config.tls_port is not None:
             self._tcp_addresses["tls"] = await self._tcp.listen(
-                (config.host, config.tls_port), psk=self._tls_key
+                (config.host, config.tls_port), psk=self._tls_key, reuse_port=config.reuse_port
             )
 
     async def stop(self) -> None:
@@ -241,7 +236,7 @@ class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
 
     def history(self, ep: str, path: PathLike, limit: int = 100) -> list[HistoryEntry]:
         """The last ``limit`` values notified or sent at ``path`` or below it, oldest first."""
-        return self._store.history.query(ep, _path(path), limit)
+        return self._store.history.query(ep, path_of(path), limit)
 
     @property
     def models(self) -> ModelRegistry:
@@ -249,147 +244,85 @@ class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
         return self._core.models
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback`` with every server event; returns the function that unsubscribes."""
-        self._subscribers.append(callback)
+        """Call ``callback`` with every server event (a coroutine function's calls run as
+        tasks; failures are logged); returns the function that unsubscribes."""
+        return self._subscribers.add(callback)
 
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+    async def wait_registered(self, ep: str, *, timeout: float | None = None) -> Registration:
+        """``ep``'s registration, now or at its next Register; TimeoutError after ``timeout``."""
+        return await wait_registered(self.subscribe, self.registrations, ep, timeout)
 
     def observe_requests(self, observer: RequestObserver) -> Callable[[], None]:
         """Call ``observer`` as each request ends (metrics); returns the function that stops it."""
         self._request_observers.append(observer)
         return lambda: self._request_observers.remove(observer)
 
-    # -- device management -------------------------------------------------------------------
-
-    async def read(
-        self, ep: str, path: PathLike, *, fmt: int | None = None, timeout: float | None = None
-    ) -> Response:
-        return await self._send(ep, Read(_path(path)), fmt, timeout)
-
-    async def discover(
-        self, ep: str, path: PathLike, *, depth: int | None = None, timeout: float | None = None
-    ) -> Response:
-        return await self._send(ep, Discover(_path(path), depth), None, timeout)
-
-    async def write(
-        self,
-        ep: str,
-        path: PathLike,
-        values: Mapping[PathLike, Value],
-        *,
-        partial: bool = False,
-        fmt: int | None = None,
-        timeout: float | None = None,
-    ) -> Response:
-        """Replace (PUT) or with ``partial`` update (POST) the node at ``path`` from leaves."""
-        target = _path(path)
-        node = values_to_node(target, _values(values), self.models.is_multiple)
-        return await self._send(ep, Write(target, node, partial), fmt, timeout)
-
-    async def execute(
-        self, ep: str, path: PathLike, args: str = "", *, timeout: float | None = None
-    ) -> Response:
-        try:
-            arguments = parse_arguments(args.encode())
-        except OperationError as exc:
-            raise OperationUsageError(exc.message) from None
-        return await self._send(ep, Execute(_path(path), arguments), None, timeout)
-
-    async def create(
-        self,
-        ep: str,
-        object_id: int,
-        values: Mapping[PathLike, Value],
-        *,
-        fmt: int | None = None,
-        timeout: float | None = None,
-    ) -> Response:
-        """Create the instances the leaves name (``/o/i/r``: instance ``i`` of ``o``)."""
-        node = values_to_node(Path.of(object_id), _values(values), self.models.is_multiple)
-        assert isinstance(node, ObjectNode)
-        op = Create(object_id, tuple(node.instances.values()))
-        return await self._send(ep, op, fmt, timeout)
-
-    async def delete(self, ep: str, path: PathLike, *, timeout: float | None = None) -> Response:
-        return await self._send(ep, Delete(_path(path)), None, timeout)
-
-    async def write_attributes(
-        self,
-        ep: str,
-        path: PathLike,
-        attributes: NotificationAttributes,
-        *,
-        timeout: float | None = None,
-    ) -> Response:
-        return await self._send(ep, WriteAttributes(_path(path), attributes), None, timeout)
-
-    async def read_composite(
-        self,
-        ep: str,
-        paths: Iterable[PathLike],
-        *,
-        fmt: int | None = None,
-        timeout: float | None = None,
-    ) -> Response:
-        return await self._send(ep, ReadComposite(_paths(paths)), fmt, timeout)
-
-    async def write_composite(
-        self,
-        ep: str,
-        values: Mapping[PathLike, Value],
-        *,
-        fmt: int | None = None,
-        timeout: float | None = None,
-    ) -> Response:
-        return await self._send(ep, WriteComposite(_values(values)), fmt, timeout)
-
-    async def observe(
-        self, ep: str, path: PathLike, *, fmt: int | None = None, timeout: float | None = None
-    ) -> Response:
-        """The first response; notifications follow as NotificationReceived events."""
-        return await self._send(ep, Observe(_path(path)), fmt, timeout)
-
-    async def observe_composite(
-        self,
-        ep: str,
-        paths: Iterable[PathLike],
-        *,
-        fmt: int | None = None,
-        timeout: float | None = None,
-    ) -> Response:
-        return await self._send(ep, ObserveComposite(_paths(paths)), fmt, timeout)
-
-    async def cancel_observation(
-        self,
-        ep: str,
-        path_or_paths: PathLike | Iterable[PathLike],
-        *,
-        active: bool = True,
-        timeout: float | None = None,
-    ) -> Response:
-        """Actively (Observe=1; the client's answer is returned) or passively (forget it now:
-        the client's next notification gets RST; EmptyResponse is returned)."""
-        target: Target = (
-            _path(path_or_paths) if isinstance(path_or_paths, Path | str) else _paths(path_or_paths)
-        )
-        net = self._running()
-        request_id = self._core.cancel_observation(
-            ep, target, active=active, now=net.now(), timeout=timeout
-        )
-        return await self._outcome(request_id, net, "CancelObservation")
-
     # -- driving -----------------------------------------------------------------------------
+
+    def route_through(self, router: Router | None) -> None:
+        """Send requests for devices this node does not serve to ``router`` (a cluster; set
+        before :meth:`start`, which then restores only the devices it ``serves``)."""
+        self._router = router
+
+    @property
+    def core(self) -> ServerCore:
+        """The protocol engine (a cluster reads its codecs and hooks adoption in)."""
+        return self._core
+
+    @property
+    def running(self) -> bool:
+        return self._net is not None
+
+    def adopt(
+        self,
+        registration: Registration,
+        observations: Iterable[ObservationRecord],
+        queued: Iterable[QueuedRecord],
+    ) -> bool:
+        """Serve a device another cluster node served (:meth:`ServerCore.adopt`)."""
+        adopted = self._core.adopt(registration, observations, queued, self._running().now())
+        self._flush()
+        return adopted
+
+    def release(self, endpoint: str, owner: str, *, keep_observations: bool) -> bool:
+        """Stop serving a device node ``owner`` serves now (:meth:`ServerCore.release`)."""
+        now = self._running().now()
+        released = self._core.release(endpoint, owner, keep_observations=keep_observations, now=now)
+        self._flush()
+        return released
 
     def _send(
         self, ep: str, op: ServerRequest, fmt: int | None, timeout: float | None
     ) -> Awaitable[Response]:
+        if self._router is not None and self._core.registration(ep) is None:
+            return self._router.forward(ep, op, fmt, timeout)
+        return self.send_here(ep, op, fmt, timeout)
+
+    def send_here(
+        self, ep: str, op: ServerRequest, fmt: int | None, timeout: float | None
+    ) -> Awaitable[Response]:
+        """``op`` through this node's core, never routed (UnknownEndpointError if the device
+        is not served here)."""
         net = self._running()
         request_id = self._core.send(ep, op, fmt=fmt, now=net.now(), timeout=timeout)
         return self._outcome(request_id, net, type(op).__name__)
+
+    def _cancel(
+        self, ep: str, target: Target, active: bool, timeout: float | None
+    ) -> Awaitable[Response]:
+        if self._router is not None and self._core.registration(ep) is None:
+            return self._router.forward_cancel(ep, target, active, timeout)
+        return self.cancel_here(ep, target, active, timeout)
+
+    def cancel_here(
+        self, ep: str, target: Target, active: bool, timeout: float | None
+    ) -> Awaitable[Response]:
+        """An observation cancelled through this node's core, never routed."""
+        net = self._running()
+        request_id = self._core.cancel_observation(
+            ep, target, active=active, now=net.now(), timeout=timeout
+        )
+        return self._outcome(request_id, net, "CancelObservation")
 
     async def _outcome(
         self, request_id: int, net: Channels[DatagramCore], operation: str
@@ -451,12 +384,7 @@ class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
                 self._release_peer(event.registration.address)
             else:
                 self._gate.then(lambda: self._release_peer(event.registration.address))
-        for callback in list(self._subscribers):
-            try:
-                callback(event)
-            except Exception:
-                name = getattr(callback, "__qualname__", callback)
-                logger.exception("event subscriber %s failed", name)
+        self._subscribers.publish(event)
         self._cellular.on_event(event)  # after: what it publishes follows this event
 
     def _check_session_lifetime(self, registration: Registration) -> None:
@@ -469,15 +397,3 @@ class LwM2MServer(CellularApi, InspectionApi, AuthenticationApi, ListenersApi):
                 registration.lifetime,
                 idle,
             )
-
-
-def _path(path: PathLike) -> Path:
-    return path if isinstance(path, Path) else Path.parse(path)
-
-
-def _paths(paths: Iterable[PathLike]) -> tuple[Path, ...]:
-    return tuple(_path(path) for path in paths)
-
-
-def _values(values: Mapping[PathLike, Value]) -> dict[Path, Value]:
-    return {_path(path): value for path, value in values.items()}

@@ -99,6 +99,7 @@ async def open_dtls(
     clock: Clock | None = None,
     on_session: SessionHandler | None = None,
     triage: Triage | None = None,
+    reuse_port: bool = False,
 ) -> UdpTransport[DtlsCore[CoreT]]:
     """Bind a UDP socket and run ``core`` over ``dtls`` on it: a :class:`DtlsServer` serves
     many peers, a :class:`DtlsClient` handshakes with each peer ``core`` sends to.
@@ -108,7 +109,9 @@ async def open_dtls(
         return transport.now()  # the transport's clock, once it exists
 
     secured = DtlsCore(core, dtls, now, on_session)
-    transport = await open_udp(secured, drain, local_address, clock, triage=triage)
+    transport = await open_udp(
+        secured, drain, local_address, clock, triage=triage, reuse_port=reuse_port
+    )
     return transport
 
 
@@ -284,11 +287,13 @@ async def open_channels(
     on_session: SessionHandler | None = None,
     receive_buffer: int | None = None,
     admission: Admission | None = None,
+    reuse_port: bool = False,
 ) -> Channels[CoreT]:
     """Bind the NoSec socket at ``local_address`` and, with ``dtls``, the DTLS one at
     ``dtls_address`` (default: the same host, any port); close with :meth:`Channels.close`.
     ``on_session`` sees DTLS session events with their peer as a :class:`DtlsPeer`.
-    ``admission`` (a server's) puts established devices first on both sockets."""
+    ``admission`` (a server's) puts established devices first on both sockets;
+    ``reuse_port``: SO_REUSEPORT on both (:func:`~lwm2m.transport.udp.open_udp`)."""
     channels = Channels(core, admission)
     channels.plain = await open_udp(
         _PlainSide(channels),
@@ -297,6 +302,7 @@ async def open_channels(
         clock,
         receive_buffer=receive_buffer,
         triage=None if admission is None else admission.coap,
+        reuse_port=reuse_port,
     )
     if dtls is not None:
 
@@ -317,6 +323,7 @@ async def open_channels(
                     if admission is not None and isinstance(dtls, DtlsServer)
                     else None
                 ),
+                reuse_port=reuse_port,
             )
         except OSError:
             channels.plain.close()

@@ -304,9 +304,15 @@ class StreamTransport(Generic[CoreT]):
     # -- opening -----------------------------------------------------------------------------
 
     async def listen(
-        self, local_address: tuple[str, int] = ("127.0.0.1", 0), psk: PskLookup | None = None
+        self,
+        local_address: tuple[str, int] = ("127.0.0.1", 0),
+        psk: PskLookup | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> tuple[str, int]:
-        """Accept connections (TLS-PSK with ``psk``); returns the bound address."""
+        """Accept connections (TLS-PSK with ``psk``; SO_REUSEPORT with ``reuse_port``: the
+        kernel spreads connections over the processes listening on the port); returns the
+        bound address."""
         base = None if psk is None else _tls_configuration()
 
         def accept() -> _Connection:
@@ -316,7 +322,9 @@ class StreamTransport(Generic[CoreT]):
             context = tls.ServerContext(base.update(pre_shared_key_store=store))
             return _Connection(self, context.wrap_buffers(), store)
 
-        server = await self._loop.create_server(accept, *local_address)
+        server = await self._loop.create_server(
+            accept, *local_address, reuse_port=reuse_port or None
+        )
         self._servers.append(server)
         address: tuple[str, int] = server.sockets[0].getsockname()[:2]
         return address

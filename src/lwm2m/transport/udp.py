@@ -266,16 +266,21 @@ async def open_udp(
     *,
     receive_buffer: int | None = None,
     triage: Triage | None = None,
+    reuse_port: bool = False,
 ) -> UdpTransport[CoreT]:
     """Bind a UDP socket and drive ``core`` from it; close with :meth:`UdpTransport.close`.
 
     ``receive_buffer`` asks for that many bytes of socket receive buffer (SO_RCVBUF, which
     the system may cap: Linux at ``net.core.rmem_max``); None keeps the system's default.
-    With ``triage`` the transport is a :class:`PrioritisedUdpTransport`.
+    With ``triage`` the transport is a :class:`PrioritisedUdpTransport`.  ``reuse_port``
+    (SO_REUSEPORT) lets processes of one user bind the same port: Linux spreads datagrams over
+    their sockets by a hash of the 4-tuple, so one peer's stay with one process.
     """
     if triage is None:
-        return await _bind(lambda: UdpTransport(core, drain, clock), local_address, receive_buffer)
-    sock = await _socket(local_address, receive_buffer)
+        return await _bind(
+            lambda: UdpTransport(core, drain, clock), local_address, receive_buffer, reuse_port
+        )
+    sock = await _socket(local_address, receive_buffer, reuse_port)
     try:
         _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
             lambda: PrioritisedUdpTransport(core, drain, clock, triage, sock), sock=sock
@@ -303,9 +308,10 @@ async def _bind(
     factory: Callable[[], ProtocolT],
     local_address: tuple[str, int],
     receive_buffer: int | None = None,
+    reuse_port: bool = False,
 ) -> ProtocolT:
     transport, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
-        factory, local_addr=local_address
+        factory, local_addr=local_address, reuse_port=reuse_port or None
     )
     if receive_buffer is not None:
         sock = transport.get_extra_info("socket")
@@ -313,7 +319,9 @@ async def _bind(
     return protocol
 
 
-async def _socket(local_address: tuple[str, int], receive_buffer: int | None) -> socket.socket:
+async def _socket(
+    local_address: tuple[str, int], receive_buffer: int | None, reuse_port: bool = False
+) -> socket.socket:
     """A bound, non-blocking UDP socket of our own (the loop's transport only lends one)."""
     host, port = local_address
     infos = await asyncio.get_running_loop().getaddrinfo(
@@ -323,6 +331,8 @@ async def _socket(local_address: tuple[str, int], receive_buffer: int | None) ->
     sock = socket.socket(family, kind, proto)
     try:
         sock.setblocking(False)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if receive_buffer is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.bind(address)

@@ -29,6 +29,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping
 
+from lwm2m.cluster import RemoteEvent
 from lwm2m.codec.flat_json import value_to_json
 from lwm2m.model import Path
 from lwm2m.server import LwM2MServer, ServerEvent
@@ -63,7 +64,7 @@ def sse_frame(
     return f"{head}data: {dumps(data)}\n\n"
 
 
-def event_endpoint(event: ServerEvent) -> str | None:
+def event_endpoint(event: ServerEvent | RemoteEvent) -> str | None:
     """The endpoint an event is about (its registration's for registration events)."""
     endpoint = getattr(event, "endpoint", None)
     if endpoint is None:
@@ -80,7 +81,7 @@ class _Entry:
 
     __slots__ = ("event", "frame", "time")
 
-    def __init__(self, event: ServerEvent, now: float) -> None:
+    def __init__(self, event: ServerEvent | RemoteEvent, now: float) -> None:
         self.event = event
         self.time = now
         self.frame: str | None = None
@@ -151,13 +152,18 @@ class EventHub:
         self._streams.add(stream)
         return stream
 
+    def relay(self, event: RemoteEvent) -> None:
+        """Another cluster node's event (:mod:`lwm2m.cluster.relay`): streamed here as if it
+        were this node's; the northbound, subscribed to the server, never sees it."""
+        self._publish(event)
+
     def close(self) -> None:
         """End every stream (before an HTTP shutdown, which would otherwise wait for them)."""
         self._unsubscribe()
         self._closed = True
         self._wakeup.set()
 
-    def _publish(self, event: ServerEvent) -> None:
+    def _publish(self, event: ServerEvent | RemoteEvent) -> None:
         """Called by the server for each event: O(1), never awaits."""
         self._ring.append(_Entry(event, time.time()))
         self._next += 1
@@ -255,7 +261,8 @@ class EventHub:
     def _frame(self, entry: _Entry, number: int) -> str:
         if entry.frame is None:
             try:
-                data = event_json(entry.event)
+                event = entry.event
+                data = event.to_json() if isinstance(event, RemoteEvent) else event_json(event)
                 event_id = f"{self._run}-{number}-{int(entry.time * 1000)}"
                 entry.frame = sse_frame(data, event_id, event=str(data.get("type", "message")))
             except Exception:  # a broken to_json() must not end the streams
