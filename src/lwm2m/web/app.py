@@ -33,6 +33,7 @@ from lwm2m.web import inputs
 from lwm2m.web.auth import LOOPBACK_HOSTS, ApiGuard, HostGuard
 from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub, TooManySubscribersError
+from lwm2m.web.fast_read import DeviceRead, ErrorHandler, ReadShortcut
 from lwm2m.web.health import health_routes
 from lwm2m.web.inspection_api import inspection_routes
 from lwm2m.web.jsonview import JsonResponse, answer_json, registration_json
@@ -71,6 +72,7 @@ def create_app(
     hub = events if events is not None else EventHub(server)
     metrics = metrics if metrics is not None else ServerMetrics(server, hub, store)
     api = _Api(server, hub)
+    reader = DeviceRead(server, _ERROR_HANDLERS)
     routes = [
         Route("/api/clients", api.list_clients, methods=["GET"]),
         Route("/api/events", api.events, methods=["GET"]),
@@ -89,7 +91,7 @@ def create_app(
         Route(_NODE + "/observe", api.observe, methods=["POST"]),
         Route(_NODE + "/observe", api.cancel_observation, methods=["DELETE"]),
         Route(_ENDPOINT + "/{object_id}", api.create, methods=["POST"]),
-        Route(_NODE, api.read, methods=["GET"]),
+        Route(_NODE, reader, methods=["GET"]),
         Route(_NODE, api.write, methods=["PUT", "PATCH"]),
         Route(_NODE, api.delete, methods=["DELETE"]),
         *security_routes(server),
@@ -101,25 +103,16 @@ def create_app(
         *console_routes(server),
     ]
     routes += openapi_routes(lambda: routes, auth=auth is not None)
+    table = screened(routes)
+    read = next(r for r in table if isinstance(r, Route) and r.endpoint is reader)
     return Starlette(
-        routes=screened(routes),
+        routes=table,
         middleware=[
             Middleware(HostGuard, allowed=allowed_hosts),
             Middleware(ApiGuard, token=auth),
+            Middleware(ReadShortcut, routes=table, read=read),
         ],
-        exception_handlers={
-            HTTPException: inputs.http_error,
-            UnknownEndpointError: _status(404),
-            QueueFullError: _status(503),
-            RequestTimeoutError: _status(504),
-            # The device answered with something unusable (RST, undecodable payload).
-            RequestFailedError: _status(502),
-            # What the server refuses as bad input: OperationUsageError and PathError are
-            # ValueErrors too.
-            ValueError: _status(400),
-            CodecError: _status(400),
-            Exception: _internal_error,
-        },
+        exception_handlers={**_ERROR_HANDLERS, Exception: _internal_error},
     )
 
 
@@ -191,12 +184,6 @@ class _Api:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-
-    async def read(self, request: Request) -> Response:
-        endpoint, path = _target(request)
-        query = inputs.Query(request, ("format", "timeout"))
-        answer = await self._server.read(endpoint, path, fmt=query.format, timeout=query.timeout)
-        return _answer(answer, path)
 
     async def write(self, request: Request) -> Response:
         endpoint, path = _target(request)
@@ -317,6 +304,21 @@ def _status(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
         return JsonResponse({"message": str(exc)}, status)
 
     return handler
+
+
+_ERROR_HANDLERS: dict[type[Exception], ErrorHandler] = {
+    HTTPException: inputs.http_error,
+    UnknownEndpointError: _status(404),
+    QueueFullError: _status(503),
+    RequestTimeoutError: _status(504),
+    # The device answered with something unusable (RST, undecodable payload).
+    RequestFailedError: _status(502),
+    # What the server refuses as bad input: OperationUsageError and PathError are
+    # ValueErrors too.
+    ValueError: _status(400),
+    CodecError: _status(400),
+}
+"""How an exception becomes an answer, most specific class first; anything else is a 500."""
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
