@@ -57,6 +57,11 @@ def check_cluster_arguments(args: argparse.Namespace) -> None:
             "--workers and --node-id need --store redis://...: the workers share the fleet"
             " through Redis, and a SQLite file (--db) belongs to one process"
         )
+    if clustered and (args.oscore or args.oscore_file):
+        raise InputError(
+            "--oscore is not supported in a cluster yet: a node taking a device over could"
+            " reuse OSCORE nonces (docs/cluster.md)"
+        )
     if args.workers > 1 and (args.demo or args.bootstrap_config):
         raise InputError(
             "--demo and --bootstrap-config run with one worker (run the bootstrap server apart:"
