@@ -229,6 +229,7 @@ async def _serve(args: argparse.Namespace, stdout: BinaryIO) -> None:
     LifecycleLog(server)  # subscribed for as long as the server lives
     campaigns = server_campaigns(firmware, store)
     hub = EventHub(server, max_subscribers=args.max_event_streams)
+    campaigns.subscribe(hub.publish)  # campaign events on /api/events too
     web = WebServer(
         server,
         host=args.http_host,

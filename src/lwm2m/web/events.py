@@ -28,9 +28,11 @@ import types
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping
+from typing import TypeAlias
 
 from lwm2m.cluster import RemoteEvent
 from lwm2m.codec.flat_json import value_to_json
+from lwm2m.firmware.campaign_events import CampaignEvent
 from lwm2m.model import Path
 from lwm2m.server import LwM2MServer, ServerEvent
 from lwm2m.web.jsonview import dumps, event_json
@@ -43,6 +45,10 @@ NOT_RESUMED = ": cannot resume from that Last-Event-ID, events may have been mis
 
 DEFAULT_MAX_SUBSCRIBERS = 256
 DEFAULT_BACKLOG = 1024
+
+
+StreamedEvent: TypeAlias = ServerEvent | RemoteEvent | CampaignEvent
+"""What the streams carry: the server's events, other cluster nodes', firmware campaigns'."""
 
 
 class TooManySubscribersError(Exception):
@@ -64,7 +70,7 @@ def sse_frame(
     return f"{head}data: {dumps(data)}\n\n"
 
 
-def event_endpoint(event: ServerEvent | RemoteEvent) -> str | None:
+def event_endpoint(event: StreamedEvent) -> str | None:
     """The endpoint an event is about (its registration's for registration events)."""
     endpoint = getattr(event, "endpoint", None)
     if endpoint is None:
@@ -81,7 +87,7 @@ class _Entry:
 
     __slots__ = ("event", "frame", "time")
 
-    def __init__(self, event: ServerEvent | RemoteEvent, now: float) -> None:
+    def __init__(self, event: StreamedEvent, now: float) -> None:
         self.event = event
         self.time = now
         self.frame: str | None = None
@@ -157,13 +163,18 @@ class EventHub:
         were this node's; the northbound, subscribed to the server, never sees it."""
         self._publish(event)
 
+    def publish(self, event: CampaignEvent) -> None:
+        """A firmware campaign's event (``CampaignRunner.subscribe``): streamed like the
+        server's own, with its ``campaign`` id; not relayed to other cluster nodes."""
+        self._publish(event)
+
     def close(self) -> None:
         """End every stream (before an HTTP shutdown, which would otherwise wait for them)."""
         self._unsubscribe()
         self._closed = True
         self._wakeup.set()
 
-    def _publish(self, event: ServerEvent | RemoteEvent) -> None:
+    def _publish(self, event: StreamedEvent) -> None:
         """Called by the server for each event: O(1), never awaits."""
         self._ring.append(_Entry(event, time.time()))
         self._next += 1
@@ -262,7 +273,10 @@ class EventHub:
         if entry.frame is None:
             try:
                 event = entry.event
-                data = event.to_json() if isinstance(event, RemoteEvent) else event_json(event)
+                if isinstance(event, RemoteEvent | CampaignEvent):
+                    data = event.to_json()
+                else:
+                    data = event_json(event)
                 event_id = f"{self._run}-{number}-{int(entry.time * 1000)}"
                 entry.frame = sse_frame(data, event_id, event=str(data.get("type", "message")))
             except Exception:  # a broken to_json() must not end the streams
