@@ -30,7 +30,7 @@ from lwm2m.server.errors import (
     UnknownEndpointError,
 )
 from lwm2m.web import inputs
-from lwm2m.web.auth import LOOPBACK_HOSTS, ApiGuard, HostGuard
+from lwm2m.web.auth import LOOPBACK_HOSTS, ApiGuard
 from lwm2m.web.console import console_routes
 from lwm2m.web.events import EventHub, TooManySubscribersError
 from lwm2m.web.fast_read import DeviceRead, ErrorHandler, ReadShortcut
@@ -108,8 +108,7 @@ def create_app(
     return Starlette(
         routes=table,
         middleware=[
-            Middleware(HostGuard, allowed=allowed_hosts),
-            Middleware(ApiGuard, token=auth),
+            Middleware(ApiGuard, token=auth, allowed_hosts=allowed_hosts),
             Middleware(ReadShortcut, routes=table, read=read),
         ],
         exception_handlers={**_ERROR_HANDLERS, Exception: _internal_error},
