@@ -78,11 +78,11 @@ async def test_the_example_device_serves_the_server_and_rest_api(server: LwM2MSe
         async with http:
             # README: curl -X POST localhost:8080/api/clients/$EP/3303 -d '{"values": ...}'
             created = await http.post(
-                f"/api/clients/{EP}/3303", json={"values": {"/3303/1/5750": "outdoor"}}
+                f"/api/clients/{EP}/3303", json={"values": {"/3303/1/5700": 21.5}}
             )
             assert created.json()["status"] == "2.01", created.text
             read = await http.get(f"/api/clients/{EP}/3303/1")
-            assert read.json()["values"] == {"/3303/1/5750": "outdoor"}
+            assert read.json()["values"]["/3303/1/5700"] == 21.5
             deleted = await http.delete(f"/api/clients/{EP}/3303/1")
             assert deleted.json()["status"] == "2.02"
             model = (await http.get("/api/models/3303")).json()

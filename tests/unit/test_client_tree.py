@@ -325,7 +325,6 @@ def test_create_several_instances_from_an_object_node() -> None:
     ("node", "error"),
     [
         (ObjectInstance(0, {0: SingleResource(0, "dup")}), BadRequestError),
-        (ObjectInstance(2, {10: MultipleResource(10, {0: 1})}), MethodNotAllowedError),
         (ObjectInstance(2, {0: SingleResource(0, 5)}), BadRequestError),
         (ObjectNode(11, {}), BadRequestError),
         (ObjectNode(12, {1: ObjectInstance(1, {})}), BadRequestError),
@@ -336,6 +335,22 @@ def test_create_rejects(node: ObjectInstance | ObjectNode, error: type[ObjectErr
     with pytest.raises(error):
         tree.create(P("/11"), node, server_id=1)
     assert tree.object(11).list_instances() == [0]
+
+
+def test_create_sets_read_only_resources_write_does_not() -> None:
+    """Operation rights govern Write; a Create gives a new instance its initial values, the
+    read-only ones included (OMA's reading; Wakaama and Leshan do the same)."""
+    tree = make_tree()
+    node = ObjectInstance(2, {0: SingleResource(0, "p2"), 10: MultipleResource(10, {0: 1})})
+    assert tree.create(P("/11"), node, server_id=1) == [2]
+    assert tree.object(11).read(2, 10) == {0: 1}
+    with pytest.raises(MethodNotAllowedError):
+        tree.write(
+            P("/11/2"),
+            ObjectInstance(2, {10: MultipleResource(10, {0: 2})}),
+            replace=False,
+            server_id=1,
+        )
 
 
 def test_create_and_delete_only_where_the_object_allows() -> None:

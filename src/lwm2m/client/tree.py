@@ -243,7 +243,12 @@ class ObjectTree(EventSource):
         if not instances:
             raise BadRequestError("no instance to create", path=path)
         checked = [
-            (instance.id, self._checked_instance(obj, path.child(instance.id), instance, server_id))
+            (
+                instance.id,
+                self._checked_instance(
+                    obj, path.child(instance.id), instance, server_id, creating=True
+                ),
+            )
             for instance in instances
         ]
         for iid, _ in checked:
@@ -373,10 +378,16 @@ class ObjectTree(EventSource):
             self.emit(Changed(path.child(rid)))
 
     def _checked_instance(
-        self, obj: ObjectImplementation, path: Path, node: ObjectInstance, server_id: int | None
+        self,
+        obj: ObjectImplementation,
+        path: Path,
+        node: ObjectInstance,
+        server_id: int | None,
+        *,
+        creating: bool = False,
     ) -> dict[int, ResourceValue]:
         return {
-            rid: self._checked(obj, path.child(rid), resource, server_id)
+            rid: self._checked(obj, path.child(rid), resource, server_id, creating=creating)
             for rid, resource in node.resources.items()
         }
 
@@ -386,11 +397,15 @@ class ObjectTree(EventSource):
         path: Path,
         node: Resource,
         server_id: int | None,
+        *,
+        creating: bool = False,
     ) -> ResourceValue:
-        """The value of a resource to write, checked against the model."""
+        """The value of a resource to write, checked against the model.  A Create may set
+        read-only resources too: operation rights apply to Write, not to the initial values of
+        a new instance (OMA's reading, as in Wakaama and Leshan); executable ones have none."""
         resource = self._model(obj, path)
         ops = resource.operations
-        if ops.executable or (server_id is not None and not ops.writable):
+        if ops.executable or (server_id is not None and not ops.writable and not creating):
             raise MethodNotAllowedError("resource is not writable", path=path)
         if isinstance(node, MultipleResource) != resource.multiple:
             kind = "multiple" if resource.multiple else "single"
