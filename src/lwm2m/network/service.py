@@ -182,8 +182,11 @@ class NetworkService:
             now = self.now()
             deadline = self.scef.next_deadline(now)
             timeout = None if deadline is None else self.clock.real_seconds(deadline - now)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the
+            # cancellation of stop() when the event is set at the same moment
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
             self._wakeup.clear()
             self.pump()
             self._wakeup.clear()

@@ -242,7 +242,11 @@ class Smsc:
         if coding is None:
             raise PduError(Status.RSUBMITFAIL, f"data_coding {pdu.data_coding:#04x}")
         try:
-            originator = address(pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi)
+            originator = (
+                address(pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi)
+                if pdu.source_addr
+                else Address(self.address)  # no source given: the SMSC's own number
+            )
         except ValueError:
             raise PduError(Status.RINVSRCADR, "source_addr cannot be a TP-OA") from None
         deadline = validity(pdu.validity_period, self._now, self.config.validity)
