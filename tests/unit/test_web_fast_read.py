@@ -17,7 +17,7 @@ from lwm2m.coap.codes import Code
 from lwm2m.model import Path, SingleResource
 from lwm2m.operations import EmptyResponse, ErrorResponse, NodeResponse, Response
 from lwm2m.server.errors import RequestTimeoutError, UnknownEndpointError
-from lwm2m.web import create_app
+from lwm2m.web import create_app, fast_read
 from lwm2m.web.fast_read import DeviceRead, ReadShortcut
 from lwm2m.web.routing import screened
 from tests.unit.test_web_api import EP, FakeServer
@@ -86,11 +86,15 @@ async def test_an_earlier_route_that_takes_the_request_wins() -> None:
     async def create(request: Request) -> PlainTextResponse:
         return PlainTextResponse("created")
 
+    async def state(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("state")
+
     fake = _fake()
     routes = screened(
         [
             Route("/api/clients/{endpoint}/{path:path}/special", special, methods=["GET"]),
             Route("/api/clients/{endpoint}/{object_id}", create, methods=["POST"]),
+            Route("/api/clients/{endpoint}/state", state, methods=["GET"]),
             Route("/api/clients/{endpoint}/{path:path}", DeviceRead(fake, {}), methods=["GET"]),  # type: ignore[arg-type]
         ]
     )
@@ -100,6 +104,20 @@ async def test_an_earlier_route_that_takes_the_request_wins() -> None:
     async with _client(app) as http:
         assert (await http.get(f"/api/clients/{EP}/3/0/special")).text == "special 3/0"
         assert (await http.post(f"/api/clients/{EP}/3")).text == "created"
+        assert (await http.get(f"/api/clients/{EP}/state")).text == "state"
         assert (await http.get(f"/api/clients/{EP}/3")).json()["status"] == "2.05"
         assert (await http.put(f"/api/clients/{EP}/3/0")).status_code == 405
     assert [args for _, args, _ in fake.calls] == [(EP, Path.of(3))]
+
+
+async def test_paths_past_the_kept_ones_and_bad_ones_are_parsed_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fast_read, "PATHS_KEPT", 2)
+    fake = _fake()
+    async with _client(create_app(fake)) as http:  # type: ignore[arg-type]
+        for node in ("3/0/9", "3/0/0", "3/0/1", "3/0/2", "3/x") * 2:
+            await http.get(f"/api/clients/{EP}/{node}")
+        assert (await http.get(f"/api/clients/{EP}/3/x")).status_code == 400
+    paths = [Path.parse(f"/3/0/{r}") for r in (9, 0, 1, 2)]
+    assert [args[1] for _, args, _ in fake.calls] == paths * 2

@@ -5,8 +5,9 @@ more on it than the Read itself costs the server: two :class:`~starlette.request
 objects, three ``send`` wrappers, the route scan and a response object.  :class:`DeviceRead`
 is the route's endpoint as a plain ASGI app (no Request unless there is a query or an error),
 and :class:`ReadShortcut` hands it the requests the router would give it, without the scan
-and the exception middleware: it asks only the routes before the Read's that take a GET,
-which refuse a Read's path on its fixed text (:mod:`lwm2m.web.routing`).  Errors become the
+and the exception middleware: it asks only the routes before the Read's that take a GET and
+a path with as many ``/`` (a table by that count), which refuse a Read's path on its fixed
+text (:mod:`lwm2m.web.routing`).  Errors become the
 same answers as through the router, by the app's own exception handlers; anything they do not
 handle propagates to Starlette's server-error middleware, as before.
 """
@@ -15,18 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from starlette.convertors import PathConvertor, StringConvertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lwm2m.model import Path
 from lwm2m.server import LwM2MServer
 from lwm2m.web import inputs
 from lwm2m.web.jsonview import answer_json, dumps
+from lwm2m.web.routing import ScreenedRoute
 
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 QUERY_NAMES = ("format", "timeout")
+PATHS_KEPT = 1024
+"""Parsed node paths kept by their URL text (a fleet is read at few paths); the first ones."""
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
@@ -37,11 +43,12 @@ class DeviceRead:
     def __init__(self, server: LwM2MServer, handlers: Mapping[type[Exception], ErrorHandler]):
         self._server = server
         self._handlers = handlers
+        self._paths: dict[str, Path] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         params = scope["path_params"]
         try:
-            path = inputs.node_path(params["path"])
+            path = self._path(params["path"])
             fmt = timeout = None
             if scope["query_string"]:
                 query = inputs.Query(Request(scope), QUERY_NAMES)
@@ -60,6 +67,14 @@ class DeviceRead:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    def _path(self, text: str) -> Path:
+        path = self._paths.get(text)
+        if path is None:
+            path = inputs.node_path(text)
+            if len(self._paths) < PATHS_KEPT:
+                self._paths[text] = path
+        return path
+
     def _handler(self, exc: Exception) -> ErrorHandler | None:
         for kind in type(exc).__mro__:
             handler = self._handlers.get(kind)
@@ -72,27 +87,43 @@ class ReadShortcut:
     """ASGI middleware: a GET that the router would route to ``read`` goes straight to its
     endpoint; every other request to ``app``.
 
-    ``routes`` is the app's route table, in order, ``read`` one of them.  Only a route before
-    ``read`` that takes a GET (or a mount, which takes any method) can match a GET first.
+    ``routes`` is the app's route table, in order, ``read`` one of them, with parameters that
+    are strings (``{name}`` or ``{name:path}``).  Only a route before ``read`` that takes a GET
+    (or a mount, which takes any method) can match a GET first.
     """
 
     def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute], read: Route) -> None:
+        if any(
+            type(convertor) not in (StringConvertor, PathConvertor)
+            for convertor in read.param_convertors.values()
+        ):
+            raise ValueError(f"{read.path}: the shortcut takes string parameters only")
         self._app = app
         self._read = read
-        before = routes[: routes.index(read)]
-        self._rivals = [
+        rivals = [
             route
-            for route in before
+            for route in routes[: routes.index(read)]
             if not isinstance(route, Route) or route.methods is None or "GET" in route.methods
+        ]
+        screened = [route for route in rivals if isinstance(route, ScreenedRoute)]
+        others = [route for route in rivals if not isinstance(route, ScreenedRoute)]
+        # by the number of "/" in a path; the last entry for that many or more
+        self._most = max((route.slashes for route in screened), default=0) + 1
+        self._rivals = [
+            (*others, *(route for route in screened if route.takes_slashes(slashes)))
+            for slashes in range(self._most + 1)
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
-            match, child_scope = self._read.matches(scope)
-            if match is Match.FULL and not any(
-                rival.matches(scope)[0] is Match.FULL for rival in self._rivals
+            path: str = scope["path"]
+            found = self._read.path_regex.match(path)
+            if found is not None and not any(
+                rival.matches(scope)[0] is Match.FULL
+                for rival in self._rivals[min(path.count("/"), self._most)]
             ):
-                scope.update(child_scope, route=self._read)
+                scope["path_params"] = {**scope.get("path_params", {}), **found.groupdict()}
+                scope["endpoint"], scope["route"] = self._read.endpoint, self._read
                 await self._read.app(scope, receive, send)
                 return
         await self._app(scope, receive, send)
