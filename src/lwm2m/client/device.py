@@ -324,7 +324,14 @@ class LwM2MClient:
         self._set.attach(port, self._nidd_transport.pump)
         link.clock = lambda: self.now
         link.on_limit = self._rate_control_changed
+        link.on_psm = self._psm_granted
+        link.tell_psm()
         self._refresher = asyncio.create_task(self._refresh(link))
+
+    def _psm_granted(self, t3412: int | None) -> None:
+        """The network's PSM grant (``+CEREG``) bounds the registration lifetime."""
+        self.engine.psm_granted(t3412, self.now)
+        self._pump()
 
     def _release_assistance(self, datagram: bytes, more_queued: bool) -> Rai:
         """A queue-mode client's Register or Update is followed by the server's queued

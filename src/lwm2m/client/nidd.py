@@ -69,6 +69,10 @@ class NiddLink:
         self.clock: Callable[[], float] = modem.channel.now
         """Seconds since the epoch for /7's collection period (the client sets its own)."""
         self.on_limit: Callable[[UplinkLimit | None], None] | None = None
+        self.on_psm: Callable[[int | None], None] | None = None
+        """Told :attr:`granted_t3412` whenever a ``+CEREG`` changes it (the client's
+        ``engine.psm_granted``: the lifetime stays below the periodic TAU)."""
+        self._told_t3412: int | None = None
         self._registered = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -88,6 +92,19 @@ class NiddLink:
             await modem.close()
             raise NiddError(f"modem at {url}: {error}") from error
         return cls(modem, identity)
+
+    @property
+    def granted_t3412(self) -> int | None:
+        """The extended T3412 (seconds) of a granted PSM, None without PSM: ``+CEREG``
+        mode 4 gives an Active-Time only when PSM is granted (``"11100000"`` otherwise)."""
+        status = self.status
+        return status.periodic_tau if status.active_time is not None else None
+
+    def tell_psm(self) -> None:
+        """Tell :attr:`on_psm` the grant now, then on every change."""
+        self._told_t3412 = self.granted_t3412
+        if self.on_psm is not None:
+            self.on_psm(self._told_t3412)
 
     @property
     def status(self) -> CountingStatus:
@@ -162,6 +179,8 @@ class NiddLink:
                 self._registered.set()
             else:
                 self._registered.clear()
+            if self.on_psm is not None and self.granted_t3412 != self._told_t3412:
+                self.tell_psm()
         if isinstance(urc, Registration | EdrxParameters) and self.objects is not None:
             self.objects.apply(self.status)
 

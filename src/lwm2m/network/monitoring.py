@@ -22,6 +22,7 @@ from lwm2m.network.nidd import Callback, resource_link
 from lwm2m.network.sims import Sim
 from lwm2m.network.smsc import Smsc
 from lwm2m.network.t8_body import Body, Reply, T8Error, iso_time, not_found
+from lwm2m.network.ue import EnteredIdle
 from lwm2m.transport.sms.udh import Ports
 
 MONITORING_ROOT = "/3gpp-monitoring-event/v1"
@@ -62,6 +63,7 @@ def _subscription(
         fields["expires"],
         fields["max_detection"],
         now,
+        bool(fields["idle_status"]),
     )
 
 
@@ -90,6 +92,9 @@ class Subscription:
     watch_from: float
     """Loss of connectivity: silence is counted from here (the later of creation and the
     last report)."""
+    idle_status: bool = False
+    """UE_REACHABILITY with ``idleStatusIndication``: a report each time the UE, PSM
+    granted, goes idle."""
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -100,6 +105,8 @@ class Subscription:
         }
         if self.kind == "UE_REACHABILITY":
             body["reachabilityType"] = "DATA"
+        if self.idle_status:
+            body["idleStatusIndication"] = True
         if self.reports_left is not None:
             body["maximumNumberOfReports"] = self.reports_left
         if self.expires is not None:
@@ -141,9 +148,12 @@ class Monitoring(_Api[Subscription]):
             "expires": body.time("monitorExpireTime"),
             "max_detection": body.integer("maximumDetectionTime", minimum=1),
             "test": body.boolean("requestTestNotification"),
+            "idle_status": body.boolean("idleStatusIndication"),
         }
         if fields["kind"] == "UE_REACHABILITY":
             body.choice("reachabilityType", ("DATA",), required=True)
+        elif fields["idle_status"]:
+            body.problem("idleStatusIndication", "only with UE_REACHABILITY")
         if not body.has("maximumNumberOfReports") and not body.has("monitorExpireTime"):
             body.problem("maximumNumberOfReports", "or monitorExpireTime is required")
         if fields["expires"] is not None and fields["expires"] <= now:
@@ -151,7 +161,6 @@ class Monitoring(_Api[Subscription]):
         for name in GROUP_FIELDS:
             body.refuse(name, "group operations are not supported")
         body.refuse("immediateRep", "immediate reports are not supported", unless=False)
-        body.refuse("idleStatusIndication", "idle status reports are not supported", unless=False)
         body.refuse("websockNotifConfig", "notifications go to notificationDestination only")
         body.refuse("addnMonTypes", "one monitoring type per subscription")
         body.check()
@@ -227,6 +236,20 @@ class Monitoring(_Api[Subscription]):
             if until is not None:
                 report["maxUEAvailabilityTime"] = iso_time(until)
             self._report(subscription, report, now)
+
+    def idle(self, event: EnteredIdle, now: float) -> None:
+        """The UE went idle with PSM granted: an idle status report (``idleStatusInfo``,
+        TS 29.122 IdleStatusInfo) to each UE_REACHABILITY subscription that asked for it."""
+        info: dict[str, Any] = {
+            "activeTime": event.active_time,
+            "periodicAUTimer": event.periodic_tau,
+            "idleStatusTimestamp": iso_time(now),
+        }
+        if event.edrx_cycle is not None:
+            info["edrxCycleLength"] = event.edrx_cycle
+        for subscription in self._watching(event.imsi, "UE_REACHABILITY"):
+            if subscription.idle_status:
+                self._report(subscription, {"idleStatusInfo": info}, now)
 
     def detached(self, imsi: str, now: float) -> None:
         for subscription in self._watching(imsi, "LOSS_OF_CONNECTIVITY"):

@@ -18,6 +18,7 @@ from lwm2m.network.smsc import Smsc, SmscConfig
 from lwm2m.network.ue import (
     BecameReachable,
     Detached,
+    EnteredIdle,
     MtDelivered,
     MtExpired,
     SmsFromUe,
@@ -45,6 +46,8 @@ class Scef:
                 self.nidd.delivery_ended(event.tag, "FAILURE_TIMEOUT")
             elif isinstance(event, BecameReachable):
                 self.monitoring.reachable(event.imsi, event.until, now)
+            elif isinstance(event, EnteredIdle):
+                self.monitoring.idle(event, now)
             elif isinstance(event, Detached):
                 self.monitoring.detached(event.imsi, now)
             elif isinstance(event, SmsFromUe):

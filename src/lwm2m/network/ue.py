@@ -154,6 +154,17 @@ class BecameReachable:
 
 
 @dataclass(frozen=True, slots=True)
+class EnteredIdle:
+    """A UE with PSM granted released its RRC connection (TS 23.682's idle status
+    indication): the timers it sleeps by."""
+
+    imsi: str
+    periodic_tau: int
+    active_time: int
+    edrx_cycle: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class MtDelivered:
     imsi: str
     tag: str
@@ -178,7 +189,9 @@ class SmsFromUe:
     tpdu: bytes
 
 
-NetworkEvent = UplinkData | BecameReachable | MtDelivered | MtExpired | Detached | SmsFromUe
+NetworkEvent = (
+    UplinkData | BecameReachable | EnteredIdle | MtDelivered | MtExpired | Detached | SmsFromUe
+)
 
 
 @dataclass(slots=True)
@@ -410,6 +423,9 @@ class Ue:
         self._tau_at = now + self.granted.t3412
         t3324 = self.granted.t3324
         self._psm_at = None if t3324 is None else now + t3324
+        if t3324 is not None:
+            granted = self.granted
+            self.events.append(EnteredIdle(self.sim.imsi, granted.t3412, t3324, granted.edrx))
         if t3324 == 0:
             self.in_psm = True
             self._psm_at = None

@@ -47,6 +47,7 @@ from lwm2m.server.events import (
     WakeTriggered,
 )
 from lwm2m.server.registration import NiddDeviceStore, Registration
+from lwm2m.server.timer_audit import NetworkTimers
 from lwm2m.server.waking import (
     WakeChannel,
     WakePlanner,
@@ -57,7 +58,7 @@ from lwm2m.server.waking import (
 )
 from lwm2m.transport.dtls import Channels
 from lwm2m.transport.nidd import t8
-from lwm2m.transport.nidd.callbacks import MAX_BODY, Reply
+from lwm2m.transport.nidd.callbacks import MAX_BODY, IdleStatus, Reply
 from lwm2m.transport.nidd.peer import Delivery, NiddPeer
 from lwm2m.transport.nidd.transport import NiddTransport
 from lwm2m.transport.sms.binding import SmsPeer, Trigger, trigger_datagram
@@ -112,6 +113,12 @@ class Cellular:
         self._tasks: set[asyncio.Task[None]] = set()
         self._now: Callable[[], float] = time.monotonic  # the channels' clock once open
 
+    def _network_timers(self, peer: Peer, idle: IdleStatus, now: float) -> None:
+        """The SCEF's idle status report: the timer rules are checked against the grant."""
+        timers = NetworkTimers(idle.periodic_tau, idle.active_time, idle.edrx_cycle)
+        self._core.network_timers(peer, timers, now)
+        self._flush()
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self, net: Channels[DatagramCore]) -> None:
@@ -122,6 +129,7 @@ class Cellular:
         if config.nidd is not None:
             nidd = NiddTransport(config.nidd, core, self._flush, config.nidd_coap)
             nidd.take = net.add_carrier(is_nidd, nidd.pump)
+            nidd.on_timers = self._network_timers
             self.nidd = nidd
             for address in self.nidd_devices.all():
                 try:

@@ -40,6 +40,16 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class IdleStatus:
+    """A UE_REACHABILITY report's ``idleStatusInfo``: the timers the network granted the UE
+    it went idle with (seconds; None: not reported)."""
+
+    periodic_tau: int | None  # periodicAUTimer, the extended T3412
+    active_time: int | None  # activeTime, T3324
+    edrx_cycle: float | None  # edrxCycleLength
+
+
+@dataclass(frozen=True, slots=True)
 class MonitoringReport:
     """One monitoring event report: ``kind`` is the monitoringType."""
 
@@ -47,6 +57,7 @@ class MonitoringReport:
     peer: NiddPeer
     time: float | None  # eventTime, Unix seconds
     until: float | None  # maxUEAvailabilityTime (UE_REACHABILITY)
+    idle: IdleStatus | None = None  # idleStatusInfo: the UE went idle, not reachable
 
 
 class NotificationSink(Protocol):
@@ -141,9 +152,24 @@ def _monitoring(sink: NotificationSink, body: dict[str, Any]) -> bool:
                 _peer(report),
                 None if event_time is None else _time(event_time, "eventTime"),
                 None if until is None else _time(until, "maxUEAvailabilityTime"),
+                _idle_status(report.get("idleStatusInfo")),
             )
         )
     return sink.on_monitoring(subscription, reports)
+
+
+def _idle_status(info: object) -> IdleStatus | None:
+    if info is None:
+        return None
+    if not isinstance(info, dict):
+        raise _NotificationError(400, "idleStatusInfo: an object is required")
+    tau, active, edrx = (info.get(n) for n in ("periodicAUTimer", "activeTime", "edrxCycleLength"))
+    for name, value in (("periodicAUTimer", tau), ("activeTime", active)):
+        if value is not None and (type(value) is not int or value < 0):
+            raise _NotificationError(400, f"idleStatusInfo.{name}: seconds (an integer >= 0)")
+    if edrx is not None and (type(edrx) not in (int, float) or not 0 <= edrx < 1e7):
+        raise _NotificationError(400, "idleStatusInfo.edrxCycleLength: seconds (a number >= 0)")
+    return IdleStatus(tau, active, None if edrx is None else float(edrx))
 
 
 def _string(body: dict[str, Any], name: str) -> str:

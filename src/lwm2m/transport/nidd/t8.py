@@ -167,8 +167,10 @@ class T8Client:
         return f"{self._root}{MONITORING_API}/{self._scs}/subscriptions{tail}"
 
     @staticmethod
-    def _subscription(peer: NiddPeer, kind: str, destination: str, expires: float) -> Any:
-        body = {
+    def _subscription(
+        peer: NiddPeer, kind: str, destination: str, expires: float, idle_status: bool
+    ) -> Any:
+        body: dict[str, Any] = {
             **peer.to_json(),
             "notificationDestination": destination,
             "monitoringType": kind,
@@ -176,12 +178,23 @@ class T8Client:
         }
         if kind == "UE_REACHABILITY":
             body["reachabilityType"] = "DATA"
+            if idle_status:
+                body["idleStatusIndication"] = True
         return body
 
-    async def subscribe(self, peer: NiddPeer, kind: str, destination: str, expires: float) -> str:
-        """A UE_REACHABILITY (for data) or LOSS_OF_CONNECTIVITY subscription until
-        ``expires``; its id."""
-        body = self._subscription(peer, kind, destination, expires)
+    async def subscribe(
+        self,
+        peer: NiddPeer,
+        kind: str,
+        destination: str,
+        expires: float,
+        *,
+        idle_status: bool = False,
+    ) -> str:
+        """A UE_REACHABILITY (for data; ``idle_status``: with idle status reports, the
+        timers the UE sleeps by) or LOSS_OF_CONNECTIVITY subscription until ``expires``;
+        its id."""
+        body = self._subscription(peer, kind, destination, expires, idle_status)
         answer = await self._call("POST", self._subscriptions(), body)
         link = answer.get("self")
         if not isinstance(link, str):
@@ -189,9 +202,16 @@ class T8Client:
         return last_segment(link)
 
     async def renew_subscription(
-        self, sub_id: str, peer: NiddPeer, kind: str, destination: str, expires: float
+        self,
+        sub_id: str,
+        peer: NiddPeer,
+        kind: str,
+        destination: str,
+        expires: float,
+        *,
+        idle_status: bool = False,
     ) -> None:
-        body = self._subscription(peer, kind, destination, expires)
+        body = self._subscription(peer, kind, destination, expires, idle_status)
         await self._call("PUT", self._subscriptions(sub_id), body)
 
     async def unsubscribe(self, sub_id: str) -> None:

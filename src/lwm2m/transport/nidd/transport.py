@@ -31,7 +31,12 @@ import httpx
 
 from lwm2m.coap.config import EndpointConfig
 from lwm2m.coap.events import Peer
-from lwm2m.transport.nidd.callbacks import MonitoringReport, Reply, handle_notification
+from lwm2m.transport.nidd.callbacks import (
+    IdleStatus,
+    MonitoringReport,
+    Reply,
+    handle_notification,
+)
 from lwm2m.transport.nidd.peer import Delivery, NiddPeer, classify
 from lwm2m.transport.nidd.settings import NiddSettings
 from lwm2m.transport.nidd.t8 import NiddConfiguration, T8Client, T8Error, iso_time
@@ -72,7 +77,18 @@ class _Held:
 
 
 class _Device:
-    __slots__ = ("config", "held", "lock", "peer", "reachability", "renewal", "status", "subs")
+    __slots__ = (
+        "config",
+        "granted",
+        "held",
+        "idle_status",
+        "lock",
+        "peer",
+        "reachability",
+        "renewal",
+        "status",
+        "subs",
+    )
 
     def __init__(self, peer: NiddPeer) -> None:
         self.peer = peer
@@ -83,6 +99,8 @@ class _Device:
         self.reachability: dict[str, Any] | None = None
         self.renewal: asyncio.TimerHandle | None = None
         self.status = "configuring"
+        self.idle_status = True  # asked for idle status reports until the SCEF refuses them
+        self.granted: IdleStatus | None = None  # the timers of the last idle status report
 
 
 def _header(data: bytes) -> tuple[bool, bool, int]:
@@ -122,6 +140,9 @@ class NiddTransport:
         self._transfers: dict[str, tuple[_Device, int]] = {}  # delivery link -> held message
         self._tasks: set[asyncio.Task[None]] = set()
         self.take: Callable[[], list[tuple[bytes, Peer]]] = list
+        self.on_timers: Callable[[NiddPeer, IdleStatus, float], None] | None = None
+        """Set by the owner: the timers an idle status report says the network granted
+        (the server core's ``network_timers``, for the timer-rule audit)."""
         self.max_latency = int(coap.max_transmit_wait)
 
     # -- devices -----------------------------------------------------------------------------
@@ -174,6 +195,11 @@ class NiddTransport:
             ),
             "held": len(device.held),
             "reachability": device.reachability,
+            "granted": None if device.granted is None else {
+                "periodicTau": device.granted.periodic_tau,
+                "activeTime": device.granted.active_time,
+                "edrxCycle": device.granted.edrx_cycle,
+            },
         }  # fmt: skip
 
     def serves(self, peer: Peer) -> bool:
@@ -196,9 +222,7 @@ class NiddTransport:
                 )
             device.config = config
             for kind in MONITORING_TYPES:
-                device.subs[kind] = await client.subscribe(
-                    peer, kind, settings.monitoring_url, expires
-                )
+                device.subs[kind] = await self._subscribe(device, kind, expires)
         except (T8Error, httpx.HTTPError) as exc:
             device.status = f"error: {exc}"
             logger.warning("NIDD configuration of %s failed: %s", peer, exc)
@@ -207,6 +231,22 @@ class NiddTransport:
         device.status = "active"
         self._check_block_size(device, config)
         self._schedule_renewal(device, RENEW_AT * settings.duration, self._renew)
+
+    async def _subscribe(self, device: _Device, kind: str, expires: float) -> str:
+        """Subscribe; UE_REACHABILITY with idle status reports, or without them when the SCEF
+        refuses those (an optional feature of TS 29.122)."""
+        url, peer = self.settings.monitoring_url, device.peer
+        idle = device.idle_status and kind == "UE_REACHABILITY"
+        try:
+            return await self._client.subscribe(peer, kind, url, expires, idle_status=idle)
+        except T8Error as exc:
+            if not idle or exc.status != 400:
+                raise
+        logger.info(
+            "%s: the SCEF refuses idle status reports; the granted timers stay unknown", peer
+        )
+        device.idle_status = False
+        return await self._client.subscribe(peer, kind, url, expires)
 
     async def _drop_stale(self, peer: NiddPeer) -> None:
         for config_id in await self._client.configurations_of(peer):
@@ -222,7 +262,12 @@ class NiddTransport:
             device.config = await client.renew_configuration(config.id, expires)
             for kind, sub_id in device.subs.items():
                 await client.renew_subscription(
-                    sub_id, peer, kind, settings.monitoring_url, expires
+                    sub_id,
+                    peer,
+                    kind,
+                    settings.monitoring_url,
+                    expires,
+                    idle_status=device.idle_status and kind == "UE_REACHABILITY",
                 )
         except T8Error as exc:  # gone at the SCEF: start over
             logger.warning("NIDD renewal of %s refused (%s): configuring again", peer, exc)
@@ -441,6 +486,11 @@ class NiddTransport:
         now = self._loop.time()
         for report, device in zip(reports, devices, strict=True):
             assert device is not None
+            if report.idle is not None:  # went idle (PSM granted): its timers, no reachability
+                device.granted = report.idle
+                if self.on_timers is not None:
+                    self.on_timers(report.peer, report.idle, now)
+                continue
             event: dict[str, Any] = {"event": report.kind}
             event["time"] = iso_time(report.time if report.time is not None else time.time())
             if report.until is not None:
