@@ -112,7 +112,7 @@ def test_register_read_write_execute_and_deregister_through_the_commands(
 
         def registered() -> dict[str, object] | None:
             answer = api.get(f"/api/clients/{endpoint}")
-            return answer.json() if answer.status_code == 200 else None  # type: ignore[no-any-return]
+            return answer.json() if answer.status_code == 200 else None
 
         registration = _until(registered, deadline, "the registration over NIDD")
         address = registration["address"]
