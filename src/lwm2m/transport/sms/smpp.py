@@ -46,6 +46,7 @@ from lwm2m.transport.sms.receipt import (
     TLV_SAR_MSG_REF_NUM,
     TLV_SAR_SEGMENT_SEQNUM,
     TLV_SAR_TOTAL_SEGMENTS,
+    Receipt,
     is_receipt,
     parse_receipt,
 )
@@ -59,6 +60,8 @@ TON_INTERNATIONAL = 1
 NPI_ISDN = 1
 RETRY_LATER = frozenset({0x14, 0x58})
 """ESME_RMSGQFUL, ESME_RTHROTTLED: the SMSC wants the same part again later."""
+MAX_EARLY_RECEIPTS = 256
+"""Receipts kept while their submit_sm_resp has not been read yet (see ``_receipt``)."""
 
 
 class SmsCore(Protocol):
@@ -153,6 +156,7 @@ class SmppTransport:
         self._now = clock or self._loop.time
         self._queue: deque[_Queued] = deque()
         self._tracked: OrderedDict[str, SmsPeer] = OrderedDict()
+        self._early: OrderedDict[str, tuple[float, Receipt]] = OrderedDict()
         self._wake = asyncio.Event()
         self._session: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -320,6 +324,10 @@ class SmppTransport:
         tracked[message_id] = peer
         while len(tracked) > self.settings.max_tracked:
             tracked.popitem(last=False)
+        self._forget_early()
+        early = self._early.pop(message_id, None)
+        if early is not None:
+            self._match(early[1])
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -365,9 +373,30 @@ class SmppTransport:
             self.stats.malformed += 1
             return
         self.stats.receipts += 1
-        peer = self._tracked.get(receipt.message_id)
-        if peer is None:
-            return
+        if receipt.message_id in self._tracked:
+            self._match(receipt)
+        elif self.settings.receipts:
+            self._keep_early(receipt)
+
+    def _keep_early(self, receipt: Receipt) -> None:
+        """An SMSC that delivers at once sends the receipt right behind the submit_sm_resp,
+        and the reader may take it before ``_send_queued`` has read the response: keep it
+        until that response names its message ID, at most ``response_timeout`` (the response
+        comes within it or the session is lost) and :data:`MAX_EARLY_RECEIPTS` of them."""
+        self._forget_early()
+        early = self._early
+        early[receipt.message_id] = (self._now(), receipt)
+        while len(early) > MAX_EARLY_RECEIPTS:
+            early.popitem(last=False)
+
+    def _forget_early(self) -> None:
+        oldest = self._now() - self.settings.response_timeout
+        early = self._early
+        while early and next(iter(early.values()))[0] < oldest:
+            early.popitem(last=False)
+
+    def _match(self, receipt: Receipt) -> None:
+        peer = self._tracked[receipt.message_id]
         outcome = receipt.outcome
         if outcome != Delivery.HELD:
             del self._tracked[receipt.message_id]
