@@ -91,6 +91,14 @@ def test_sleeps_after_the_awake_window_and_drops_requests() -> None:
     assert not [w for w in h.wire if w[1] == CLIENT and w[0] > h.now - 150]
 
 
+def test_sleeps_when_the_register_is_answered_after_the_awake_window() -> None:
+    """The window ends while the Register is in flight (a slow server, a busy loop): the
+    client waits for the answer, which starts queue mode, then sleeps."""
+    h = _queue(window=0.02)  # shorter than the Register's round trip (2 x 50 ms)
+    assert h.server.of("rd")
+    assert h.engine.asleep
+
+
 def test_default_awake_window_is_max_transmit_wait() -> None:
     h = Harness(binding="UQ", lifetime=3600)
     h.start()

@@ -394,13 +394,13 @@ class ClientEngine:
         self._sleep_timer = ctx.timers.schedule(now + window, self._fall_asleep)
 
     def _fall_asleep(self, now: float) -> None:
-        """The awake window is over: sleep, unless a request of ours still waits for its answer."""
+        """The awake window is over: sleep, unless a request of ours still waits for its answer.
+        Requests come first: a Register still in flight decides whether queue mode starts, and
+        its answer, which sends nothing, would not start another window."""
         self._sleep_timer = None
-        if not self._registrar.queue_mode():
-            return
         if self._registrar.requests:
             self._stay_awake(now)
-        else:
+        elif self._registrar.queue_mode():
             self._ctx.asleep = True
 
 
