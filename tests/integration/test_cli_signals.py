@@ -41,7 +41,23 @@ def test_ctrl_c_exits_130_quietly() -> None:
     process = subprocess.Popen(
         DECODE, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    time.sleep(1.5)  # started, and blocked reading stdin
+    wait_until_blocked(process.pid)  # started, and blocked reading stdin
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert (process.returncode, err) == (130, b"")
+
+
+def wait_until_blocked(pid: int, limit: float = 30.0) -> None:
+    """Until the process sleeps with its CPU time still for a while: its imports are done and
+    it waits for input (a fixed sleep is too short on a busy machine)."""
+    deadline = time.monotonic() + limit
+    last = None
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        state, cpu = fields[0], int(fields[11]) + int(fields[12])
+        if state == "S" and cpu == last:
+            return
+        last = cpu
+        time.sleep(0.3)
+    raise AssertionError("the command never settled to wait for input")
