@@ -78,7 +78,7 @@ from lwm2m.transport.modem.errors import ModemError
 from lwm2m.transport.modem.nidd import NiddTransport
 from lwm2m.transport.modem.sms import SmsTransport
 from lwm2m.transport.modem.status import release_assistance
-from lwm2m.transport.sms.binding import SmsPeer
+from lwm2m.transport.sms.binding import LWM2M_TRIGGER_PORT, SmsInbox, SmsPeer
 from lwm2m.transport.tcp import StreamTransport
 
 log = logging.getLogger(__name__)
@@ -344,7 +344,11 @@ class LwM2MClient:
     async def _start_sms(self, link: SmsLink, port: CarrierPort) -> None:
         assert self._set is not None
         transport = self._sms_transport = SmsTransport(
-            port, self._drain, link.modem.channel, clock=lambda: self.now
+            port,
+            self._drain,
+            link.modem.channel,
+            clock=lambda: self.now,
+            inbox=SmsInbox(trigger_ports=(LWM2M_TRIGGER_PORT,)),  # T8 device triggers
         )
         await transport.setup()
         self._set.attach(port, transport.pump)

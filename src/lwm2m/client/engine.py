@@ -176,11 +176,13 @@ class ClientEngine:
         self._settle(now)
 
     def sms_trigger(
-        self, trigger: SmsTrigger, server_instance: int, sender: Peer, now: float
+        self, trigger: SmsTrigger, server_instance: int, sender: Peer | None, now: float
     ) -> bool:
         """An SMS trigger (``parse_trigger``) from ``sender`` for the account of
         ``server_instance``: wake, then Update (or Bootstrap-Request).  False, and nothing
-        done, when ``sender`` is not that account's server over SMS."""
+        done, when ``sender`` is not that account's server over SMS.  ``sender`` None: a
+        device trigger the network delivered (TS 23.682), sent from its number, not the
+        server's."""
         self._ctx.now = now
         reg = next(
             (
@@ -190,7 +192,7 @@ class ClientEngine:
             ),
             None,
         )
-        if reg is None or reg.routes.get("S") != sender:
+        if reg is None or (sender is not None and reg.routes.get("S") != sender):
             return False
         if self._ctx.asleep:
             self._wake_up(now)

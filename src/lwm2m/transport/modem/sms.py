@@ -165,8 +165,9 @@ class SmsTransport(Generic[CoreT]):
             return
         user_data = deliver.user_data
         # Incomplete messages expire as parts arrive (the reassembler is bounded besides).
-        datagram = self._inbox.receive(sender, Part(user_data.header, user_data.data), now)
+        part = Part(user_data.header, user_data.data)
+        datagram = self._inbox.receive(sender, part, now)
         if datagram is not None:
             self.stats.received += 1
-            self.core.receive(datagram, sender, now)
+            self.core.receive(datagram, self._inbox.origin(sender, part), now)
         self.pump()

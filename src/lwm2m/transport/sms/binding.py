@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import random
 import re
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 
 from lwm2m.coap.codes import Code, Type
@@ -31,6 +31,12 @@ from lwm2m.transport.sms.udh import Ports
 MSISDN = re.compile(r"[0-9]{5,15}")
 """TS 23.003: an E.164 number without ``+``, as the ``sms`` registration parameter carries it."""
 SERVER_OBJECT = "1"
+LWM2M_TRIGGER_PORT = 5683
+"""The 16-bit application port (TS 23.040 §9.2.3.24.4) of device triggers for the LwM2M
+client.  LwM2M assigns no SMS port (its SMS binding addresses none; OMA's answer in
+OMA_LwM2M_for_Developers#92 points to TS 23.040's addressing scheme only), but a T8 device
+trigger names one (``applicationPortId`` is mandatory, TS 29.122) and the network delivers it
+as SMS to that port: we use CoAP's port, the server's ``WakeSettings.t8_application_port``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,20 @@ class SmsPeer:
 
     def __str__(self) -> str:
         return "sms:" + self.msisdn
+
+
+@dataclass(frozen=True, slots=True)
+class SmsPortPeer:
+    """The sender of an SMS addressed to an application ``port`` an :class:`SmsInbox` takes
+    besides the binding's SMS: a device trigger the network delivers (TS 23.682 §5.2, from
+    its own number, not the server's).  Never equal to an :class:`SmsPeer`: nothing is
+    answered to it."""
+
+    msisdn: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"sms:{self.msisdn}:{self.port}"
 
 
 class Trigger(enum.IntEnum):
@@ -116,17 +136,39 @@ class SmsOutbox:
 class SmsInbox:
     """Parts to datagrams, through a bounded :class:`Reassembler`.  With ``ports`` set, only
     parts addressed to ``ports.destination`` are accepted; without it, parts carrying ports
-    are refused (another application's messages)."""
+    are refused (another application's messages).  Parts to one of ``trigger_ports`` are
+    accepted besides, and their datagrams come from an :class:`SmsPortPeer` (:meth:`origin`)."""
 
-    def __init__(self, reassembler: Reassembler | None = None, *, ports: Ports | None = None):
+    def __init__(
+        self,
+        reassembler: Reassembler | None = None,
+        *,
+        ports: Ports | None = None,
+        trigger_ports: Collection[int] = (),
+    ):
         self.reassembler = reassembler or Reassembler()
         self.ports = ports
+        self.trigger_ports = frozenset(trigger_ports)
         self.foreign = 0
         """Parts addressed to another application port, dropped."""
+
+    def origin(self, sender: SmsPeer, part: Part) -> SmsPeer | SmsPortPeer:
+        """Who sent the datagram ``part`` completed: ``sender``, or for a part addressed to
+        one of ``trigger_ports`` the :class:`SmsPortPeer` of that port."""
+        port = self._trigger_port(part)
+        return sender if port is None else SmsPortPeer(sender.msisdn, port)
+
+    def _trigger_port(self, part: Part) -> int | None:
+        received = None if part.header is None else part.header.ports
+        if received is None or received.destination not in self.trigger_ports:
+            return None
+        return received.destination
 
     def receive(self, sender: Hashable, part: Part, now: float) -> bytes | None:
         """The datagram ``part`` completes, or None."""
         received = None if part.header is None else part.header.ports
+        if self._trigger_port(part) is not None:
+            return self.reassembler.add(sender, part, now)
         if (received is None) != (self.ports is None) or (
             received is not None
             and self.ports is not None
