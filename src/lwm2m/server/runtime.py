@@ -12,9 +12,12 @@ from collections.abc import Callable
 
 # Registrations, observations and their timers live as long as the devices do: with the
 # default thresholds, full collections walk every one of them again and again (at 100,000
-# clients: 1.5 s pauses, measured by `lwm2m bench`). Rarer young-generation passes and far
-# rarer full ones keep the pauses away; cycles are still collected.
-GC_THRESHOLDS = (50_000, 20, 100)
+# clients: 1.5 s pauses, measured by `lwm2m bench`), so full passes come only every 100
+# million net allocations (10,000 x 10 x 1,000).  A middle-generation pass walks everything
+# the young passes since the last one kept: a registration flood keeps most of it, so that
+# is at most 100,000 objects here (about 50 ms of CPU) where (50,000, 20, 100) let it reach a
+# million (220-250 ms).  Figures: docs/benchmarks.md#garbage-collection-pauses.
+GC_THRESHOLDS = (10_000, 10, 1_000)
 
 
 def tune_garbage_collector() -> None:
