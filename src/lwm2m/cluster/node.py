@@ -94,6 +94,8 @@ class ClusterNode:
         self._dead_since: dict[str, float] = {}
         self._serving: set[str] = set()
         self._addresses: dict[Peer, str] = {}  # of every registration in the store's view
+        self._moves: dict[str, asyncio.Task[None]] = {}  # devices whose datagrams came here
+        self._claimed: list[bytes] = []  # claims won, to delete once the owner is written
         self.routing = Routing(
             store,
             server,
@@ -130,7 +132,7 @@ class ClusterNode:
             self._addresses[registration.address] = registration.endpoint
         server.route_through(self)
         server.core.adopt_by_registration_id(self._adopt_by_id)
-        server.core.hold_responses(self._addresses.__contains__)
+        server.core.hold_responses(self._arrived)
         server.subscribe(self._on_event)
         await self.routing.start()
         await self.relay.start()
@@ -142,6 +144,10 @@ class ClusterNode:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for move in list(self._moves.values()):
+            move.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await move
         await self.routing.close()
         await self.relay.close()
         if self._follower is not None:
@@ -220,6 +226,34 @@ class ClusterNode:
             logger.info("%s moved here from node %s", endpoint, store.owners.get(endpoint))
         return adopted
 
+    def _arrived(self, peer: Peer) -> bool:
+        """A response or notification from ``peer``, which no session here has: True (drop it
+        unanswered) when it is the address of a device another node served.  Its datagrams
+        come here now (that node died, a balancer moved the device, a new worker changed the
+        kernel's SO_REUSEPORT hashing), so this node takes it over; the device's
+        retransmission is answered here."""
+        endpoint = self._addresses.get(peer)
+        if endpoint is None:
+            return False
+        registration = self._store.registrations.get(endpoint)
+        if registration is None or registration.address != peer:
+            return False  # an old address of a device: this peer is no device of ours
+        if endpoint not in self._moves and self._task is not None:
+            move = asyncio.get_running_loop().create_task(self._move_here(endpoint))
+            self._moves[endpoint] = move
+            move.add_done_callback(lambda _: self._moves.pop(endpoint, None))
+        return True
+
+    async def _move_here(self, endpoint: str) -> None:
+        owner = self._store.owners.get(endpoint)
+        if owner == self.node or endpoint in self._serving:
+            return
+        try:
+            await self._claim(endpoint, owner, moving=True)
+            await self._release_claims()
+        except (RedisError, OSError) as exc:
+            logger.warning("cannot take %s over: %s", endpoint, exc)
+
     # -- heartbeats and takeover -------------------------------------------------------------
 
     async def _beat(self) -> None:
@@ -262,14 +296,17 @@ class ClusterNode:
             for endpoint in owners.of(node):
                 if late or _preferred(endpoint, alive) == self.node:
                     await self._claim(endpoint, node)
+        await self._release_claims()
 
-    async def _claim(self, endpoint: str, owner: str | None) -> bool:
-        """Take ``endpoint`` from dead (or absent) ``owner``; True if this node serves it now."""
-        if owner is not None and owner in self._alive:
+    async def _claim(self, endpoint: str, owner: str | None, *, moving: bool = False) -> bool:
+        """Take ``endpoint`` from dead (or absent) ``owner``, or from a live one when the
+        device's datagrams come here now (``moving``); True if this node serves it now."""
+        if owner is not None and owner in self._alive and not moving:
             return False
         client, keys = self._store.client, self._store.keys
         ttl = int(self.config.node_ttl * 2000)
-        if not await client.set(keys.of(endpoint, CLAIM), self.node, nx=True, px=ttl):
+        claim = keys.of(endpoint, CLAIM)
+        if not await client.set(claim, self.node, nx=True, px=ttl):
             return False  # another node is claiming it
         current = await client.get(keys.of(endpoint, records.OWNER))
         current_owner = None if current is None else current.decode("utf-8", "surrogatepass")
@@ -291,6 +328,8 @@ class ClusterNode:
             records.decode_observation(endpoint, token, data) for token, data in observed.items()
         ]
         waiting = [records.decode_queued(endpoint, rid, data) for rid, data in queued.items()]
+        if owner in self._alive:
+            waiting = []  # a live owner fails them ("moved to node ..."), as for an Update
         for record in waiting:
             self._store.queue.put(record)  # ours now: sent, expired or dropped from here
         self._serving.add(endpoint)
@@ -298,8 +337,25 @@ class ClusterNode:
             self._serving.discard(endpoint)
             return False
         self.taken_over += 1
+        self._claimed.append(claim)
         logger.info("took %s over from node %s", endpoint, owner)
         return True
+
+    async def _release_claims(self) -> None:
+        """Once Redis has the new owners, the claims have done their work: a node that the
+        device's datagrams reach next may move it at once, not after the claim's expiry."""
+        claims, self._claimed = self._claimed, []
+        if not claims or not await self._store.flush(self.config.node_ttl):
+            return
+        client, ours = self._store.client, self.node.encode("utf-8", "surrogatepass")
+        pipe = client.pipeline(transaction=False)
+        for claim in claims:
+            pipe.get(claim)
+        held = [claim for claim, by in zip(claims, await pipe.execute(), strict=True) if by == ours]
+        pipe = client.pipeline(transaction=False)
+        for claim in held:
+            pipe.delete(claim)
+        await pipe.execute()
 
 
 def _preferred(endpoint: str, nodes: list[str]) -> str:
