@@ -13,7 +13,9 @@ bootstrap server is reached over DTLS with ``--psk-identity`` and ``--psk-key-fi
 
 ``--nidd MODEM`` (``socket://HOST:PORT`` or a serial device such as ``/dev/ttyUSB0``) runs the
 device over NIDD (binding N) through an NB-IoT modem (docs/modem.md): the server is the SCS/AS
-the network routes the APN's Non-IP data to, so there is no ``--server``; the endpoint name is
+the network routes the APN's Non-IP data to; one ``--server coap[s]://`` adds UDP next to it
+and ``--sms NUMBER`` SMS through the same modem, ``--binding`` and ``--preferred-transport``
+choose among them (cli/client_modem.py, docs/transports.md).  The endpoint name is
 ``urn:imei:<IMEI>`` from the modem unless ``--endpoint-from`` or ``--endpoint`` says otherwise.
 """
 
@@ -31,6 +33,13 @@ from pathlib import Path as FilePath
 from typing import BinaryIO
 
 from lwm2m.bootstrap.config import BootstrapConfig, ConfigError
+from lwm2m.cli.client_modem import (
+    add_modem_options,
+    check_modem_options,
+    configure_modem_account,
+    modem_account,
+    sms_link,
+)
 from lwm2m.cli.payload import InputError
 from lwm2m.cli.secret_options import OSCORE_ENV, PSK_KEY_ENV, single_secret
 from lwm2m.client.cellular import EndpointSource, endpoint_name
@@ -54,7 +63,7 @@ from lwm2m.model import Path, PathError
 from lwm2m.security.credentials import OscoreCredential, Secret
 from lwm2m.security.oscore import SequenceStore
 from lwm2m.security.oscore_endpoint import FileSequenceStore
-from lwm2m.transport.modem.quirks import GENERIC, PROFILES, quirks_for
+from lwm2m.transport.modem.quirks import quirks_for
 
 STATE_VERSION = 1
 
@@ -120,38 +129,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     firmware.add_argument(
         "--ram-size", type=int, default=64 << 10, help="bytes the device holds at once (64 KiB)"
     )
-    nidd = cmd.add_argument_group("NIDD (binding N) through an NB-IoT modem, docs/modem.md")
-    nidd.add_argument(
-        "--nidd", metavar="MODEM", help="the modem: socket://HOST:PORT or a serial device"
-    )
-    nidd.add_argument(
-        "--modem-profile",
-        choices=sorted(PROFILES),
-        default=GENERIC.name,
-        help="the module's AT quirks (generic)",
-    )
-    nidd.add_argument(
-        "--endpoint-from",
-        choices=[source.value for source in EndpointSource],
-        default=EndpointSource.IMEI.value,
-        help="endpoint name from the modem's IMEI (urn:imei:), IMSI (urn:imsi:) or --external-id",
-    )
-    nidd.add_argument(
-        "--external-id", metavar="ID", help="the SIM's external identifier (local@domain)"
-    )
-    nidd.add_argument("--apn", default="", help="APN of the Non-IP context (network's default)")
-    nidd.add_argument("--cid", type=int, default=1, help="PDP context id of the Non-IP context")
+    add_modem_options(cmd)
     cmd.set_defaults(handler=run_client)
 
 
-NIDD_SERVER_URI = "nidd:"
-"""The Server URI of a NIDD account: NIDD has no server address (the network routes the
-APN's data to its SCS/AS), so the URI only names the binding."""
-
-
 def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
-    if args.nidd:
-        _run_nidd_client(args, stdout)
+    held = check_modem_options(args)
+    if held:
+        _run_nidd_client(args, held, stdout)
         return
     state = _load_state(args.state) if args.state else {}
     saved_endpoint, saved_seed = state.get("endpoint"), state.get("seed")
@@ -194,19 +179,10 @@ def run_client(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> N
         raise InputError(str(exc)) from None
 
 
-def _run_nidd_client(args: argparse.Namespace, stdout: BinaryIO) -> None:
-    """``--nidd``: bring the modem up, then run the device over it."""
-    for option, given in (
-        ("--server", args.server),
-        ("--bootstrap", args.bootstrap),
-        ("--factory", args.factory),
-        ("--psk-identity", args.psk_identity),
-        ("--state", args.state),
-    ):
-        if given:
-            raise InputError(
-                f"--nidd and {option} do not go together: the network routes to the one SCS/AS"
-            )
+def _run_nidd_client(args: argparse.Namespace, held: str, stdout: BinaryIO) -> None:
+    """``--nidd``: bring the modem up, then run the device over the transports it ``held``
+    (UDP and SMS too when ``--server`` and ``--sms`` say so: cli/client_modem.py)."""
+    psk = _psk(args)
     if args.lifetime <= 0:
         raise InputError("--lifetime must be positive")
     source = EndpointSource(args.endpoint_from)
@@ -217,16 +193,21 @@ def _run_nidd_client(args: argparse.Namespace, stdout: BinaryIO) -> None:
     except PathError as exc:
         raise InputError(str(exc)) from None
     config = _config(args)
+    account = modem_account(args, held, psk)
     try:
-        asyncio.run(_nidd(args, source, config, paths, stdout))
+        asyncio.run(
+            _nidd(args, source=source, config=config, account=account, paths=paths, stdout=stdout)
+        )
     except (ClientError, NiddError, ValueError) as exc:
         raise InputError(str(exc)) from None
 
 
 async def _nidd(
     args: argparse.Namespace,
+    *,
     source: EndpointSource,
     config: ClientConfig,
+    account: ServerAccount,
     paths: list[Path],
     stdout: BinaryIO,
 ) -> None:
@@ -234,24 +215,24 @@ async def _nidd(
     try:
         endpoint = args.endpoint or endpoint_name(link.identity, source, args.external_id)
         seed = args.seed if args.seed is not None else int(time.time())
-        account = ServerAccount(
-            1, NIDD_SERVER_URI, lifetime=args.lifetime, binding="NQ" if args.queue else "N"
-        )
+        sms = sms_link(args, link)
+        held = ("U" if args.server else "") + "N" + ("S" if sms is not None else "")
         now = time.time()
         tree = telekom_device(
             endpoint,
             seed=seed,
             now=now,
             servers=(account,),
-            bindings="NQ",
+            bindings=held + "Q",
             apn=args.apn,
             modem=True,
         )
+        configure_modem_account(args, tree)
         await link.attach(tree, cid=args.cid, apn=args.apn)
         print(
             f"lwm2m client: {endpoint} attached over NIDD, {link.max_packet_size}-octet packets,"
             f" PSM {link.status.active_time}/{link.status.periodic_tau} s,"
-            f" rate control {link.uplink_limit}",
+            f" rate control {link.uplink_limit}; holds {held}, binding {account.binding}",
             file=sys.stderr,
         )
         client = simulated_client(
@@ -264,7 +245,12 @@ async def _nidd(
             tick_interval=args.tick,
             on_event=lambda event: print(f"lwm2m client: {event}", file=sys.stderr),
             nidd=link,
-            firmware=_firmware(args, tree, DeliveryMethod.PUSH),  # no IP to pull over
+            sms=sms,
+            udp=bool(args.server),
+            local_address=("0.0.0.0", args.port),
+            firmware=_firmware(
+                args, tree, DeliveryMethod.BOTH if args.server else DeliveryMethod.PUSH
+            ),  # pulling needs IP
         )
         await _run(client, paths, stdout)
     finally:

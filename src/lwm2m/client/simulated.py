@@ -10,6 +10,7 @@ from lwm2m.client.engine import DEFAULT_CONFIG, ClientConfig, ClientEvent
 from lwm2m.client.firmware.updater import FirmwareUpdater
 from lwm2m.client.nidd import NiddLink
 from lwm2m.client.simulator import DeviceSimulator
+from lwm2m.client.sms import SmsLink
 from lwm2m.client.tree import ObjectTree
 from lwm2m.coap.config import DEFAULT, EndpointConfig
 from lwm2m.security.oscore import SequenceStore
@@ -28,6 +29,8 @@ def simulated_client(
     oscore_sequences: Callable[[int], SequenceStore] | None = None,
     coap: EndpointConfig = DEFAULT,
     nidd: NiddLink | None = None,
+    sms: SmsLink | None = None,
+    udp: bool | None = None,
     firmware: FirmwareUpdater | None = None,
 ) -> LwM2MClient:
     """The client for ``tree`` with a backend that keeps its values moving.
@@ -35,7 +38,8 @@ def simulated_client(
     ``seed`` drives the simulated values only. Message IDs and tokens come from fresh
     randomness: a restarted device that reused them would be answered from the server's
     deduplication cache with replies meant for its previous life.  With ``nidd`` the objects
-    the modem fills (/4, /7, /10) are left to it.  ``firmware`` (made for ``tree``) installs
+    the modem fills (/4, /7, /10) are left to it; ``sms`` and ``udp`` are
+    :class:`LwM2MClient`'s.  ``firmware`` (made for ``tree``) installs
     by rebooting this client.
     """
     client = LwM2MClient(
@@ -51,6 +55,8 @@ def simulated_client(
         oscore_sequences=oscore_sequences,
         coap=coap,
         nidd=nidd,
+        sms=sms,
+        udp=udp,
     )
     if firmware is not None:
         firmware.reboot = client.reboot
