@@ -2,7 +2,9 @@
 
 uvicorn's loggers go through the process's own logging (``log_config=None``: it installs no
 handler of its own), so the server and the HTTP side log in one format; its access log is off
-unless asked for.
+unless asked for.  uvicorn writes an answer's head and body separately; each HTTP connection's
+writes in one turn of the event loop leave in one send (:class:`_WriteBatcher`), so that an
+answer costs one system call, and wakes its client once, instead of two.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import uvicorn
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from lwm2m.server import LwM2MServer
 from lwm2m.web.app import create_app
@@ -28,6 +32,89 @@ read blocks once this and uvicorn's own 64 KiB are full, and from then on costs 
 
 GRACEFUL_SHUTDOWN = 5
 """Seconds stop() lets requests in flight (a Read of a slow device) finish."""
+
+BATCH_LIMIT = 64 * 1024
+"""Bytes a connection holds back for its next send at most (a large answer leaves at once)."""
+
+
+class _WriteBatcher(asyncio.Transport):
+    """A connection's transport whose writes wait for the end of the loop's turn and leave
+    together; everything else is the connection's own."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        super().__init__()
+        self._transport = transport
+        self._held: list[bytes | bytearray | memoryview] = []
+        self._size = 0
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(data)
+        self._size += len(data)
+        if self._size > BATCH_LIMIT:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._held:
+            data = b"".join(self._held)
+            self._held.clear()
+            self._size = 0
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held.clear()
+        self._transport.abort()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
+
+    def get_write_buffer_size(self) -> int:
+        return self._size + self._transport.get_write_buffer_size()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._transport.get_write_buffer_limits()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+
+class _BatchingHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol over a :class:`_WriteBatcher`."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_WriteBatcher(transport))
 
 
 class _Uvicorn(uvicorn.Server):
@@ -59,6 +146,7 @@ class HttpServer:
                 log_level=log_level,
                 log_config=None,
                 access_log=access_log,
+                http=_BatchingHttpProtocol,
                 lifespan="off",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
             )
