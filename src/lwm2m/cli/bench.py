@@ -22,6 +22,7 @@ from lwm2m.cli.payload import InputError
 from lwm2m.loadtest import TARGETS, BenchConfig, BenchError, BenchReport, Load, run_bench
 from lwm2m.loadtest.campaign import run_campaign_bench
 from lwm2m.loadtest.flood import FLOOD_READ_P99, FloodReport
+from lwm2m.loadtest.nidd import run_nidd_bench
 from lwm2m.server import LwM2MServer
 from lwm2m.web.serving import WebServer
 
@@ -65,6 +66,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="instead: a firmware campaign, --clients devices pulling a 64 KiB package over"
         " CoAP, --concurrency at once (lwm2m.loadtest.campaign)",
     )
+    cmd.add_argument(
+        "--nidd",
+        choices=("nidd", "udp"),
+        help="instead: light devices in a `lwm2m network` process against `lwm2m server --nidd`"
+        " over T8 (nidd), or the same devices over UDP (udp) (lwm2m.loadtest.nidd)",
+    )
     cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     cmd.set_defaults(handler=run_bench_command)
 
@@ -72,6 +79,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryIO) -> None:
     if args.campaign:
         _campaign_bench(args, stdout)
+        return
+    if args.nidd:
+        nidd = run_nidd_bench(args.clients, args.duration, udp=args.nidd == "udp")
+        text = json.dumps(nidd.to_json(), indent=2) if args.json else "\n".join(nidd.lines())
+        stdout.write(text.encode() + b"\n")
         return
     try:
         config = BenchConfig(

@@ -54,7 +54,9 @@ class Fleet:
     number and the message ID of every device at once (one counter for all of them).
     """
 
-    def __init__(self, first: int, count: int, *, lifetime: int = 86400) -> None:
+    def __init__(
+        self, first: int, count: int, *, lifetime: int = 86400, binding: str = "U"
+    ) -> None:
         self.first = first
         self.count = count
         self.registered = 0
@@ -63,6 +65,7 @@ class Fleet:
         self._tokens: list[bytes | None] = [None] * count  # of each device's observation
         self._round = 1
         self._lifetime = lifetime
+        self._binding = binding
         self._objects = telekom_device(endpoint_name(0), seed=0, now=0.0).object_links().encode()
         content = Options.build(content_format=ContentFormat.SENML_CBOR).encode()
         self._payloads = tuple(b"\xff" + payload for payload in _battery_payloads())
@@ -78,7 +81,7 @@ class Fleet:
                 f"ep={endpoint_name(self.first + i)}",
                 f"lt={self._lifetime}",
                 "lwm2m=1.1",
-                "b=U",
+                f"b={self._binding}",
             ),
         )
         message = Message(

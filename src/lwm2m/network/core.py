@@ -49,11 +49,13 @@ class Network:
         self._buffering: set[str] = set()
         """SIMs with buffered MT data: with the SIMs in modems, the only UEs with timers."""
         self._next_modem = 1
+        self.in_process: dict[str, Ue] = {}
+        """UEs of modems driven in this process, without AT (:meth:`power_on_in_process`)."""
 
     # -- modems ---------------------------------------------------------------------------
     def connect_modem(self) -> int:
         """A new modem with the next free SIM; its id names it in :meth:`at_line`."""
-        busy = {modem.ue.sim.imsi for modem in self.modems.values()}
+        busy = {modem.ue.sim.imsi for modem in self.modems.values()} | set(self.in_process)
         ue = next((ue for imsi, ue in self.ues.items() if imsi not in busy), None)
         if ue is None:
             raise NoFreeSimError(f"all {len(self.ues)} SIMs are in use")
@@ -62,6 +64,20 @@ class Network:
         self._next_modem += 1
         self.modems[modem_id] = AtInterpreter(ue, self.config.smsc_address)
         return modem_id
+
+    def power_on_in_process(self, imsi: str, now: float) -> Ue:
+        """A modem without AT, driven in this process (the NIDD benchmark's fleet): the SIM's
+        UE switched on; it attaches with the network's Non-IP context as after
+        ``AT+CFUN=1``.  The caller sends with :meth:`Ue.send_mo` and reads MT data from
+        :attr:`Ue.indications`; the network and SCEF treat it like any other UE."""
+        busy = {modem.ue.sim.imsi for modem in self.modems.values()}
+        if imsi in busy or imsi in self.in_process:
+            raise NoFreeSimError(f"SIM {imsi} is in a modem already")
+        ue = self.ues[imsi]
+        ue.insert_into_modem()
+        ue.power_on(now)
+        self.in_process[imsi] = ue
+        return ue
 
     def disconnect_modem(self, modem_id: int) -> None:
         modem = self.modems.pop(modem_id, None)
@@ -124,6 +140,7 @@ class Network:
         """The UEs that can have timers or events: in a modem, or holding MT data."""
         self._buffering = {imsi for imsi in self._buffering if self.ues[imsi].buffered()}
         in_modems = [modem.ue for modem in self.modems.values()]
+        in_modems += self.in_process.values()
         return in_modems + [
             self.ues[imsi] for imsi in self._buffering if not self.ues[imsi].modem_present
         ]
