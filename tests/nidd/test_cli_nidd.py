@@ -88,6 +88,7 @@ def test_register_read_write_execute_and_deregister_through_the_commands(
     server = subprocess.Popen(
         [*LWM2M, "server", "--coap-port", str(_free_port(socket.SOCK_DGRAM)),
          "--http-port", str(http_port), "--db", ":memory:",
+         "--coaps-port", "0", "--tcp-port", "0", "--tls-port", "0",
          "--nidd", t8_url, "--nidd-callback-url", f"{web}/t8"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

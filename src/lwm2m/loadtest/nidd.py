@@ -134,7 +134,7 @@ def _rss(pid: int) -> int:
 
 def _start_server(extra: list[str], http_port: int, coap_port: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "lwm2m.cli.main", "server", "--db", ":memory:"]
-    command += ["--log-level", "error"]
+    command += ["--log-level", "error", "--coaps-port", "0", "--tcp-port", "0", "--tls-port", "0"]
     command += ["--coap-port", str(coap_port), "--http-port", str(http_port), *extra]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=sys.stderr)
     assert server.stdout is not None
