@@ -30,10 +30,16 @@ DEVICE = "urn:imei:490154203237599"
 
 
 def node_command(
-    store: str, node: str, coap_port: int, http_port: int, *, reuse_port: bool = False
+    store: str,
+    node: str,
+    coap_port: int,
+    http_port: int,
+    *,
+    reuse_port: bool = False,
+    host: str = "127.0.0.1",
 ) -> list[str]:
     return [
-        *(sys.executable, "-m", "lwm2m.cli.main", "server", "--host", "127.0.0.1"),
+        *(sys.executable, "-m", "lwm2m.cli.main", "server", "--host", host),
         *("--store", store, "--node-id", node, "--coap-port", str(coap_port)),
         *("--coaps-port", "0", "--tcp-port", "0", "--tls-port", "0"),
         *("--http-port", str(http_port), "--log-level", "warning"),
@@ -53,9 +59,9 @@ def owner(url: str, prefix: str, endpoint: str) -> str | None:
 class Stream:
     """One node's ``/api/events``, collected in the background."""
 
-    def __init__(self, http_port: int) -> None:
+    def __init__(self, base_url: str) -> None:
         self.events: list[dict[str, object]] = []
-        self._client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=None)
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=None)
         self._task = asyncio.create_task(self._collect())
 
     async def _collect(self) -> None:
@@ -102,7 +108,7 @@ async def test_a_device_of_node_a_is_read_through_node_b_and_events_reach_both_o
     http = [free_port(socket.SOCK_STREAM) for _ in range(2)]
     commands = [node_command(redis_store_url, f"n{i}", coap[i], http[i]) for i in range(2)]
     async with nodes(commands, http):
-        streams = [Stream(port) for port in http]
+        streams = [Stream(f"http://127.0.0.1:{port}") for port in http]
         tap = Tap(("127.0.0.1", coap[0]))
         await tap.start()
         client = device(DEVICE, tap, "U")
@@ -163,7 +169,7 @@ async def test_kill_9_of_the_serving_node_hands_its_devices_to_a_survivor(
             assert observed["status"] == "2.05", observed
             assert len(observes(tap)) == 1
             registers = [m for m in tap.messages(up=True) if m.code is Code.POST]
-            streams.append(Stream(http[survivor]))
+            streams.append(Stream(f"http://127.0.0.1:{http[survivor]}"))
             await asyncio.sleep(0.5)
 
             kill_9(processes[index])

@@ -66,10 +66,12 @@ class Crossed:
 
 class Tap(asyncio.DatagramProtocol):
     """A UDP relay for one client: the client sends to :attr:`address`, the server sees the
-    relay's second socket.  :attr:`server` may be pointed elsewhere (a restarted server)."""
+    relay's second socket (on ``host``).  :attr:`server` may be pointed elsewhere (a
+    restarted server)."""
 
-    def __init__(self, server: Peer) -> None:
+    def __init__(self, server: Peer, *, host: str = "127.0.0.1") -> None:
         self.server = server
+        self.host = host
         self.log: list[Crossed] = []
         self.drop: Callable[[Crossed], bool] = lambda crossed: False
         self._client: Peer | None = None
@@ -82,7 +84,7 @@ class Tap(asyncio.DatagramProtocol):
             lambda: _Side(self, up=True), local_addr=("127.0.0.1", 0)
         )
         self._back, _ = await loop.create_datagram_endpoint(
-            lambda: _Side(self, up=False), local_addr=("127.0.0.1", 0)
+            lambda: _Side(self, up=False), local_addr=(self.host, 0)
         )
 
     @property

@@ -103,7 +103,7 @@ class Routing:
         owner = self._store.owners.get(ep)
         if owner is None or owner == self._node or self._store.registrations.get(ep) is None:
             raise UnknownEndpointError(f"no registration for endpoint {ep!r:.80}")
-        if not self._alive(owner):
+        if not self._alive(owner) and not await self._heartbeat(owner):
             raise ClusterError(
                 f"node {owner}, which served {ep}, is gone; a live node takes its devices over"
             )
@@ -127,6 +127,14 @@ class Routing:
             raise ClusterError(f"cannot reach node {owner} through Redis: {exc}") from None
         finally:
             self._waiting.pop(request_id, None)
+
+    async def _heartbeat(self, node: str) -> bool:
+        """Whether ``node``'s heartbeat is there now: the last check (every heartbeat) may
+        predate a node that has just started."""
+        try:
+            return bool(await self._store.client.exists(self._store.keys.node(node)))
+        except (RedisError, OSError) as exc:
+            raise ClusterError(f"cannot reach node {node} through Redis: {exc}") from None
 
     def node_gone(self, node: str) -> None:
         """``node``'s heartbeat expired: what waits for its answers fails now."""
