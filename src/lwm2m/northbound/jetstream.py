@@ -32,8 +32,8 @@ from nats.js.errors import NotFoundError
 
 from lwm2m.northbound.commands import AllowList, Commands
 from lwm2m.northbound.jsonview import dumps
-from lwm2m.northbound.messages import Format, MessageFormatter, content_type
-from lwm2m.northbound.relay import DEFAULT_ACK_TIMEOUT, DEFAULT_WINDOW, Relay
+from lwm2m.northbound.messages import Format, content_type
+from lwm2m.northbound.relay import DEFAULT_ACK_TIMEOUT, DEFAULT_WINDOW, BrokerNorthbound
 from lwm2m.northbound.settings import BrokerSettings
 from lwm2m.northbound.spool import Spool, SpoolEntry
 from lwm2m.northbound.topics import ROOT, parse_request
@@ -47,7 +47,7 @@ REQUESTS = f"{ROOT}.*.req.*"
 MAX_CONCURRENT_COMMANDS = 64
 
 
-class NatsNorthbound:
+class NatsNorthbound(BrokerNorthbound):
     """Implements :class:`~lwm2m.northbound.relay.Northbound` over NATS JetStream."""
 
     def __init__(
@@ -62,32 +62,17 @@ class NatsNorthbound:
         window: int = DEFAULT_WINDOW,
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
     ) -> None:
-        self.settings = settings
-        self.stream = stream
-        self._window = window
-        self._commands = Commands(server, allow if allow is not None else AllowList())
-        self._relay = Relay(
+        super().__init__(
             server,
+            settings,
             spool,
-            MessageFormatter(fmt, server.models),
-            self._connect,
-            name=f"NATS {settings.where}",
+            broker="NATS",
+            fmt=fmt,
+            allow=allow,
             window=window,
             ack_timeout=ack_timeout,
         )
-
-    async def start(self) -> None:
-        self._relay.start()
-
-    async def stop(self) -> None:
-        await self._relay.stop()
-
-    def stats(self) -> dict[str, object]:
-        return {
-            **self._relay.stats(),
-            "commandsExecuted": self._commands.executed,
-            "commandsRefused": self._commands.refused,
-        }
+        self.stream = stream
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[_NatsLink]:

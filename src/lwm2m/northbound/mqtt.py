@@ -29,8 +29,8 @@ from paho.mqtt.properties import Properties
 
 from lwm2m.northbound.commands import AllowList, CommandError, Commands, parse_body
 from lwm2m.northbound.jsonview import dumps
-from lwm2m.northbound.messages import Format, MessageFormatter, content_type
-from lwm2m.northbound.relay import DEFAULT_ACK_TIMEOUT, Relay
+from lwm2m.northbound.messages import Format, content_type
+from lwm2m.northbound.relay import DEFAULT_ACK_TIMEOUT, BrokerNorthbound
 from lwm2m.northbound.settings import BrokerSettings
 from lwm2m.northbound.spool import Spool, SpoolEntry
 from lwm2m.northbound.topics import ROOT, parse_request, response_levels
@@ -48,7 +48,7 @@ acknowledgement, so a window past the broker's Receive Maximum only costs time."
 REQUESTS = f"{ROOT}/+/req/+"
 
 
-class MqttNorthbound:
+class MqttNorthbound(BrokerNorthbound):
     """Implements :class:`~lwm2m.northbound.relay.Northbound` over MQTT 5."""
 
     def __init__(
@@ -63,33 +63,17 @@ class MqttNorthbound:
         window: int = MQTT_WINDOW,
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
     ) -> None:
-        self.settings = settings
-        self._client_id = client_id
-        self._window = window
-        self._ack_timeout = ack_timeout
-        self._commands = Commands(server, allow if allow is not None else AllowList())
-        self._relay = Relay(
+        super().__init__(
             server,
+            settings,
             spool,
-            MessageFormatter(fmt, server.models),
-            self._connect,
-            name=f"MQTT {settings.where}",
+            broker="MQTT",
+            fmt=fmt,
+            allow=allow,
             window=window,
             ack_timeout=ack_timeout,
         )
-
-    async def start(self) -> None:
-        self._relay.start()
-
-    async def stop(self) -> None:
-        await self._relay.stop()
-
-    def stats(self) -> dict[str, object]:
-        return {
-            **self._relay.stats(),
-            "commandsExecuted": self._commands.executed,
-            "commandsRefused": self._commands.refused,
-        }
+        self._client_id = client_id
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[_MqttLink]:

@@ -11,6 +11,7 @@ once: a consumer may see a message twice, never out of order; ``seq`` tells it a
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -20,7 +21,9 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from lwm2m.northbound.messages import MessageFormatter
+from lwm2m.northbound.commands import AllowList, Commands
+from lwm2m.northbound.messages import Format, MessageFormatter
+from lwm2m.northbound.settings import BrokerSettings
 from lwm2m.northbound.spool import Spool, SpoolEntry
 from lwm2m.server import LwM2MServer, ServerEvent
 
@@ -52,6 +55,53 @@ class Northbound(Protocol):
     async def stop(self) -> None: ...
 
     def stats(self) -> dict[str, object]: ...
+
+
+class BrokerNorthbound(abc.ABC):
+    """A :class:`Northbound` made of a :class:`Relay` and the :class:`Commands` it answers;
+    a broker implementation adds only its ``_connect`` (one connection, yielding its link)."""
+
+    def __init__(
+        self,
+        server: LwM2MServer,
+        settings: BrokerSettings,
+        spool: Spool,
+        *,
+        broker: str,
+        fmt: Format,
+        allow: AllowList | None,
+        window: int,
+        ack_timeout: float,
+    ) -> None:
+        self.settings = settings
+        self._window = window
+        self._ack_timeout = ack_timeout
+        self._commands = Commands(server, allow if allow is not None else AllowList())
+        self._relay = Relay(
+            server,
+            spool,
+            MessageFormatter(fmt, server.models),
+            self._connect,
+            name=f"{broker} {settings.where}",
+            window=window,
+            ack_timeout=ack_timeout,
+        )
+
+    @abc.abstractmethod
+    def _connect(self) -> AbstractAsyncContextManager[BrokerLink]: ...
+
+    async def start(self) -> None:
+        self._relay.start()
+
+    async def stop(self) -> None:
+        await self._relay.stop()
+
+    def stats(self) -> dict[str, object]:
+        return {
+            **self._relay.stats(),
+            "commandsExecuted": self._commands.executed,
+            "commandsRefused": self._commands.refused,
+        }
 
 
 class Relay:
