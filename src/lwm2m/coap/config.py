@@ -132,8 +132,9 @@ NIDD = EndpointConfig(
 )
 
 #: CoAP over SMS (LwM2M Transport §6.6.2): the binding disables retransmission (the SMSC
-#: stores and forwards), an answer takes tens of seconds (two SMS hops), and 256-byte blocks
-#: travel in two or three SMS (a lost part loses the whole message).
+#: stores and forwards), an answer takes tens of seconds (two SMS hops), so a request gives up
+#: after 60-90 s, and 256-byte blocks travel in two or three SMS (a lost part loses the whole
+#: message).  The client's and the server's (``ServerConfig.sms_coap``) default.
 SMS = EndpointConfig(
     ack_timeout=60.0,
     ack_random_factor=1.5,

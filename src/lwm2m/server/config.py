@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from lwm2m.coap.config import DEFAULT, NIDD, EndpointConfig
+from lwm2m.coap.config import DEFAULT, NIDD, SMS, EndpointConfig
 from lwm2m.coap.events import Peer
 from lwm2m.coap.message import Message
 from lwm2m.coap.stream import DEFAULT_STREAM, StreamConfig
@@ -37,20 +37,6 @@ SERVER_DTLS = DtlsConfig(idle_timeout=2 * 86_400.0)
 between Updates, and a session forgotten meanwhile costs it a handshake (seconds of NB-IoT
 airtime).  Two days cover the default lifetime (one day) with room; raise it for longer
 lifetimes (the server logs a warning for each registration that outlives it)."""
-
-
-SMS_COAP = EndpointConfig(
-    ack_timeout=60.0,
-    ack_random_factor=1.5,
-    max_retransmit=0,
-    nstart=1,
-    max_latency=100.0,
-    preferred_block_szx=4,
-    empty_ack_delay=4.0,
-)
-"""CoAP over SMS: the binding disables retransmission (the SMSC stores and forwards), and an
-answer takes tens of seconds (two SMS hops), so a request gives up after 60-90 s; 256-byte
-blocks travel in two or three SMS, since a lost part loses the whole message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +94,7 @@ class ServerConfig:
     #: The SMS binding (S) and SMS triggers through an SMSC over SMPP (docs/sms.md); None: no SMS.
     sms: SmppSettings | None = None
     #: CoAP transmission parameters towards SMS devices (their own endpoint).
-    sms_coap: EndpointConfig = field(default=SMS_COAP)
+    sms_coap: EndpointConfig = field(default=SMS)
     #: Waking sleeping queue-mode devices by SMS or T8 trigger: the default policy and the
     #: T8 transaction's fields (docs/sms.md, "Waking").
     wake: WakeSettings = field(default_factory=WakeSettings)
