@@ -13,20 +13,16 @@ block-wise).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic
 
 from lwm2m.coap.events import Peer
-from lwm2m.transport._timer import CoreTimer
 from lwm2m.transport.modem import commands as at
 from lwm2m.transport.modem.channel import AtChannel, Clock
-from lwm2m.transport.modem.commands import Rai
+from lwm2m.transport.modem.commands import AtCommand, MoDataSent, Rai
+from lwm2m.transport.modem.driver import ModemDriver, SendStats
 from lwm2m.transport.modem.errors import ModemError, PacketTooLargeError
-from lwm2m.transport.modem.session import CommandFailed, CommandSucceeded
 from lwm2m.transport.modem.status import ModemStatus, release_assistance
 from lwm2m.transport.modem.urc import ControlPlaneData, Urc
 from lwm2m.transport.udp import CoreT
@@ -42,26 +38,22 @@ def _default_rai(datagram: bytes, more_queued: bool) -> Rai:
 
 
 @dataclass(slots=True)
-class NiddStats:
-    sent: int = 0
+class NiddStats(SendStats):
     received: int = 0
     refused_too_large: int = 0
     misaddressed: int = 0
     """Datagrams the core addressed to another peer than the server: NIDD reaches one."""
-    dropped_backlog: int = 0
-    send_failures: int = 0
 
 
 def _log(error: ModemError) -> None:
     logger.warning("NIDD: %s", error)
 
 
-class NiddTransport(Generic[CoreT]):
+class NiddTransport(ModemDriver[CoreT]):
     """Drives ``core`` over ``channel``'s Non-IP context ``cid`` (module docstring).
 
-    ``drain()`` takes the core's events after each step, as with :class:`UdpTransport`;
     ``on_error`` hears of datagrams refused or not sent (the core's own retransmission
-    decides what happens next). Call :meth:`pump` after using the core directly.
+    decides what happens next).
     """
 
     def __init__(
@@ -78,21 +70,13 @@ class NiddTransport(Generic[CoreT]):
         clock: Clock | None = None,
         rai: RaiPolicy = _default_rai,
     ) -> None:
-        self.core = core
         self.peer = peer
         self._rai = rai
         self.cid = cid
         self.max_packet_size = max_packet_size
-        self.stats = NiddStats()
-        self._drain = drain
-        self._channel = channel
+        self.stats: NiddStats = NiddStats()
         self._on_error = on_error
-        self._max_backlog = max_backlog
-        self._backlog: deque[bytes] = deque()
-        self._sending = False
-        self.now: Clock = clock if clock is not None else channel.now
-        self._timer = CoreTimer(asyncio.get_running_loop(), core, self.now, self.pump)
-        self._unsubscribe = channel.subscribe(self._urc)
+        super().__init__(core, drain, channel, max_backlog=max_backlog, clock=clock)
 
     @property
     def status(self) -> ModemStatus:
@@ -109,30 +93,7 @@ class NiddTransport(Generic[CoreT]):
         if len(data) > self.max_packet_size:
             self.stats.refused_too_large += 1
             raise PacketTooLargeError(len(data), self.max_packet_size)
-        if len(self._backlog) >= self._max_backlog:
-            self._backlog.popleft()
-            self.stats.dropped_backlog += 1
-        self._backlog.append(data)
-
-    def pump(self) -> None:
-        """Queue the core's datagrams, let the owner drain events, re-arm the timer."""
-        core = self.core
-        datagrams = core.datagrams_to_send()
-        while True:
-            for data, peer in datagrams:
-                self._queue(data, peer)
-            self._drain()
-            datagrams = core.datagrams_to_send()
-            if not datagrams:
-                break
-        self._send_next()  # after queueing them all: RAI needs to know what follows
-        self._timer.arm(core.get_timer())
-
-    def close(self) -> None:
-        """Stop taking downlink and timers; the channel and core are left as they are."""
-        self._unsubscribe()
-        self._timer.disarm()
-        self._backlog.clear()
+        self._push(data)
 
     def _queue(self, data: bytes, peer: Peer) -> None:
         if peer != self.peer:
@@ -143,29 +104,13 @@ class NiddTransport(Generic[CoreT]):
         except PacketTooLargeError as error:
             self._on_error(error)
 
-    def _send_next(self) -> None:
-        if self._sending or not self._backlog:
-            return
-        data = self._backlog.popleft()
-        rai = self._rai(data, bool(self._backlog))
+    def _command(self, message: bytes, *, more_queued: bool) -> AtCommand[MoDataSent]:
+        rai = self._rai(message, more_queued)
         quote_hex = self._channel.session.quirks.quote_hex
-        command = at.send_data(self.cid, data, rai, quote_hex=quote_hex)
-        self._sending = True
-        try:
-            self._channel.submit(command, self._sent)
-        except ModemError as error:  # the session is closed or its queue full
-            self._sending = False
-            self.stats.send_failures += 1
-            self._on_error(error)
+        return at.send_data(self.cid, message, rai, quote_hex=quote_hex)
 
-    def _sent(self, event: CommandSucceeded | CommandFailed) -> None:
-        self._sending = False
-        if isinstance(event, CommandFailed):
-            self.stats.send_failures += 1
-            self._on_error(event.error)
-        else:
-            self.stats.sent += 1
-        self._send_next()
+    def _not_sent(self, error: ModemError) -> None:
+        self._on_error(error)
 
     def _urc(self, urc: Urc) -> None:
         if isinstance(urc, ControlPlaneData) and urc.cid == self.cid:

@@ -14,20 +14,17 @@ routing) before use.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic
 
 from lwm2m.coap.events import Peer
-from lwm2m.transport._timer import CoreTimer
 from lwm2m.transport.modem import commands as at
 from lwm2m.transport.modem.channel import AtChannel, Clock
+from lwm2m.transport.modem.commands import AtCommand
+from lwm2m.transport.modem.driver import ModemDriver, SendStats
 from lwm2m.transport.modem.errors import ModemError
-from lwm2m.transport.modem.session import CommandFailed, CommandSucceeded
 from lwm2m.transport.modem.urc import SmsDelivered, Urc
 from lwm2m.transport.sms.address import Address
 from lwm2m.transport.sms.binding import SmsInbox, SmsOutbox, SmsPeer
@@ -41,9 +38,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class SmsStats:
-    sent: int = 0
-    """SMS accepted by the modem (``+CMGS: <mr>``)."""
+class SmsStats(SendStats):
     received: int = 0
     """Datagrams completed from ``+CMT`` parts."""
     undecodable: int = 0
@@ -51,14 +46,10 @@ class SmsStats:
     misaddressed: int = 0
     """Datagrams the core addressed to a peer that is not an MSISDN."""
     too_long: int = 0
-    dropped_backlog: int = 0
-    send_failures: int = 0
 
 
-class SmsTransport(Generic[CoreT]):
-    """Drives ``core`` over ``channel``'s SMS service (module docstring).  ``drain()`` takes
-    the core's events after each step, as with :class:`~lwm2m.transport.udp.UdpTransport`;
-    call :meth:`pump` after using the core directly."""
+class SmsTransport(ModemDriver[CoreT]):
+    """Drives ``core`` over ``channel``'s SMS service (module docstring)."""
 
     def __init__(
         self,
@@ -71,44 +62,16 @@ class SmsTransport(Generic[CoreT]):
         max_backlog: int = 64,
         clock: Clock | None = None,
     ) -> None:
-        self.core = core
-        self.stats = SmsStats()
-        self._drain = drain
-        self._channel = channel
+        self.stats: SmsStats = SmsStats()
         self._outbox = SmsOutbox(rng or random.Random())
         self._inbox = inbox or SmsInbox()
-        self._max_backlog = max_backlog
-        self._backlog: deque[bytes] = deque()  # SMS-SUBMIT TPDUs, in order
-        self._sending = False
-        self.now: Clock = clock if clock is not None else channel.now
-        self._timer = CoreTimer(asyncio.get_running_loop(), core, self.now, self.pump)
-        self._unsubscribe = channel.subscribe(self._urc)
+        super().__init__(core, drain, channel, max_backlog=max_backlog, clock=clock)
 
     async def setup(self) -> None:
         """PDU mode (``AT+CMGF=0``) and new messages routed as ``+CMT`` (the profile's
         ``AT+CNMI``)."""
         await self._channel.execute(at.set_sms_pdu_mode())
         await self._channel.execute(at.set_sms_indications(self._channel.session.quirks.cnmi))
-
-    def pump(self) -> None:
-        """Queue the core's datagrams, let the owner drain events, re-arm the timer."""
-        core = self.core
-        datagrams = core.datagrams_to_send()
-        while True:
-            for data, peer in datagrams:
-                self._queue(data, peer)
-            self._drain()
-            datagrams = core.datagrams_to_send()
-            if not datagrams:
-                break
-        self._send_next()
-        self._timer.arm(core.get_timer())
-
-    def close(self) -> None:
-        """Stop taking ``+CMT`` and timers; the channel and core are left as they are."""
-        self._unsubscribe()
-        self._timer.disarm()
-        self._backlog.clear()
 
     def _queue(self, data: bytes, peer: Peer) -> None:
         if not isinstance(peer, SmsPeer):
@@ -121,33 +84,15 @@ class SmsTransport(Generic[CoreT]):
             logger.warning("SMS: %s", error)
             return
         destination = Address.international(peer.msisdn)
-        for part in parts:
-            if len(self._backlog) >= self._max_backlog:
-                self._backlog.popleft()
-                self.stats.dropped_backlog += 1
+        for part in parts:  # SMS-SUBMIT TPDUs, in order
             user_data = UserData(part.payload, part.header)
-            self._backlog.append(SmsSubmit(destination, user_data).encode())
+            self._push(SmsSubmit(destination, user_data).encode())
 
-    def _send_next(self) -> None:
-        if self._sending or not self._backlog:
-            return
-        tpdu = self._backlog.popleft()
-        self._sending = True
-        try:
-            self._channel.submit(at.send_sms(tpdu), self._sent)
-        except ModemError as error:  # the session is closed or its queue full
-            self._sending = False
-            self.stats.send_failures += 1
-            logger.warning("SMS: %s", error)
+    def _command(self, message: bytes, *, more_queued: bool) -> AtCommand[int]:
+        return at.send_sms(message)
 
-    def _sent(self, event: CommandSucceeded | CommandFailed) -> None:
-        self._sending = False
-        if isinstance(event, CommandFailed):
-            self.stats.send_failures += 1
-            logger.warning("SMS not sent: %s", event.error)
-        else:
-            self.stats.sent += 1
-        self._send_next()
+    def _not_sent(self, error: ModemError) -> None:
+        logger.warning("SMS not sent: %s", error)
 
     def _urc(self, urc: Urc) -> None:
         if not isinstance(urc, SmsDelivered):
