@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from lwm2m.client.firmware.pull import PullSettings, TransientError, with_retries
@@ -22,7 +22,7 @@ from lwm2m.client.firmware.staging import DownloadError, Slot
 from lwm2m.client.standard.firmware import UpdateResult
 from lwm2m.coap.codes import Code
 from lwm2m.coap.endpoint import Endpoint, StaleHandleError
-from lwm2m.coap.events import Event
+from lwm2m.coap.events import Event, Peer
 from lwm2m.coap.message import Message
 from lwm2m.coap.options import Block, Options
 from lwm2m.coap.stream import StreamConfig, StreamEndpoint
@@ -39,6 +39,32 @@ DEFAULT_PORTS = {"coap": 5683, "coaps": 5684, "coap+tcp": 5683, "coaps+tcp": 568
 class _Link(Protocol):
     async def get(self, options: Options) -> Message:
         """One block; raises :class:`TransientError` when no answer comes."""
+
+
+class _BlockEndpoint(Protocol):
+    def send_request(self, peer: Peer, code: Code, *, options: Options, now: float) -> int: ...
+
+    def deliver_blocks(self, handle: int) -> None: ...
+
+
+def _request_block(
+    endpoint: _BlockEndpoint,
+    requests: AwaitedRequests[Any],
+    peer: Peer,
+    options: Options,
+    now: float,
+) -> tuple[int, asyncio.Future[Message]]:
+    """Send one block's GET, its Block2 answer delivered as it is (random access)."""
+    handle = endpoint.send_request(peer, Code.GET, options=options, now=now)
+    endpoint.deliver_blocks(handle)
+    return handle, requests.expect(handle)
+
+
+async def _answer(waiting: asyncio.Future[Message], address: tuple[str, int]) -> Message:
+    try:
+        return await waiting
+    except RequestError as error:
+        raise TransientError(f"no answer from {address}: {error.event}") from None
 
 
 async def coap_download(uri: str, slot: Slot, settings: PullSettings) -> None:
@@ -138,17 +164,11 @@ class _UdpLink:
 
     async def get(self, options: Options) -> Message:
         transport = self._transport
-        endpoint = transport.endpoint
-        handle = endpoint.send_request(
-            self._address, Code.GET, options=options, now=transport.now()
+        _, waiting = _request_block(
+            transport.endpoint, transport.requests, self._address, options, transport.now()
         )
-        endpoint.deliver_blocks(handle)
-        future = transport.requests.expect(handle)
         transport.pump()
-        try:
-            return await future
-        except RequestError as error:
-            raise TransientError(f"no answer from {self._address}: {error.event}") from None
+        return await _answer(waiting, self._address)
 
     def close(self) -> None:
         self._transport.close()
@@ -195,16 +215,12 @@ class _DtlsLink:
     async def get(self, options: Options) -> Message:
         transport, endpoint = self._transport, self._endpoint
         assert transport is not None
-        handle = endpoint.send_request(
-            self._address, Code.GET, options=options, now=transport.now()
+        handle, self._waiting = _request_block(
+            endpoint, self._requests, self._address, options, transport.now()
         )
-        endpoint.deliver_blocks(handle)
-        self._waiting = self._requests.expect(handle)
         transport.pump()
         try:
-            return await self._waiting
-        except RequestError as error:
-            raise TransientError(f"no answer from {self._address}: {error.event}") from None
+            return await _answer(self._waiting, self._address)
         except TransientError:
             with contextlib.suppress(StaleHandleError):
                 endpoint.cancel(handle, transport.now())
@@ -240,15 +256,11 @@ class _StreamLink:
             except (OSError, TimeoutError) as error:
                 raise TransientError(f"cannot connect to {self._address}: {error}") from None
         assert self._peer is not None
-        endpoint = transport.endpoint
-        handle = endpoint.send_request(self._peer, Code.GET, options=options, now=transport.now())
-        endpoint.deliver_blocks(handle)
-        future = transport.requests.expect(handle)
+        _, waiting = _request_block(
+            transport.endpoint, transport.requests, self._peer, options, transport.now()
+        )
         transport.pump()
-        try:
-            return await future
-        except RequestError as error:
-            raise TransientError(f"no answer from {self._address}: {error.event}") from None
+        return await _answer(waiting, self._address)
 
     def close(self) -> None:
         self._transport.close()
