@@ -18,36 +18,13 @@
 //   data_coding, short_message (hex, the whole field), receipted_message_id, message_state},
 //   close {}, result, error.
 
-var readline = require('readline');
 var smpp = require('smpp');
+var shared = require('./smpp_common');
+var emit = shared.emit;
 
-function emit(event) {
-    process.stdout.write(JSON.stringify(event) + '\n');
-}
-
-var options = {port: '', 'system-id': 'esme', password: 'secret', bind: 'transceiver', 'address-range': ''};
-process.argv.slice(2).forEach(function (arg) {
-    var match = /^--([a-z-]+)=(.*)$/.exec(arg);
-    if (!match || !(match[1] in options)) {
-        process.stderr.write('esme.js: unknown argument ' + arg + '\n');
-        process.exit(2);
-    }
-    options[match[1]] = match[2];
+var options = shared.parseArgs('esme.js', process.argv.slice(2), {
+    port: '', 'system-id': 'esme', password: 'secret', bind: 'transceiver', 'address-range': ''
 });
-
-// The library decodes short_message into {udh: [IE...], message}; the test wants the field's
-// bytes as they were on the wire.
-function rawShortMessage(value) {
-    if (Buffer.isBuffer(value)) {
-        return value;
-    }
-    var message = Buffer.isBuffer(value.message) ? value.message : Buffer.from(value.message || '', 'binary');
-    if (!value.udh || !value.udh.length) {
-        return message;
-    }
-    var ies = Buffer.concat(value.udh);
-    return Buffer.concat([Buffer.from([ies.length]), ies, message]);
-}
 
 var session = smpp.connect({url: 'smpp://127.0.0.1:' + options.port}, function () {
     session['bind_' + options.bind]({
@@ -66,7 +43,7 @@ session.on('deliver_sm', function (pdu) {
         destination_addr: pdu.destination_addr,
         esm_class: pdu.esm_class,
         data_coding: pdu.data_coding,
-        short_message: rawShortMessage(pdu.short_message).toString('hex'),
+        short_message: shared.rawShortMessage(pdu.short_message).toString('hex'),
         receipted_message_id: pdu.receipted_message_id === undefined ? null : pdu.receipted_message_id,
         message_state: pdu.message_state === undefined ? null : pdu.message_state
     });
@@ -105,26 +82,4 @@ function simple(command) {
     });
 }
 
-readline.createInterface({input: process.stdin}).on('line', function (line) {
-    if (!line.trim()) {
-        return;
-    }
-    var command;
-    try {
-        command = JSON.parse(line);
-    } catch (error) {
-        process.stderr.write('not JSON: ' + line + '\n');
-        return;
-    }
-    if (command.cmd === 'submit') {
-        submit(command);
-    } else if (command.cmd === 'enquire_link' || command.cmd === 'unbind') {
-        simple(command);
-    } else if (command.cmd === 'quit') {
-        process.exit(0);
-    } else {
-        emit({event: 'error', id: command.id, cmd: command.cmd, message: 'unknown command'});
-    }
-}).on('close', function () {
-    process.exit(0);
-});
+shared.readCommands({submit: submit, enquire_link: simple, unbind: simple});

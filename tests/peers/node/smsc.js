@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // An SMSC for the SMPP tests, built on the npm `smpp` package (farhadi/node-smpp, an SMPP 3.4
-// client and server independent of ours), driven over stdin/stdout JSON lines (see common.js for
-// the framing; this script needs none of the LwM2M plumbing).
+// client and server independent of ours), driven over stdin/stdout JSON lines (smpp_common.js,
+// shared with esme.js; none of common.js's LwM2M plumbing).
 //
 //   node smsc.js [--port 0] [--system-id esme] [--password secret] [--respond yes|no]
 //                [--id-prefix a]
@@ -21,56 +21,20 @@
 //   registered_delivery, short_message (hex, the whole field: UDH and data), message_id},
 //   enquire_link {}, unbind {}, close {}, result, error.
 
-var readline = require('readline');
 var smpp = require('smpp');
+var shared = require('./smpp_common');
+var emit = shared.emit;
 
-function emit(event) {
-    process.stdout.write(JSON.stringify(event) + '\n');
-}
-
-function parseArgs(argv, defaults) {
-    var options = Object.assign({}, defaults);
-    argv.forEach(function (arg) {
-        var match = /^--([a-z-]+)=(.*)$/.exec(arg);
-        if (!match || !(match[1] in defaults)) {
-            throw new Error('unknown argument ' + arg);
-        }
-        options[match[1]] = match[2];
-    });
-    return options;
-}
-
-var options;
-try {
-    options = parseArgs(process.argv.slice(2), {
-        port: '0',
-        'system-id': 'esme',
-        password: 'secret',
-        respond: 'yes',
-        'id-prefix': 'm'
-    });
-} catch (error) {
-    process.stderr.write('smsc.js: ' + error.message + '\n');
-    process.exit(2);
-}
+var options = shared.parseArgs('smsc.js', process.argv.slice(2), {
+    port: '0',
+    'system-id': 'esme',
+    password: 'secret',
+    respond: 'yes',
+    'id-prefix': 'm'
+});
 
 var sessions = [];
 var counter = 0;
-
-// The library decodes short_message into {udh: [IE...], message}; the test wants the field's
-// bytes as they were on the wire: UDHL, the IEs, then the data.
-function rawShortMessage(pdu) {
-    var value = pdu.short_message;
-    if (Buffer.isBuffer(value)) {
-        return value;
-    }
-    var message = Buffer.isBuffer(value.message) ? value.message : Buffer.from(value.message || '', 'binary');
-    if (!value.udh || !value.udh.length) {
-        return message;
-    }
-    var ies = Buffer.concat(value.udh);
-    return Buffer.concat([Buffer.from([ies.length]), ies, message]);
-}
 
 var server = smpp.createServer(function (session) {
     sessions.push(session);
@@ -96,7 +60,7 @@ var server = smpp.createServer(function (session) {
             esm_class: pdu.esm_class,
             data_coding: pdu.data_coding,
             registered_delivery: pdu.registered_delivery,
-            short_message: rawShortMessage(pdu).toString('hex'),
+            short_message: shared.rawShortMessage(pdu.short_message).toString('hex'),
             message_id: options.respond === 'yes' ? messageId : null
         });
         if (options.respond === 'yes') {
@@ -145,27 +109,7 @@ function deliver(command) {
     });
 }
 
-readline.createInterface({input: process.stdin}).on('line', function (line) {
-    if (!line.trim()) {
-        return;
-    }
-    var command;
-    try {
-        command = JSON.parse(line);
-    } catch (error) {
-        process.stderr.write('not JSON: ' + line + '\n');
-        return;
-    }
-    if (command.cmd === 'deliver') {
-        deliver(command);
-    } else if (command.cmd === 'quit') {
-        process.exit(0);
-    } else {
-        emit({event: 'error', id: command.id, cmd: command.cmd, message: 'unknown command'});
-    }
-}).on('close', function () {
-    process.exit(0);
-});
+shared.readCommands({deliver: deliver});
 
 server.on('error', function (error) {
     process.stderr.write('server error: ' + error.message + '\n');
