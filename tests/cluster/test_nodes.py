@@ -48,7 +48,12 @@ def node_command(
 
 
 def owner(url: str, prefix: str, endpoint: str) -> str | None:
-    client = redis.Redis.from_url(url.split("?", maxsplit=1)[0])
+    plain = url.split("?", maxsplit=1)[0]
+    client: redis.Redis | redis.RedisCluster
+    if plain.startswith("redis+cluster://"):
+        client = redis.RedisCluster.from_url(plain.replace("redis+cluster://", "redis://", 1))
+    else:
+        client = redis.Redis.from_url(plain)
     try:
         value = client.get(Keys(prefix).of(endpoint, OWNER))
         return None if value is None else value.decode()
@@ -102,11 +107,11 @@ async def nodes(
 
 
 async def test_a_device_of_node_a_is_read_through_node_b_and_events_reach_both_once(
-    redis_store_url: str, prefix: str
+    node_store: str, prefix: str
 ) -> None:
     coap = [free_port(socket.SOCK_DGRAM) for _ in range(2)]
     http = [free_port(socket.SOCK_STREAM) for _ in range(2)]
-    commands = [node_command(redis_store_url, f"n{i}", coap[i], http[i]) for i in range(2)]
+    commands = [node_command(node_store, f"n{i}", coap[i], http[i]) for i in range(2)]
     async with nodes(commands, http):
         streams = [Stream(f"http://127.0.0.1:{port}") for port in http]
         tap = Tap(("127.0.0.1", coap[0]))
@@ -116,7 +121,7 @@ async def test_a_device_of_node_a_is_read_through_node_b_and_events_reach_both_o
         try:
             await asyncio.sleep(0.5)  # the streams are open
             await client.start()
-            await eventually(lambda: owner(redis_store_url, prefix, DEVICE) == "n0", WAIT)
+            await eventually(lambda: owner(node_store, prefix, DEVICE) == "n0", WAIT)
             for _ in range(100):  # B learns the registration from the change stream
                 if (await b.get(f"/api/clients/{DEVICE}")).status_code == 200:
                     break
@@ -142,13 +147,12 @@ async def test_a_device_of_node_a_is_read_through_node_b_and_events_reach_both_o
 
 
 async def test_kill_9_of_the_serving_node_hands_its_devices_to_a_survivor(
-    redis_store_url: str, prefix: str
+    node_store: str, prefix: str
 ) -> None:
     coap_port = free_port(socket.SOCK_DGRAM)
     http = [free_port(socket.SOCK_STREAM) for _ in range(2)]
     commands = [
-        node_command(redis_store_url, f"w{i}", coap_port, http[i], reuse_port=True)
-        for i in range(2)
+        node_command(node_store, f"w{i}", coap_port, http[i], reuse_port=True) for i in range(2)
     ]
     async with nodes(commands, http) as processes:
         tap = Tap(("127.0.0.1", coap_port))
@@ -157,7 +161,7 @@ async def test_kill_9_of_the_serving_node_hands_its_devices_to_a_survivor(
         streams: list[Stream] = []
         try:
             await client.start()
-            serving = await eventually(lambda: owner(redis_store_url, prefix, DEVICE), WAIT)
+            serving = await eventually(lambda: owner(node_store, prefix, DEVICE), WAIT)
             index = int(serving.removeprefix("w"))
             survivor = 1 - index
             other = httpx.AsyncClient(base_url=f"http://127.0.0.1:{http[survivor]}", timeout=WAIT)
@@ -173,7 +177,7 @@ async def test_kill_9_of_the_serving_node_hands_its_devices_to_a_survivor(
             await asyncio.sleep(0.5)
 
             kill_9(processes[index])
-            await eventually(lambda: owner(redis_store_url, prefix, DEVICE) == f"w{survivor}", WAIT)
+            await eventually(lambda: owner(node_store, prefix, DEVICE) == f"w{survivor}", WAIT)
             since = len(streams[0].of("notification", DEVICE))
             await eventually(lambda: len(streams[0].of("notification", DEVICE)) > since, WAIT)
             assert [m for m in tap.messages(up=True) if m.code is Code.POST] == registers

@@ -22,18 +22,18 @@ from tests.redis.servers import binary
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_three_nodes_on_loopback(redis_store_url: str, prefix: str) -> None:
+async def test_three_nodes_on_loopback(node_store: str, prefix: str) -> None:
     coap = [free_port(socket.SOCK_DGRAM) for _ in NAMES]
     http = [free_port(socket.SOCK_STREAM) for _ in NAMES]
     nodes = [
         Node(
-            node_command(redis_store_url, name, coap[i], http[i]),
+            node_command(node_store, name, coap[i], http[i]),
             ("127.0.0.1", coap[i]),
             f"http://127.0.0.1:{http[i]}",
         )
         for i, name in enumerate(NAMES)
     ]
-    await three_nodes(redis_store_url, prefix, nodes, "127.0.0.1")
+    await three_nodes(node_store, prefix, nodes, "127.0.0.1")
 
 
 async def test_three_nodes_as_hosts_in_network_namespaces(tmp_path: Path, prefix: str) -> None:
