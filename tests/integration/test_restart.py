@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path as FilePath
 
 import httpx
@@ -132,6 +132,17 @@ async def test_kill_9_under_traffic_keeps_registrations_observations_and_queues(
     db = tmp_path / "lwm2m.db"
     coap_port, http_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
     command = [sys.executable, "-c", LAUNCHER, str(db), str(coap_port), str(http_port)]
+    await kill_9_under_traffic(command, coap_port, http_port, lambda table: stored(db, table))
+
+
+async def kill_9_under_traffic(
+    command: Sequence[str], coap_port: int, http_port: int, stored: Callable[[str], int]
+) -> None:
+    """Start the server ``command`` runs (its store empty), register an observed device and a
+    sleeping one with a Write queued for it, ``kill -9`` the server under REST traffic, start
+    it again: the devices are registered, notifications arrive under the old token and the
+    Write reaches the sleeper when it wakes.  ``stored(table)`` counts the store's
+    ``registrations``, ``observations`` or ``queue`` records."""
     taps = [Tap(("127.0.0.1", coap_port)), Tap(("127.0.0.1", coap_port))]
     for tap in taps:
         await tap.start()
@@ -142,11 +153,11 @@ async def test_kill_9_under_traffic_keeps_registrations_observations_and_queues(
     try:
         await observed.start()
         await sleeper.start()
-        await eventually(lambda: stored(db, "registrations") == 2, WAIT)
+        await eventually(lambda: stored("registrations") == 2, WAIT)
         answer = (await http.post(f"/api/clients/{OBSERVED}/3/0/9/observe")).json()
         assert answer["status"] == "2.05", answer
         (observe,) = observes(taps[0])
-        await eventually(lambda: stored(db, "observations") == 1, WAIT)
+        await eventually(lambda: stored("observations") == 1, WAIT)
 
         # The sleeper is asleep for the server too (awake window 0.5 s): a Write waits for it.
         await eventually(lambda: sleeper.engine.asleep, WAIT)
@@ -158,7 +169,7 @@ async def test_kill_9_under_traffic_keeps_registrations_observations_and_queues(
                 params={"timeout": "60"},
             )
         )
-        await eventually(lambda: stored(db, "queue") == 1, WAIT)
+        await eventually(lambda: stored("queue") == 1, WAIT)
         assert [m for m in taps[1].messages(up=False) if m.code is Code.PUT] == []
 
         background = asyncio.create_task(traffic(http))
@@ -197,7 +208,7 @@ async def test_kill_9_under_traffic_keeps_registrations_observations_and_queues(
         )
         assert request.options.uri_path == ("3", "0", "14")
         assert response.code is Code.CHANGED
-        await eventually(lambda: stored(db, "queue") == 0, WAIT)
+        await eventually(lambda: stored("queue") == 0, WAIT)
     finally:
         if background is not None:
             background.cancel()

@@ -15,7 +15,6 @@ import httpx
 import pytest
 import redis
 
-from lwm2m.coap.codes import Code
 from lwm2m.loadtest.device import Fleet, endpoint_name
 from lwm2m.loadtest.fleet import raise_fd_limit
 from lwm2m.storage import RedisStore
@@ -29,13 +28,11 @@ from tests.integration.test_durability import (
 )
 from tests.integration.test_restart import (
     OBSERVED,
-    SLEEPER,
     device,
     free_port,
     kill_9,
+    kill_9_under_traffic,
     launch,
-    notification_events,
-    observes,
 )
 
 pytestmark = pytest.mark.timeout(90)
@@ -82,71 +79,10 @@ async def test_kill_9_under_traffic_keeps_registrations_observations_and_queues(
 ) -> None:
     coap_port, http_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
     command = [sys.executable, "-c", LAUNCHER, redis_store_url, str(coap_port), str(http_port)]
-    taps = [Tap(("127.0.0.1", coap_port)), Tap(("127.0.0.1", coap_port))]
-    for tap in taps:
-        await tap.start()
-    observed, sleeper = device(OBSERVED, taps[0], "U"), device(SLEEPER, taps[1], "UQ")
-    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=WAIT)
-    server = await launch(command, http_port)
-    try:
-        await observed.start()
-        await sleeper.start()
-        await eventually(lambda: stored(redis_store_url, prefix, b"reg") == 2, WAIT)
-        answer = (await http.post(f"/api/clients/{OBSERVED}/3/0/9/observe")).json()
-        assert answer["status"] == "2.05", answer
-        (observe,) = observes(taps[0])
-        await eventually(lambda: stored(redis_store_url, prefix, b"obs") == 1, WAIT)
-        await eventually(lambda: sleeper.engine.asleep, WAIT)
-        await asyncio.sleep(0.6)  # asleep for the server too
-        write = asyncio.create_task(
-            http.put(
-                f"/api/clients/{SLEEPER}/3/0/14",
-                json={"values": {"/3/0/14": "+05:00"}},
-                params={"timeout": "60"},
-            )
-        )
-        await eventually(lambda: stored(redis_store_url, prefix, b"queue") == 1, WAIT)
-        up_before = len(taps[0].messages(up=True))
-        await eventually(lambda: len(taps[0].messages(up=True)) >= up_before + 2, WAIT)
-        kill_9(server)
-        with pytest.raises(httpx.TransportError):
-            await write
-        since = [len(tap.log) for tap in taps]
-
-        server = await launch(command, http_port)
-        clients = (await http.get("/api/clients")).json()
-        assert {c["endpoint"] for c in clients} == {OBSERVED, SLEEPER}
-        async with asyncio.timeout(WAIT):
-            event = await anext(notification_events(http, OBSERVED))
-        assert event["path"] == "/3/0/9"  # type: ignore[index]
-        assert observes(taps[0], since[0]) == []  # the old token is taken: no new Observe
-        notified = [m for m in taps[0].messages(up=True, since=since[0]) if m.code.is_response]
-        assert notified and {m.token for m in notified} == {observe.token}
-
-        sleeper.trigger_update()  # it wakes: the Write queued before the crash reaches it
-        request, response = await eventually(
-            lambda: next(
-                (
-                    (q, r)
-                    for q, r in taps[1].exchanges(since[1])
-                    if q.code is Code.PUT and r is not None
-                ),
-                None,
-            ),
-            WAIT,
-        )
-        assert request.options.uri_path == ("3", "0", "14")
-        assert response.code is Code.CHANGED
-        await eventually(lambda: stored(redis_store_url, prefix, b"queue") == 0, WAIT)
-    finally:
-        await http.aclose()
-        for client in (observed, sleeper):
-            await client.stop(timeout=1.0)
-        for tap in taps:
-            tap.close()
-        if server.poll() is None:
-            server.kill()
-        server.wait(timeout=WAIT)
+    kinds = {"registrations": b"reg", "observations": b"obs", "queue": b"queue"}
+    await kill_9_under_traffic(
+        command, coap_port, http_port, lambda table: stored(redis_store_url, prefix, kinds[table])
+    )
 
 
 def server_command(store: str, coap_port: int, http_port: int) -> list[str]:
