@@ -75,12 +75,12 @@ class _Sender(CallbackSender):
 
 
 class _Service(NetworkService):
-    on_pump: Callable[[], None] | None = None
+    on_flush: Callable[[], None] | None = None
 
-    def pump(self) -> None:
-        super().pump()
-        if self.on_pump is not None:
-            self.on_pump()
+    def flush(self) -> None:
+        super().flush()
+        if self.on_flush is not None:
+            self.on_flush()
 
 
 class _Radio:
@@ -167,7 +167,7 @@ class NiddRadio(_Radio):
         self.service = _Service(Hss(sims), network, ServiceConfig(at_port=0, t8_port=0))
         sender = self.service.callbacks = _Sender(queue_limit=100_000)
         sender.on_answered = self._answered
-        self.service.on_pump = self._mt
+        self.service.on_flush = self._mt
         super().__init__(Fleet(0, clients, binding="N"))
         self.ues: list[Ue] = []
         self._ready: set[int] = set()
@@ -188,7 +188,10 @@ class NiddRadio(_Radio):
     def _send(self, i: int, data: bytes) -> None:
         ue = self.ues[i]
         assert ue.active_cid is not None
-        ue.send_mo(ue.active_cid, data, rai=0, exception=False, now=self.service.now())
+        now = self.service.now()
+        self.service.network.send_mo(
+            ue.sim.imsi, ue.active_cid, data, rai=0, exception=False, now=now
+        )
 
     def _key(self, i: int, data: bytes) -> object:
         return self.ues[i].sim.external_id, base64.b64encode(data).decode("ascii")

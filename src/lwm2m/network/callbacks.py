@@ -1,7 +1,9 @@
 """Posting T8 notifications to the SCS/AS: non-blocking, bounded, retried.
 
-Each destination URL is served by one worker (chosen by hash), so notifications to one
-SCS/AS keep their order (MO data in sequence) while a slow one does not hold up the others.
+Notifications are spread over the workers by destination and UE (a hash of the URL and the
+body's externalId or MSISDN), so the notifications about one UE keep their order (MO data in
+sequence) while many UEs' notifications are in flight at once, over a pool of kept-alive
+HTTP/1.1 connections, and a slow SCS/AS does not hold up the others.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class CallbackSender:
     def __init__(
         self,
         *,
-        workers: int = 4,
+        workers: int = 32,
         queue_limit: int = 1000,
         attempts: int = 3,
         timeout: float = 5.0,
@@ -39,7 +41,9 @@ class CallbackSender:
         self.sent = self.failed = self.dropped = 0
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self._timeout)
+        workers = len(self._queues)
+        limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+        self._client = httpx.AsyncClient(timeout=self._timeout, limits=limits)
         self._tasks = [asyncio.create_task(self._work(queue)) for queue in self._queues]
 
     async def stop(self) -> None:
@@ -56,7 +60,10 @@ class CallbackSender:
     def submit(self, callback: Callback) -> None:
         """Queue a notification; when its worker's queue is full it is dropped and counted
         (the SCEF never waits for an SCS/AS)."""
-        queue = self._queues[zlib.crc32(callback.url.encode()) % len(self._queues)]
+        body = callback.body
+        ue = body.get("externalId") or body.get("msisdn") or ""
+        key = f"{callback.url} {ue}".encode()
+        queue = self._queues[zlib.crc32(key) % len(self._queues)]
         try:
             queue.put_nowait(callback)
         except asyncio.QueueFull:

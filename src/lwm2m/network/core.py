@@ -7,12 +7,13 @@ Sans-I/O like the protocol cores: the adapters feed it modem connections, AT lin
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from enum import Enum
 
 from lwm2m.network.at import AtInterpreter
 from lwm2m.network.sims import Hss, Sim
-from lwm2m.network.ue import NetworkConfig, NetworkEvent, Reach, Ue
+from lwm2m.network.ue import MoError, NetworkConfig, NetworkEvent, Reach, Ue
 
 
 class MtOutcome(Enum):
@@ -46,8 +47,17 @@ class Network:
         self.modems: dict[int, AtInterpreter] = {}
         self._orphaned: list[NetworkEvent] = []
         """Events of UEs whose modem went away before the SCEF took them."""
-        self._buffering: set[str] = set()
-        """SIMs with buffered MT data: with the SIMs in modems, the only UEs with timers."""
+        self._touched: set[str] = set()
+        """UEs changed since the last :meth:`take_events`: events to take."""
+        self._unarmed: set[str] = set()
+        """UEs changed since their timers were last put on the heap."""
+        self._timers: list[tuple[float, str]] = []
+        """A heap of (deadline, IMSI); an entry counts only while it is the UE's in
+        :attr:`_armed` (the others are stale and skipped), so a message costs O(log UEs)
+        instead of a pass over every UE."""
+        self._armed: dict[str, float] = {}
+        self.changed: set[str] = set()
+        """The UEs the last :meth:`take_events` looked at (their timers or state changed)."""
         self._next_modem = 1
         self.in_process: dict[str, Ue] = {}
         """UEs of modems driven in this process, without AT (:meth:`power_on_in_process`)."""
@@ -63,12 +73,13 @@ class Network:
         modem_id = self._next_modem
         self._next_modem += 1
         self.modems[modem_id] = AtInterpreter(ue, self.config.smsc_address)
+        self.touch(ue.sim.imsi)
         return modem_id
 
     def power_on_in_process(self, imsi: str, now: float) -> Ue:
         """A modem without AT, driven in this process (the NIDD benchmark's fleet): the SIM's
         UE switched on; it attaches with the network's Non-IP context as after
-        ``AT+CFUN=1``.  The caller sends with :meth:`Ue.send_mo` and reads MT data from
+        ``AT+CFUN=1``.  The caller sends with :meth:`send_mo` and reads MT data from
         :attr:`Ue.indications`; the network and SCEF treat it like any other UE."""
         busy = {modem.ue.sim.imsi for modem in self.modems.values()}
         if imsi in busy or imsi in self.in_process:
@@ -77,7 +88,21 @@ class Network:
         ue.insert_into_modem()
         ue.power_on(now)
         self.in_process[imsi] = ue
+        self.touch(imsi)
         return ue
+
+    def send_mo(
+        self, imsi: str, cid: int, data: bytes, *, rai: int, exception: bool, now: float
+    ) -> MoError | None:
+        """MO data from a modem driven in this process (:meth:`power_on_in_process`)."""
+        self.touch(imsi)
+        return self.in_process[imsi].send_mo(cid, data, rai=rai, exception=exception, now=now)
+
+    def touch(self, imsi: str) -> None:
+        """A UE was changed from outside the network (its MT buffer, an SMS handed to it):
+        its timers are re-armed and its events taken at the next :meth:`take_events`."""
+        self._touched.add(imsi)
+        self._unarmed.add(imsi)
 
     def disconnect_modem(self, modem_id: int) -> None:
         modem = self.modems.pop(modem_id, None)
@@ -85,11 +110,14 @@ class Network:
             self._orphaned.extend(modem.ue.events)
             modem.ue.events.clear()
             modem.ue.power_loss()
+            self.touch(modem.ue.sim.imsi)
 
     def at_line(self, modem_id: int, line: str, now: float) -> str:
         """One command line from the modem's TE: its response, then any URCs it caused."""
         self.advance(now)
-        return self.modems[modem_id].command_line(line, now)
+        modem = self.modems[modem_id]
+        self.touch(modem.ue.sim.imsi)
+        return modem.command_line(line, now)
 
     def awaiting_pdu(self, modem_id: int) -> bool:
         return self.modems[modem_id].awaiting_pdu
@@ -98,7 +126,9 @@ class Network:
         """The PDU a modem's TE sent after AT+CMGS's prompt (ended by Ctrl-Z, or ESC:
         ``cancel``)."""
         self.advance(now)
-        return self.modems[modem_id].pdu_entry(text, now, cancel=cancel)
+        modem = self.modems[modem_id]
+        self.touch(modem.ue.sim.imsi)
+        return modem.pdu_entry(text, now, cancel=cancel)
 
     def take_urcs(self, modem_id: int) -> str:
         """URC lines waiting for the modem (from timers or MT data)."""
@@ -123,6 +153,7 @@ class Network:
         leave the buffer first) or refused."""
         self.advance(now)
         ue = self.ues[imsi]
+        self.touch(imsi)
         reach = ue.reach(now)
         if reach is Reach.REACHABLE:
             ue.deliver_mt(tag, data, now)
@@ -133,34 +164,54 @@ class Network:
             return MtResult(MtOutcome.NOT_REACHABLE, reach, retry_at)
         if latency <= 0 or not ue.buffer_mt(tag, data, now + latency, priority):
             return MtResult(MtOutcome.NOT_REACHABLE, reach, retry_at)
-        self._buffering.add(imsi)
         return MtResult(MtOutcome.BUFFERED, reach, retry_at)
 
-    def _live(self) -> list[Ue]:
-        """The UEs that can have timers or events: in a modem, or holding MT data."""
-        self._buffering = {imsi for imsi in self._buffering if self.ues[imsi].buffered()}
-        in_modems = [modem.ue for modem in self.modems.values()]
-        in_modems += self.in_process.values()
-        return in_modems + [
-            self.ues[imsi] for imsi in self._buffering if not self.ues[imsi].modem_present
-        ]
-
     def take_events(self) -> list[NetworkEvent]:
+        """The events of every UE changed since the last call (see :attr:`changed`); their
+        timers re-armed."""
         events, self._orphaned = self._orphaned, []
-        for ue in self._live():
+        touched, self._touched = self._touched, set()
+        for imsi in touched:
+            ue = self.ues[imsi]
             if ue.events:
                 events.extend(ue.events)
                 ue.events.clear()
+        self.changed = touched
         return events
 
     # -- time -----------------------------------------------------------------------------
+    def _arm(self, now: float) -> None:
+        unarmed, self._unarmed = self._unarmed, set()
+        for imsi in unarmed:
+            deadline = self.ues[imsi].next_deadline(now)
+            if deadline is None:
+                self._armed.pop(imsi, None)
+            elif self._armed.get(imsi) != deadline:
+                self._armed[imsi] = deadline
+                heapq.heappush(self._timers, (deadline, imsi))
+
+    def _earliest(self) -> tuple[float, str] | None:
+        timers = self._timers
+        while timers and self._armed.get(timers[0][1]) != timers[0][0]:
+            heapq.heappop(timers)  # stale: the UE's timers changed since
+        return timers[0] if timers else None
+
     def next_deadline(self, now: float) -> float | None:
-        deadlines = [d for ue in self._live() if (d := ue.next_deadline(now)) is not None]
-        return min(deadlines) if deadlines else None
+        self._arm(now)
+        earliest = self._earliest()
+        return None if earliest is None else earliest[0]
 
     def advance(self, now: float) -> None:
-        for ue in self._live():
-            ue.advance(now)
+        self._arm(now)
+        due: list[str] = []
+        while (earliest := self._earliest()) is not None and earliest[0] <= now:
+            heapq.heappop(self._timers)
+            del self._armed[earliest[1]]
+            due.append(earliest[1])
+        for imsi in due:
+            self.ues[imsi].advance(now)
+            self.touch(imsi)
+        self._arm(now)
 
     def to_json(self, now: float) -> dict[str, object]:
         modem_of = {modem.ue.sim.imsi: modem_id for modem_id, modem in self.modems.items()}

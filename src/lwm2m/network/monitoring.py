@@ -13,6 +13,7 @@ transaction stays readable, with its ``deliveryResult``, until its validity peri
 from __future__ import annotations
 
 import base64
+import heapq
 import itertools
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -135,7 +136,61 @@ class _Api(Generic[R]):
 
 
 class Monitoring(_Api[Subscription]):
+    """Subscriptions found by UE (:attr:`_by_imsi`) and their deadlines (expiry, loss of
+    connectivity) on a heap, so that a network event or a poll costs O(log subscriptions)."""
+
     what = "monitoring event subscription"
+
+    def __init__(self, network: Network) -> None:
+        super().__init__(network)
+        self._by_imsi: dict[str, dict[tuple[str, str], Subscription]] = {}
+        self._due: list[tuple[float, str, str]] = []
+        self._armed: dict[tuple[str, str], float] = {}
+        """Each subscription's deadline on the heap; an entry that differs is stale.  A loss
+        of connectivity deadline only moves later with each contact: an entry that is early
+        is checked when due and re-armed, one that became late is re-armed by :meth:`recheck`."""
+
+    def _add(self, subscription: Subscription) -> None:
+        key = (subscription.scs, subscription.id)
+        old = self.resources.get(key)
+        if old is not None:
+            self._drop(old)
+        self.resources[key] = subscription
+        self._by_imsi.setdefault(subscription.imsi, {})[key] = subscription
+        self._arm(subscription)
+
+    def _drop(self, subscription: Subscription) -> None:
+        key = (subscription.scs, subscription.id)
+        del self.resources[key]
+        self._armed.pop(key, None)
+        of_ue = self._by_imsi[subscription.imsi]
+        del of_ue[key]
+        if not of_ue:
+            del self._by_imsi[subscription.imsi]
+
+    def _deadline(self, subscription: Subscription) -> float | None:
+        deadlines = [] if subscription.expires is None else [subscription.expires]
+        if subscription.kind == "LOSS_OF_CONNECTIVITY":
+            deadlines.append(self._loss_deadline(subscription))
+        return min(deadlines, default=None)
+
+    def _arm(self, subscription: Subscription, *, if_earlier: bool = False) -> None:
+        key = (subscription.scs, subscription.id)
+        deadline = self._deadline(subscription)
+        armed = self._armed.get(key)
+        if deadline is None or deadline == armed:
+            return
+        if if_earlier and armed is not None and deadline > armed:
+            return
+        self._armed[key] = deadline
+        heapq.heappush(self._due, (deadline, *key))
+
+    def recheck(self, imsi: str) -> None:
+        """The UE's state changed (a shorter periodic TAU granted, say): a loss of
+        connectivity deadline that came earlier is re-armed."""
+        for subscription in self._by_imsi.get(imsi, {}).values():
+            if subscription.kind == "LOSS_OF_CONNECTIVITY":
+                self._arm(subscription, if_earlier=True)
 
     def _read(self, raw: object, now: float) -> tuple[Body, dict[str, Any]]:
         body = Body(raw)
@@ -177,7 +232,7 @@ class Monitoring(_Api[Subscription]):
         sub_id = f"sub{next(self._ids)}"
         link = resource_link(root, MONITORING_ROOT, scs, "subscriptions", sub_id)
         subscription = _subscription(scs, sub_id, link, imsi, fields=fields, now=now)
-        self.resources[(scs, sub_id)] = subscription
+        self._add(subscription)
         if fields["test"]:
             self.outbox.append(Callback(subscription.destination, {"subscription": link}))
         return Reply(201, subscription.to_json(), {"Location": link})
@@ -189,9 +244,7 @@ class Monitoring(_Api[Subscription]):
         old = self._get(scs, sub_id)
         _, fields = self._read(raw, now)
         imsi = _sim_for(self.network, fields["identity"]).imsi
-        self.resources[(scs, sub_id)] = _subscription(
-            scs, sub_id, old.link, imsi, fields=fields, now=now
-        )
+        self._add(_subscription(scs, sub_id, old.link, imsi, fields=fields, now=now))
         return Reply(200, self.resources[(scs, sub_id)].to_json())
 
     def patch(self, scs: str, sub_id: str) -> Reply:
@@ -204,8 +257,7 @@ class Monitoring(_Api[Subscription]):
         )
 
     def delete(self, scs: str, sub_id: str) -> Reply:
-        self._get(scs, sub_id)
-        del self.resources[(scs, sub_id)]
+        self._drop(self._get(scs, sub_id))
         return Reply(204)
 
     # -- network events -------------------------------------------------------------------
@@ -225,10 +277,10 @@ class Monitoring(_Api[Subscription]):
         if subscription.reports_left is not None:
             subscription.reports_left -= 1
             if subscription.reports_left == 0:
-                del self.resources[(subscription.scs, subscription.id)]
+                self._drop(subscription)
 
     def _watching(self, imsi: str, kind: str) -> list[Subscription]:
-        return [s for s in self.resources.values() if s.imsi == imsi and s.kind == kind]
+        return [s for s in self._by_imsi.get(imsi, {}).values() if s.kind == kind]
 
     def reachable(self, imsi: str, until: float | None, now: float) -> None:
         for subscription in self._watching(imsi, "UE_REACHABILITY"):
@@ -266,25 +318,34 @@ class Monitoring(_Api[Subscription]):
         start = max(subscription.watch_from, contact or subscription.watch_from)
         return start + self._silence_limit(subscription)
 
+    def _earliest(self) -> tuple[float, Subscription] | None:
+        while self._due:
+            deadline, scs, sub_id = self._due[0]
+            subscription = self.resources.get((scs, sub_id))
+            if subscription is not None and self._armed.get((scs, sub_id)) == deadline:
+                return deadline, subscription
+            heapq.heappop(self._due)
+        return None
+
     def next_deadline(self) -> float | None:
-        deadlines = [s.expires for s in self.resources.values() if s.expires is not None]
-        deadlines += [
-            self._loss_deadline(s)
-            for s in self.resources.values()
-            if s.kind == "LOSS_OF_CONNECTIVITY"
-        ]
-        return min(deadlines) if deadlines else None
+        earliest = self._earliest()
+        return None if earliest is None else earliest[0]
 
     def advance(self, now: float) -> None:
-        for subscription in list(self.resources.values()):
+        while (earliest := self._earliest()) is not None and earliest[0] <= now:
+            heapq.heappop(self._due)
+            subscription = earliest[1]
+            del self._armed[(subscription.scs, subscription.id)]
             if subscription.expires is not None and subscription.expires <= now:
-                del self.resources[(subscription.scs, subscription.id)]
+                self._drop(subscription)
             elif subscription.kind == "LOSS_OF_CONNECTIVITY" and (
                 self._loss_deadline(subscription) <= now
             ):
                 subscription.watch_from = now
                 reason = {"lossOfConnectReason": MAX_DETECTION_TIME_EXPIRED_MME}
                 self._report(subscription, reason, now)
+            if (subscription.scs, subscription.id) in self.resources:
+                self._arm(subscription)  # its next deadline (a later contact moved it)
 
 
 @dataclass(slots=True)

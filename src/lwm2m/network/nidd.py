@@ -7,6 +7,7 @@ queued in :attr:`Nidd.outbox`.
 from __future__ import annotations
 
 import base64
+import heapq
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,10 @@ class Nidd:
     def __init__(self, network: Network) -> None:
         self.network = network
         self.configs: dict[tuple[str, str], NiddConfig] = {}
+        self._by_imsi: dict[str, NiddConfig] = {}
+        """The configuration of each UE that has one (at most one: NIDD_CONFIGURATION_EXISTS)."""
+        self._ends: list[tuple[float, str, str]] = []
+        """A heap of (duration, scs, id); stale entries (changed or deleted) are skipped."""
         self.outbox: list[Callback] = []
         self.uplink_without_configuration = 0
         self._pending: dict[str, tuple[NiddConfig, Delivery]] = {}
@@ -148,7 +153,7 @@ class Nidd:
             )
         if len(self.configs) >= MAX_CONFIGURATIONS:
             raise T8Error(429, "Too Many Requests", detail="NIDD configuration limit reached")
-        if any(c.imsi == sim.imsi for c in self.configs.values()):
+        if sim.imsi in self._by_imsi:
             raise T8Error(
                 403,
                 "Forbidden",
@@ -169,6 +174,8 @@ class Nidd:
             mtc_provider_id,
         )
         self.configs[(scs, config_id)] = config
+        self._by_imsi[sim.imsi] = config
+        self._schedule(config)
         if test:
             self.outbox.append(Callback(destination, {"subscription": link}))
         self.outbox.append(
@@ -201,6 +208,7 @@ class Nidd:
             config.destination = destination
         if "duration" in body.raw:
             config.duration = duration
+            self._schedule(config)
         if "pdnEstablishmentOption" in body.raw:
             config.pdn_option = pdn_option or "WAIT_FOR_UE"
         return Reply(200, self._representation(config))
@@ -211,10 +219,12 @@ class Nidd:
 
     def _remove(self, config: NiddConfig) -> None:
         del self.configs[(config.scs, config.id)]
+        del self._by_imsi[config.imsi]
         ue = self.network.ues[config.imsi]
         for delivery in config.deliveries.values():
             ue.cancel_mt(delivery.id)
             self._pending.pop(delivery.id, None)
+        self.network.touch(config.imsi)
 
     # -- downlink data deliveries ---------------------------------------------------------
     def list_deliveries(self, scs: str, config_id: str) -> Reply:
@@ -314,6 +324,7 @@ class Nidd:
         latency = self.network.config.buffer_time if max_latency is None else max_latency
         ue = self.network.ues[config.imsi]
         ue.replace_mt(delivery_id, data or delivery.data, now + latency, priority or 0)
+        self.network.touch(config.imsi)
         delivery.data = data or delivery.data
         delivery.max_latency, delivery.priority = max_latency, priority
         return Reply(200, self._transfer(config, delivery))
@@ -321,6 +332,7 @@ class Nidd:
     def delete_delivery(self, scs: str, config_id: str, delivery_id: str) -> Reply:
         config, _ = self._delivery(scs, config_id, delivery_id)
         self.network.ues[config.imsi].cancel_mt(delivery_id)
+        self.network.touch(config.imsi)
         del config.deliveries[delivery_id]
         del self._pending[delivery_id]
         return Reply(204)
@@ -329,10 +341,10 @@ class Nidd:
     def uplink(self, imsi: str, data: bytes) -> None:
         """MO data: NiddUplinkDataNotification to the UE's NIDD configuration (a real SCEF
         drops data of a UE without one, and so do we, counting it)."""
-        configs = [c for c in self.configs.values() if c.imsi == imsi]
-        if not configs:
+        config = self._by_imsi.get(imsi)
+        if config is None:
             self.uplink_without_configuration += 1
-        for config in configs:
+        else:
             self.outbox.append(
                 Callback(
                     config.destination,
@@ -357,12 +369,27 @@ class Nidd:
             )
         )
 
+    def _schedule(self, config: NiddConfig) -> None:
+        if config.duration is not None:
+            heapq.heappush(self._ends, (config.duration, config.scs, config.id))
+
+    def _next_end(self) -> NiddConfig | None:
+        """The configuration whose duration ends first (stale heap entries dropped)."""
+        while self._ends:
+            end, scs, config_id = self._ends[0]
+            config = self.configs.get((scs, config_id))
+            if config is not None and config.duration == end:
+                return config
+            heapq.heappop(self._ends)
+        return None
+
     def next_deadline(self) -> float | None:
-        ends = [c.duration for c in self.configs.values() if c.duration is not None]
-        return min(ends) if ends else None
+        config = self._next_end()
+        return None if config is None else config.duration
 
     def advance(self, now: float) -> None:
-        for config in [c for c in self.configs.values() if c.duration and c.duration <= now]:
+        while (config := self._next_end()) is not None and (config.duration or now) <= now:
+            heapq.heappop(self._ends)  # duration is set: _next_end checked it
             self._remove(config)
             self.outbox.append(
                 Callback(

@@ -52,6 +52,8 @@ class Scef:
                 self.monitoring.detached(event.imsi, now)
             elif isinstance(event, SmsFromUe):
                 self.smsc.from_ue(event.imsi, event.tpdu, now)
+        for imsi in self.network.changed:
+            self.monitoring.recheck(imsi)
         self.smsc.advance(now)
         for outcome in self.smsc.outcomes:
             self.triggering.delivery_result(outcome.tag, outcome.result)

@@ -94,12 +94,28 @@ class NetworkService:
         self._at_server: asyncio.Server | None = None
         self._http: _Uvicorn | None = None
         self._http_socket: socket.socket | None = None
+        self._flush_pending = False
 
     # -- T8Host ---------------------------------------------------------------------------
     def now(self) -> float:
         return self.clock.now()
 
     def pump(self) -> None:
+        """Flush once at the end of this turn of the loop: a burst of requests, AT lines or
+        MO packets costs one poll of the SCEF, not one each."""
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_pending = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send the callbacks and URCs that are due, and re-arm the timers."""
+        self._flush_pending = False
         for callback in self.scef.poll(self.now()):
             self.callbacks.submit(callback)
         for modem_id, writer in self._writers.items():
@@ -188,7 +204,7 @@ class NetworkService:
                 async with asyncio.timeout(timeout):
                     await self._wakeup.wait()
             self._wakeup.clear()
-            self.pump()
+            self.flush()
             self._wakeup.clear()
 
     # -- modems ---------------------------------------------------------------------------

@@ -341,6 +341,7 @@ class Smsc:
             for sms in queue:
                 for pdu, length in sms.parts:
                     ue.deliver_sms(pdu, length, now)
+                self.network.touch(imsi)
                 self.counters.mt_delivered += 1
                 self._finished(sms, "DELIVRD", now)
             queue.clear()
