@@ -17,20 +17,26 @@ from lwm2m.bootstrap.config import parse_entry
 from lwm2m.coap.codes import Code
 from lwm2m.coap.options import Options
 from lwm2m.model import ObjectLink, Path
-from lwm2m.operations import Observe, Read
 from lwm2m.operations.mapping import CoapParts
 from lwm2m.security.credentials import OscoreCredential, PskCredential
-from lwm2m.server import Expired, NotificationReceived, QueueDrained, RequestCompleted
+from lwm2m.server import Expired
 from lwm2m.server.registration import HistoryEntry, MemoryStore, ObservationRecord, QueuedRecord
 from lwm2m.storage import RedisStore, SqliteStore
 from lwm2m.storage.redis_parts import SEQUENCE_LOOKAHEAD
 from lwm2m.storage.redis_records import Keys
 from lwm2m.transport.dtls import DtlsPeer
-from tests.protocol.test_server_harness import EPOCH, World
-from tests.protocol.test_server_reporting import SENML, battery, observed
+from tests.protocol.test_server_harness import EPOCH
 from tests.redis.conftest import delete_prefix
 from tests.redis.servers import Cluster
-from tests.unit.test_storage_sqlite import BATTERY, CONFIG, KEY, registration, restart, with_core
+from tests.unit.test_storage_sqlite import (
+    BATTERY,
+    KEY,
+    notifies_under_its_old_token,
+    observed_and_queued,
+    registration,
+    restart,
+    wakes_to_its_queued_read,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -279,33 +285,16 @@ async def test_one_endpoints_keys_share_a_cluster_slot(backend: Backend, store: 
 async def test_a_restarted_core_keeps_registrations_observations_and_queues(
     backend: Backend, store: Store
 ) -> None:
-    world = with_core(World(CONFIG), store)
-    device = observed(world)
-    first = world.outcome(world.core.send("ep", Observe(BATTERY), now=world.now))
-    assert isinstance(first, RequestCompleted)
-    token = device.requests[0].token
-    sleeper = world.client(("10.0.0.2", 40000), handler=device.handler)
-    sleeper.register("q", ("lt=300", "lwm2m=1.1", "Q"))
-    world.run(20.0)  # past the awake window: requests for it wait
-    sleeper.listening = False
-    world.core.send("q", Read(Path.of(3, 0, 9)), now=world.now)
-    world.flush()
+    world, device, token, sleeper = observed_and_queued(store)
     if backend.kind != "memory":
         store = await backend.reopen(store)
     try:
         world = restart(world, store)
         assert {r.endpoint for r in store.registrations.all()} == {"ep", "q"}
-        device.notify(battery(world, 42), SENML)  # under the old token: no new Observe
-        (notification,) = world.of_type(NotificationReceived)
-        assert (notification.endpoint, notification.values) == ("ep", {BATTERY: 42})
-        assert [r.token for r in device.requests] == [token]
+        notifies_under_its_old_token(world, device, token)
         await backend.flush(store)
         assert [e.value for e in store.history.query("ep", BATTERY, 5)] == [42]
-        sleeper.listening = True
-        sleeper.update()
-        world.run(5.0)
-        assert [r.options.uri_path for r in sleeper.requests] == [("3", "0", "9")]
-        assert [e.count for e in world.of_type(QueueDrained)] == [1]
+        wakes_to_its_queued_read(world, sleeper)
         world.run(300.0)
         assert {e.registration.endpoint for e in world.of_type(Expired)} == {"ep", "q"}
         await backend.flush(store)

@@ -45,7 +45,7 @@ from lwm2m.server.registration import (
 from lwm2m.storage import SCHEMA_VERSION, SqliteStore, StoreError, migrate
 from lwm2m.storage.schema import MIGRATIONS
 from lwm2m.transport.dtls import DtlsPeer
-from tests.protocol.test_server_harness import EPOCH, FAST, World
+from tests.protocol.test_server_harness import EPOCH, FAST, Client, World
 from tests.protocol.test_server_reporting import SENML, battery, observed
 
 BATTERY = Path.of(3, 0, 9)
@@ -457,11 +457,9 @@ def restart(world: World, store: ServerStore, down: float = 30.0) -> World:
     return new
 
 
-@pytest.mark.parametrize("persistent", [False, True], ids=["memory", "sqlite"])
-def test_a_restarted_core_keeps_registrations_observations_and_queues(
-    db: str, persistent: bool
-) -> None:
-    store: ServerStore = SqliteStore(db) if persistent else MemoryStore()
+def observed_and_queued(store: ServerStore) -> tuple[World, Client, bytes, Client]:
+    """A core on ``store`` with ``ep`` observed (the device, the token) and a Read queued for
+    the sleeping queue-mode ``q`` (the sleeper)."""
     world = with_core(World(CONFIG), store)
     device = observed(world)
     first = world.outcome(world.core.send("ep", Observe(BATTERY), now=world.now))
@@ -473,25 +471,42 @@ def test_a_restarted_core_keeps_registrations_observations_and_queues(
     sleeper.listening = False
     world.core.send("q", Read(Path.of(3, 0, 9)), now=world.now)
     world.flush()
+    return world, device, token, sleeper
+
+
+def notifies_under_its_old_token(world: World, device: Client, token: bytes) -> None:
+    """The restarted core takes the device's notification: no new Observe."""
+    device.notify(battery(world, 42), SENML)
+    (notification,) = world.of_type(NotificationReceived)
+    assert (notification.endpoint, notification.values) == ("ep", {BATTERY: 42})
+    assert [r.token for r in device.requests] == [token]
+
+
+def wakes_to_its_queued_read(world: World, sleeper: Client) -> None:
+    """The sleeper wakes up with an Update: the queued Read goes out to it."""
+    sleeper.listening = True
+    sleeper.update()
+    world.run(5.0)
+    assert [r.options.uri_path for r in sleeper.requests] == [("3", "0", "9")]
+    assert [e.count for e in world.of_type(QueueDrained)] == [1]
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["memory", "sqlite"])
+def test_a_restarted_core_keeps_registrations_observations_and_queues(
+    db: str, persistent: bool
+) -> None:
+    store: ServerStore = SqliteStore(db) if persistent else MemoryStore()
+    world, device, token, sleeper = observed_and_queued(store)
     if isinstance(store, SqliteStore):
         store = reopen(store)
     try:
         world = restart(world, store)
         assert {r.endpoint for r in store.registrations.all()} == {"ep", "q"}
-        # The device notifies under its old token, and the new core takes it: no new Observe.
-        device.notify(battery(world, 42), SENML)
-        (notification,) = world.of_type(NotificationReceived)
-        assert (notification.endpoint, notification.values) == ("ep", {BATTERY: 42})
-        assert [r.token for r in device.requests] == [token]
+        notifies_under_its_old_token(world, device, token)
         if isinstance(store, SqliteStore):
             store.flush()
         assert [e.value for e in store.history.query("ep", BATTERY, 5)] == [42]
-        # The sleeper wakes up with an Update: the queued Read goes out to it.
-        sleeper.listening = True
-        sleeper.update()
-        world.run(5.0)
-        assert [r.options.uri_path for r in sleeper.requests] == [("3", "0", "9")]
-        assert [e.count for e in world.of_type(QueueDrained)] == [1]
+        wakes_to_its_queued_read(world, sleeper)
         # An active cancel repeats the stored request with Observe=1 and the same token.
         world.outcome(world.core.cancel_observation("ep", BATTERY, active=True, now=world.now))
         assert (device.requests[-1].options.observe, device.requests[-1].token) == (1, token)
