@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from lwm2m.client.engine import ClientConfig
 from lwm2m.client.nidd import NiddLink
 from lwm2m.client.objects import SimpleObject
 from lwm2m.client.profile import ServerAccount, telekom_device
+from lwm2m.client.tree import ObjectTree
 from lwm2m.coap.codes import Code
 from lwm2m.codec import ContentFormat
 from lwm2m.model import ObjectInstance
@@ -37,28 +39,29 @@ rig = test_server_nidd.rig  # the fixture: the emulated network and the server o
 
 
 @contextlib.asynccontextmanager
-async def _device(
-    rig: Rig, *, binding: str, active_time: int
+async def nidd_device(
+    rig: Rig,
+    *,
+    binding: str,
+    bindings: str,
+    configure: Callable[[ObjectTree], None],
+    **options: Any,
 ) -> AsyncIterator[tuple[LwM2MClient, NiddLink]]:
-    """A started device on the emulator's AT port, asking for ``active_time`` (T3324);
+    """A started device on the emulator's AT port (server account with ``binding``, the
+    device's ``bindings``, ``configure`` adjusting its tree, ``options`` for LwM2MClient);
     stopped (de-registered) and its modem closed on the way out."""
     host, port = rig.network.at_address
     link = await NiddLink.open(f"socket://{host}:{port}")
     endpoint = endpoint_name(link.identity, EndpointSource.IMEI)
     account = ServerAccount(1, "nidd:", lifetime=600, default_pmin=0, binding=binding)
     tree = telekom_device(
-        endpoint, seed=3, now=time.time(), servers=(account,), bindings="NQ", modem=True
+        endpoint, seed=3, now=time.time(), servers=(account,), bindings=bindings, modem=True
     )
-    tree.object(10).write(0, 5, active_time, replace=False)
+    configure(tree)
     try:
         await link.attach(tree, apn="nidd", timeout=10)
         client = LwM2MClient(
-            tree,
-            endpoint,
-            nidd=link,
-            coap=DEVICE_COAP,
-            config=ClientConfig(awake_window=2.0),
-            tick_interval=0.5,
+            tree, endpoint, nidd=link, coap=DEVICE_COAP, tick_interval=0.5, **options
         )
         await client.start()
         try:
@@ -67,6 +70,19 @@ async def _device(
             await client.stop(timeout=20)
     finally:
         await link.close()
+
+
+def _device(
+    rig: Rig, *, binding: str, active_time: int
+) -> contextlib.AbstractAsyncContextManager[tuple[LwM2MClient, NiddLink]]:
+    """A NIDD-only device asking for ``active_time`` (T3324)."""
+    return nidd_device(
+        rig,
+        binding=binding,
+        bindings="NQ",
+        configure=lambda tree: tree.object(10).write(0, 5, active_time, replace=False),
+        config=ClientConfig(awake_window=2.0),
+    )
 
 
 @pytest.mark.timeout(90)

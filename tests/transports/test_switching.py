@@ -8,22 +8,20 @@ its binding does not allow, is refused with its reason."""
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from lwm2m.client.cellular import EndpointSource, endpoint_name
 from lwm2m.client.device import LwM2MClient
 from lwm2m.client.engine import ClientConfig
-from lwm2m.client.nidd import NiddLink
-from lwm2m.client.profile import ServerAccount, telekom_device
+from lwm2m.client.tree import ObjectTree
 from lwm2m.operations import ErrorResponse
 from lwm2m.server.switching import transport_of
 from lwm2m.transport.nidd.peer import NiddPeer
 from tests.nidd import test_server_nidd
-from tests.nidd.test_server_nidd import DEVICE_COAP, Rig, _configured, _value, eventually
+from tests.nidd.test_client_nidd import nidd_device
+from tests.nidd.test_server_nidd import Rig, _configured, _value, eventually
 
 rig = test_server_nidd.rig  # the fixture: the emulated network and the server over T8
 
@@ -32,35 +30,22 @@ rig = test_server_nidd.rig  # the fixture: the emulated network and the server o
 async def _device(rig: Rig, *, binding: str, preferred: str | None) -> AsyncIterator[LwM2MClient]:
     """A started client holding UDP and NIDD (the server's UDP port for U), de-registered and
     its modem closed on the way out."""
-    host, port = rig.network.at_address
-    link = await NiddLink.open(f"socket://{host}:{port}")
-    endpoint = endpoint_name(link.identity, EndpointSource.IMEI)
-    account = ServerAccount(1, "nidd:", lifetime=600, default_pmin=0, binding=binding)
-    tree = telekom_device(
-        endpoint, seed=3, now=time.time(), servers=(account,), bindings="UN", modem=True
-    )
-    if preferred is not None:
-        tree.object(1).write(0, 22, preferred, replace=False)
-    try:
-        await link.attach(tree, apn="nidd", timeout=10)
-        client = LwM2MClient(
-            tree,
-            endpoint,
-            nidd=link,
-            udp=True,
-            servers={1: rig.server.coap_address},
-            local_address=("127.0.0.1", 0),
-            coap=DEVICE_COAP,
-            config=ClientConfig(),
-            tick_interval=0.5,
-        )
-        await client.start()
-        try:
-            yield client
-        finally:
-            await client.stop(timeout=20)
-    finally:
-        await link.close()
+
+    def configure(tree: ObjectTree) -> None:
+        if preferred is not None:
+            tree.object(1).write(0, 22, preferred, replace=False)
+
+    async with nidd_device(
+        rig,
+        binding=binding,
+        bindings="UN",
+        configure=configure,
+        udp=True,
+        servers={1: rig.server.coap_address},
+        local_address=("127.0.0.1", 0),
+        config=ClientConfig(),
+    ) as (client, _):
+        yield client
 
 
 async def _on(rig: Rig, endpoint: str, transport: str) -> None:
