@@ -16,6 +16,7 @@ import zlib
 import httpx
 
 from lwm2m.network.nidd import Callback
+from lwm2m.transport.nidd.t8 import pooled_client
 
 LOG = logging.getLogger(__name__)
 
@@ -41,9 +42,7 @@ class CallbackSender:
         self.sent = self.failed = self.dropped = 0
 
     async def start(self) -> None:
-        workers = len(self._queues)
-        limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-        self._client = httpx.AsyncClient(timeout=self._timeout, limits=limits)
+        self._client = pooled_client(self._timeout, len(self._queues))
         self._tasks = [asyncio.create_task(self._work(queue)) for queue in self._queues]
 
     async def stop(self) -> None:

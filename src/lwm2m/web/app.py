@@ -40,7 +40,7 @@ from lwm2m.web.jsonview import JsonResponse, answer_json, registration_json
 from lwm2m.web.listing import QUERY_NAMES, ClientQuery, list_page
 from lwm2m.web.metrics import ServerMetrics
 from lwm2m.web.network_api import network_routes
-from lwm2m.web.nidd_api import nidd_routes
+from lwm2m.web.nidd_api import CallbackShortcut, nidd_routes
 from lwm2m.web.openapi import openapi_routes
 from lwm2m.web.routing import screened
 from lwm2m.web.security_api import security_routes
@@ -109,6 +109,7 @@ def create_app(
         routes=table,
         middleware=[
             Middleware(ApiGuard, token=auth, allowed_hosts=allowed_hosts),
+            Middleware(CallbackShortcut, server=server),
             Middleware(ReadShortcut, routes=table, read=read),
         ],
         exception_handlers={**_ERROR_HANDLERS, Exception: _internal_error},

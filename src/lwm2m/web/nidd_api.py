@@ -9,17 +9,21 @@ served already) and removes one; ``address`` is an external identifier (``dev@do
 ``/t8/{token}/nidd`` and ``/t8/{token}/monitoring`` take the SCEF's notifications (the
 notificationDestination of each configuration and subscription).  They are outside ``/api``:
 the SCEF cannot present the API token, and the shared token in the path stands for it
-(:mod:`lwm2m.transport.nidd.callbacks`).
+(:mod:`lwm2m.transport.nidd.callbacks`).  Every MO packet is one such request, so
+:class:`CallbackShortcut` answers them as plain ASGI, before Starlette's router and
+``Request``/``Response`` objects; the route stays for everything else (other methods).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lwm2m.server import LwM2MServer
 from lwm2m.transport.nidd.callbacks import MAX_BODY
@@ -28,6 +32,8 @@ from lwm2m.transport.nidd.peer import NiddPeer
 logger = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "/t8"
+CALLBACK_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_PROBLEM_TYPE = (b"content-type", b"application/problem+json")
 
 
 def nidd_routes(server: LwM2MServer) -> list[BaseRoute]:
@@ -98,6 +104,50 @@ def nidd_routes(server: LwM2MServer) -> list[BaseRoute]:
         Route(
             CALLBACK_PREFIX + "/{rest:path}",
             notification,
-            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            methods=list(CALLBACK_METHODS),
         ),
     ]
+
+
+class CallbackShortcut:
+    """ASGI middleware: a request the router would give the ``/t8/{rest:path}`` route is
+    answered here, the same way (no route before it takes ``/t8/``), without the route scan,
+    the exception middleware and the Request and Response objects; others go to ``app``."""
+
+    def __init__(self, app: ASGIApp, *, server: LwM2MServer) -> None:
+        self._app = app
+        self._server = server
+        self._prefix = CALLBACK_PREFIX + "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in CALLBACK_METHODS
+            or not scope["path"].startswith(self._prefix)
+            or scope.get("root_path")
+        ):
+            await self._app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            if not message.get("more_body") or len(body) > MAX_BODY:
+                break  # too long: the handler answers 413
+        content_type = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+                break
+        path = scope["path"][len(CALLBACK_PREFIX) :]
+        reply = self._server.nidd_notification(scope["method"], path, content_type, body)
+        if reply.body is None:
+            await send({"type": "http.response.start", "status": reply.status, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        problem = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = [(b"content-length", b"%d" % len(problem)), _PROBLEM_TYPE]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": problem})

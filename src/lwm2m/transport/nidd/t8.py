@@ -16,12 +16,26 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from lwm2m.transport.nidd.peer import NiddPeer
 
 NIDD_API = "/3gpp-nidd/v1"
 MONITORING_API = "/3gpp-monitoring-event/v1"
 TRIGGERING_API = "/3gpp-device-triggering/v1"
+
+
+CONNECTIONS = 32
+"""Kept-alive HTTP/1.1 connections to one SCEF: enough for a burst of downlink deliveries."""
+
+
+def pooled_client(timeout: float, connections: int = CONNECTIONS) -> httpx.AsyncClient:
+    """An httpx client whose connections are aiohttp's (``httpx-aiohttp``): httpcore's pool
+    costs 1.4-2.5 ms of CPU per request with 8-100 connections and 64 requests in flight
+    (it checks every idle connection's socket on each request), aiohttp's about 0.3 ms.
+    The httpx API, hooks and exceptions stay; every connection is kept alive."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(timeout=timeout, transport=AiohttpTransport(limits=limits))
 
 
 class T8Error(Exception):
@@ -87,7 +101,7 @@ class T8Client:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = client or httpx.AsyncClient(timeout=timeout)
+        self._http = client or pooled_client(timeout)
         self._headers = headers
         self._root = base_url.rstrip("/")
         self._scs = quote(scs_as_id, safe="")
