@@ -32,8 +32,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 OTHER_PROGRAMS: set[str] = set()
 """Flags of other programs named where no command line shows whose they are (none today)."""
-ABSENT = {"--sms"}
-"""Flags the docs name to say ``lwm2m`` does not have them (``lwm2m client`` has no ``--sms``)."""
+ABSENT: set[str] = set()
+"""Flags the docs name to say ``lwm2m`` does not have them (none today)."""
 PROGRAMS = re.compile(
     r"^\s*(?:\$\s*)?(?:[A-Z_]+=\S+\s+)*"
     r"(?:sudo\s+)?(?:curl|make|npm|npx|pip|\S*/?pip3?|apt-get|apt|coap-client\S*|aiocoap-\S+"
