@@ -133,7 +133,9 @@ def _rss(pid: int) -> int:
 
 
 def _start_server(extra: list[str], http_port: int, coap_port: int) -> subprocess.Popen[bytes]:
+    # loopback only: a free port of 127.0.0.1 may be taken on another address of the host
     command = [sys.executable, "-m", "lwm2m.cli.main", "server", "--db", ":memory:"]
+    command += ["--host", "127.0.0.1"]
     command += ["--log-level", "error", "--coaps-port", "0", "--tcp-port", "0", "--tls-port", "0"]
     command += ["--coap-port", str(coap_port), "--http-port", str(http_port), *extra]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=sys.stderr)

@@ -16,7 +16,7 @@ import zlib
 import httpx
 
 from lwm2m.network.nidd import Callback
-from lwm2m.transport.nidd.t8 import pooled_client
+from lwm2m.transport.nidd.http import JsonHttp
 
 LOG = logging.getLogger(__name__)
 
@@ -38,11 +38,11 @@ class CallbackSender:
         self._timeout = timeout
         self._backoff = backoff
         self._tasks: list[asyncio.Task[None]] = []
-        self._client: httpx.AsyncClient | None = None
+        self._client: JsonHttp | None = None
         self.sent = self.failed = self.dropped = 0
 
     async def start(self) -> None:
-        self._client = pooled_client(self._timeout, len(self._queues))
+        self._client = JsonHttp(self._timeout, connections=len(self._queues))
         self._tasks = [asyncio.create_task(self._work(queue)) for queue in self._queues]
 
     async def stop(self) -> None:
@@ -84,13 +84,15 @@ class CallbackSender:
             if attempt:
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
             try:
-                response = await self._client.post(callback.url, json=callback.body)
+                response = await self._client.request("POST", callback.url, callback.body)
             except httpx.HTTPError as exc:
                 LOG.info("notification to %s: %s", callback.url, exc)
                 continue
             if response.is_success:
                 return True
-            if response.status_code < 500 and response.status_code != 429:
+            if response.status < 500 and response.status != 429:
+                LOG.info("notification to %s refused: %d %s", callback.url, response.status,
+                         response.content[:200].decode("utf-8", "replace"))  # fmt: skip
                 return False  # the SCS/AS refuses it: repeating will not help
         return False
 

@@ -1,6 +1,7 @@
 """The SCS/AS side of T8 (TS 29.122): NIDD configurations, downlink data deliveries,
 monitoring-event subscriptions and device-triggering transactions, over one
-:class:`httpx.AsyncClient`.
+:class:`~lwm2m.transport.nidd.http.JsonHttp` (aiohttp's connection pool, or a given
+:class:`httpx.AsyncClient`).
 
 Failures the SCEF reports come back as :class:`T8Error` (the HTTP status and the
 ProblemDetails cause); a network error is an :class:`httpx.HTTPError`.  Times are Unix seconds
@@ -16,26 +17,13 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
+from lwm2m.transport.nidd.http import JsonHttp
 from lwm2m.transport.nidd.peer import NiddPeer
 
 NIDD_API = "/3gpp-nidd/v1"
 MONITORING_API = "/3gpp-monitoring-event/v1"
 TRIGGERING_API = "/3gpp-device-triggering/v1"
-
-
-CONNECTIONS = 32
-"""Kept-alive HTTP/1.1 connections to one SCEF: enough for a burst of downlink deliveries."""
-
-
-def pooled_client(timeout: float, connections: int = CONNECTIONS) -> httpx.AsyncClient:
-    """An httpx client whose connections are aiohttp's (``httpx-aiohttp``): httpcore's pool
-    costs 1.4-2.5 ms of CPU per request with 8-100 connections and 64 requests in flight
-    (it checks every idle connection's socket on each request), aiohttp's about 0.3 ms.
-    The httpx API, hooks and exceptions stay; every connection is kept alive."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(timeout=timeout, transport=AiohttpTransport(limits=limits))
 
 
 class T8Error(Exception):
@@ -101,7 +89,7 @@ class T8Client:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = client or pooled_client(timeout)
+        self._http = JsonHttp(timeout, client=client)
         self._headers = headers
         self._root = base_url.rstrip("/")
         self._scs = quote(scs_as_id, safe="")
@@ -133,9 +121,9 @@ class T8Client:
 
     async def configurations_of(self, peer: NiddPeer) -> list[str]:
         """The ids of this SCS/AS's configurations for ``peer`` (one a crashed run left)."""
-        response = await self._http.get(self._configurations(), headers=self._headers)
+        response = await self._http.request("GET", self._configurations(), None, self._headers)
         if not response.is_success:
-            raise T8Error(response.status_code, None, "the configurations cannot be listed")
+            raise T8Error(response.status, None, "the configurations cannot be listed")
         listed = response.json()
         return [
             last_segment(item["self"])
@@ -266,7 +254,7 @@ class T8Client:
     # -- HTTP --------------------------------------------------------------------------------
 
     async def _call(self, method: str, url: str, body: object = None) -> dict[str, Any]:
-        response = await self._http.request(method, url, json=body, headers=self._headers)
+        response = await self._http.request(method, url, body, self._headers)
         answer: Any = None
         if response.content:
             try:
@@ -279,9 +267,9 @@ class T8Client:
             cause = problem.get("cause") if isinstance(problem, dict) else None
             detail = problem.get("detail") if isinstance(problem, dict) else None
             raise T8Error(
-                response.status_code,
+                response.status,
                 cause if isinstance(cause, str) else None,
-                detail if isinstance(detail, str) else response.reason_phrase,
+                detail if isinstance(detail, str) else response.reason,
             )
         return answer if isinstance(answer, dict) else {}
 

@@ -136,6 +136,7 @@ class NiddTransport:
             timeout=settings.request_timeout,
         )
         self._loop = asyncio.get_running_loop()
+        self._flush_pending = False
         self._devices: dict[NiddPeer, _Device] = {}
         self._transfers: dict[str, tuple[_Device, int]] = {}  # delivery link -> held message
         self._tasks: set[asyncio.Task[None]] = set()
@@ -452,8 +453,14 @@ class NiddTransport:
         if device is None:
             return False
         self._core.receive(data, peer, self._loop.time())
-        self._flush()
+        if not self._flush_pending:  # one flush for every uplink of this turn of the loop
+            self._flush_pending = True
+            self._loop.call_soon(self._flush_uplinks)
         return True
+
+    def _flush_uplinks(self) -> None:
+        self._flush_pending = False
+        self._flush()
 
     def on_delivery_status(self, transfer: str, status: str, retry_at: float | None) -> bool:
         entry = self._transfers.pop(transfer, None)
@@ -469,7 +476,9 @@ class NiddTransport:
     def on_configuration_status(self, configuration: str, peer: NiddPeer, status: str) -> bool:
         device = self._ours(configuration, peer)
         if device is None:
-            return False
+            # the SCEF's ACTIVE can overtake its answer to our POST: nothing to learn from it
+            configuring = self._devices.get(peer)
+            return status == "ACTIVE" and configuring is not None and configuring.config is None
         if status == "TERMINATED":  # the SCEF ended it (duration, operator): configure again
             logger.warning("NIDD configuration of %s terminated by the SCEF", peer)
             device.config, device.status = None, "terminated"
