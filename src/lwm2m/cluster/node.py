@@ -47,7 +47,7 @@ from lwm2m.server import (
 from lwm2m.server.events import Target
 from lwm2m.storage import RedisStore
 from lwm2m.storage import redis_records as records
-from lwm2m.storage.redis_follow import ChangeFollower
+from lwm2m.storage.redis_follow import ChangeFollower, stop_reader
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class ClusterNode:
         self.relay = EventRelay(store, server, config.node)
         self._follower: ChangeFollower | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.taken_over = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -140,14 +141,10 @@ class ClusterNode:
 
     async def close(self) -> None:
         """Leave: the heartbeat goes at once, so the others take the devices over now."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for move in list(self._moves.values()):
-            move.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await move
+        self._stopping = True
+        for task in (self._task, *self._moves.values()):
+            if task is not None:
+                await stop_reader(task)
         await self.routing.close()
         await self.relay.close()
         if self._follower is not None:
@@ -259,7 +256,7 @@ class ClusterNode:
     async def _beat(self) -> None:
         client, key = self._store.client, self._store.keys.node(self.node)
         ttl = int(self.config.node_ttl * 1000)
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.config.heartbeat)
             try:
                 await client.set(key, self._run, px=ttl)

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from lwm2m.northbound.jsonview import dumps, event_json
 from lwm2m.server import LwM2MServer, ServerEvent
 from lwm2m.storage import RedisStore
+from lwm2m.storage.redis_follow import stop_reader
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class EventRelay:
         self._outgoing: list[bytes] = []
         self._flushing: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._unsubscribe = server.subscribe(self._publish)
         self.relayed = 0
 
@@ -83,9 +85,8 @@ class EventRelay:
             with contextlib.suppress(Exception):
                 await self._flushing
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            await stop_reader(self._task)
 
     def _publish(self, event: ServerEvent) -> None:
         """A local event: rendered now, appended by one task per loop turn (pipelined)."""
@@ -116,7 +117,7 @@ class EventRelay:
 
     async def _read(self, stream: bytes, last: bytes) -> None:
         client: Any = self._store.client
-        while True:
+        while not self._stopping:
             try:
                 reply = await client.xread({stream: last}, count=500, block=_BLOCK_MS)
             except (RedisError, OSError) as exc:

@@ -10,7 +10,6 @@ node's heartbeat goes, its callers fail at once with :class:`ClusterError`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from lwm2m.operations import Observe, ObserveComposite, Response, ServerRequest
 from lwm2m.server import LwM2MServer, UnknownEndpointError
 from lwm2m.server.events import Target
 from lwm2m.storage import RedisStore
+from lwm2m.storage.redis_follow import stop_reader
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class Routing:
         self._waiting: dict[str, tuple[str, ServerRequest, asyncio.Future[Response]]] = {}
         self._serving: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.served = 0
         self.forwarded = 0
 
@@ -70,11 +71,10 @@ class Routing:
         )
 
     async def close(self) -> None:
+        self._stopping = True
         for task in (self._task, *self._serving):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_reader(task)
         for _, _, future in self._waiting.values():
             if not future.done():
                 future.set_exception(ClusterError("this node is stopping"))
@@ -146,7 +146,7 @@ class Routing:
 
     async def _read(self, inbox: bytes, last: bytes) -> None:
         client = self._store.client
-        while True:
+        while not self._stopping:
             try:
                 reply = await client.xread({inbox: last}, count=100, block=_BLOCK_MS)
             except (RedisError, OSError) as exc:

@@ -265,6 +265,11 @@ class LwM2MServer(DeviceManagementApi, CellularApi, InspectionApi, Authenticatio
         self._router = router
 
     @property
+    def clustered(self) -> bool:
+        """One node of a cluster (:meth:`route_through` was given a router)."""
+        return self._router is not None
+
+    @property
     def core(self) -> ServerCore:
         """The protocol engine (a cluster reads its codecs and hooks adoption in)."""
         return self._core

@@ -13,7 +13,6 @@ saw apply again harmlessly: each is the state of a key).  The stream keeps about
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,9 @@ READ_COUNT = 500
 BLOCK_MS = 1000
 RETRY = 0.5
 
+STOP_WAIT = BLOCK_MS / 1000 + 1.0
+"""Seconds :func:`stop_reader` waits for a reading task to end."""
+
 Listener = Callable[[str, list[tuple[bytes, str]]], None]
 """Told, after each applied entry, which node made it and the ``(kind, endpoint)`` it changed."""
 
@@ -43,12 +45,13 @@ class ChangeFollower:
         self._last: bytes = store.changes_from
         self.applied = 0
         self.missed = 0
+        self.stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name="lwm2m-follow")
 
     async def _run(self) -> None:
         client: Any = self._store.client
         stream = self._store.keys.changes
-        while True:
+        while not self.stopping:
             try:
                 reply = await client.xread({stream: self._last}, count=READ_COUNT, block=BLOCK_MS)
                 if reply:
@@ -91,9 +94,19 @@ class ChangeFollower:
                 logger.exception("a change listener failed")
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self.stopping = True
+        await stop_reader(self._task)
+
+
+async def stop_reader(task: asyncio.Task[None]) -> None:
+    """Cancel ``task``, a loop of blocking Redis reads that also ends when its own stop flag
+    is set: redis-py can lose a cancellation that arrives during a blocking read (it retries
+    the read), and then the task ends at the end of that read instead.  Waits at most
+    :data:`STOP_WAIT` seconds."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=STOP_WAIT)
+    if not task.done():
+        logger.warning("%s did not stop in %.0f s", task.get_name(), STOP_WAIT)
 
 
 def _id(entry_id: bytes) -> tuple[int, int]:

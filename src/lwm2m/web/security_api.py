@@ -10,8 +10,13 @@ secrets go in and never come out, neither in an answer nor in a log line; a chan
 PSK closes the endpoint's DTLS sessions and TLS connections.  With a database both kinds are
 kept there (the server's stores persist each change) and survive a restart.  Errors are
 ``{"message": ...}`` with 400 (bad input, naming the field, or OSCORE on a server without
-it), 404 (no credential), 409 (the identity or Recipient ID belongs to another endpoint) or
-413 (a body over :data:`MAX_BODY`).
+it), 404 (no credential), 409 (the identity or Recipient ID belongs to another endpoint, or an
+OSCORE context on a cluster node) or 413 (a body over :data:`MAX_BODY`).
+
+OSCORE contexts are refused on a cluster node, as ``--oscore`` is: each node keeps its own
+Sender Sequence Number for a context, from the reservation it saw when it loaded the context,
+so a node taking a device over could send under nonces another node has used
+(docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -87,6 +92,12 @@ def security_routes(server: LwM2MServer) -> list[BaseRoute]:
 def _put_oscore(server: LwM2MServer, endpoint: str, entry: dict[str, object]) -> Response:
     if server.oscore is None:
         raise HTTPException(400, "mode: this server does not speak OSCORE")
+    if server.clustered:
+        raise HTTPException(
+            409,
+            "mode: OSCORE is not supported in a cluster yet: a node taking the device over could"
+            " reuse OSCORE nonces (docs/cluster.md)",
+        )
     try:
         credential = OscoreCredential.from_json(endpoint, entry)
     except ValueError as exc:  # the messages name the field, never the secret
