@@ -39,10 +39,15 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--db", metavar="FILE", help="keep the server's state in this SQLite file (in memory)"
     )
     cmd.add_argument(
+        "--store",
+        metavar="URL",
+        help="or keep it in Redis (redis://HOST:PORT/DB?prefix=NAME, empty; its keys stay)",
+    )
+    cmd.add_argument(
         "--durability",
         choices=("strict", "relaxed"),
         default="strict",
-        help="with --db: answer once committed (strict) or at once (relaxed)",
+        help="with --db or --store: answer once committed (strict) or at once (relaxed)",
     )
     cmd.add_argument(
         "--flood",
@@ -91,6 +96,7 @@ def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryI
             args.duration,
             args.concurrency,
             db=args.db,
+            store=args.store,
             durability=args.durability,
             flood=args.flood,
             rest_connections=args.rest,
@@ -135,7 +141,8 @@ def _lines(report: BenchReport) -> list[str]:
         []
         if store is None
         else [
-            f"SQLite {config.db} ({config.durability}): {store.commits:,} commits, "
+            f"{f'Redis {config.store}' if config.store else f'SQLite {config.db}'} "
+            f"({config.durability}): {store.commits:,} commits, "
             f"{store.mean_commit * 1e3:.2f} ms each on average, write lag at most "
             f"{store.max_write_lag * 1e3:.1f} ms, {store.failed_rows:,} rows refused"
         ]

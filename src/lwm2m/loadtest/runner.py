@@ -21,9 +21,10 @@ Phases, one after the other, each bounded in count and time:
 Memory is this process's VmRSS before and after phase 1 (and after phase 2): the server's
 cost per registration and per observation, including its CoAP deduplication cache.
 
-With ``db`` the server keeps its state in that SQLite file, at ``durability`` (strict: every
-answer waits for its commit); the report then has the store's commits, their mean latency and
-the largest write lag seen (sampled every 50 ms).
+With ``db`` the server keeps its state in that SQLite file, with ``store`` in that Redis (an
+empty one: a prefix of its own), at ``durability`` (strict: every answer waits for its
+commit); the report then has the store's commits, their mean latency and the largest write
+lag seen (sampled every 50 ms).
 
 The server and the fleet get CPUs of their own (the first half and the rest): left to the
 scheduler, the two ends of a loopback ping-pong share the CPU of whichever woke the other, and
@@ -53,7 +54,7 @@ from lwm2m.server.config import Durability
 from lwm2m.server.errors import ServerError
 from lwm2m.server.events import NotificationReceived, Registered, ServerEvent
 from lwm2m.server.runtime import event_loop_factory, tune_garbage_collector
-from lwm2m.storage import SqliteStore
+from lwm2m.storage import RedisStore, SqliteStore, StoreError
 
 TARGETS = {
     "registrations": 10_000.0,
@@ -73,6 +74,7 @@ class BenchConfig:
     notify_window: int = 128
     timeout: float = 10.0  # per request, and the margin of every phase
     db: str | None = None  # a SQLite file for the server's store; None: in memory
+    store: str | None = None  # or a Redis URL (redis://HOST:PORT/DB?prefix=...)
     durability: Durability = "strict"
     flood: float = 0.0  # Registers at this multiple of the registration rate; 0: no flood
     flood_concurrency: int = 32  # reads in flight during the flood
@@ -84,6 +86,8 @@ class BenchConfig:
             raise ValueError("clients and concurrency must be positive, duration > 0")
         if self.flood < 0 or self.flood_concurrency < 1 or not 1 <= self.flood_sources <= 62_500:
             raise ValueError("flood must be >= 0, flood_concurrency and flood_sources positive")
+        if self.db is not None and self.store is not None:
+            raise ValueError("give the bench a SQLite --db or a Redis --store, not both")
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +267,7 @@ class _Bench:
 
     async def run(self) -> BenchReport:
         config = self.config
-        store = None if config.db is None else SqliteStore(config.db, durability=config.durability)
+        store = await self._open_store()
         server_config = ServerConfig(host="127.0.0.1", coap_port=0, durability=config.durability)
         server = LwM2MServer(server_config, store=store)
         await server.start()
@@ -297,12 +301,32 @@ class _Bench:
             os.sched_setaffinity(0, cpus)
             await self.shards.stop()
             await server.stop()
-            if store is not None:
+            if isinstance(store, RedisStore):
+                await store.aclose()
+            elif store is not None:
                 store.close()
             if progress is not None:
                 progress.close(interrupted)
 
-    async def _sample_lag(self, store: SqliteStore) -> None:
+    async def _open_store(self) -> SqliteStore | RedisStore | None:
+        config = self.config
+        if config.db is not None:
+            return SqliteStore(config.db, durability=config.durability)
+        if config.store is None:
+            return None
+        try:
+            store = await RedisStore.open(config.store, durability=config.durability)
+        except StoreError as exc:
+            raise BenchError(str(exc)) from None
+        if kept := len(store.registrations.all()):
+            await store.aclose()
+            raise BenchError(
+                f"{config.store} holds {kept:,} registrations already: give the bench an empty"
+                " database or a ?prefix= of its own"
+            )
+        return store
+
+    async def _sample_lag(self, store: SqliteStore | RedisStore) -> None:
         while True:
             self.max_write_lag = max(self.max_write_lag, store.stats().write_lag_seconds)
             await asyncio.sleep(0.05)
