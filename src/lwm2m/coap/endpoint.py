@@ -42,7 +42,8 @@ expires after EXCHANGE_LIFETIME (a pending request evicted early makes ``respond
 peers and in transfers per peer, and expire EXCHANGE_LIFETIME after their last block on the
 endpoint's own timer; per-peer state lives until :meth:`forget_peer`.
 The request/response logic shared with the stream transports (tokens, block-wise, Observe
-bookkeeping) is :class:`~lwm2m.coap.exchange.ExchangeLayer`'s; this module is the message layer.
+bookkeeping) is :class:`~lwm2m.coap.exchange.ExchangeLayer`'s; this module is the message layer,
+with its records, message IDs and retransmissions in :mod:`lwm2m.coap.endpoint_records`.
 Not implemented: PROBING_RATE for NON traffic, matching an RST to a NON request of ours (it
 times out instead), No-Response (RFC 7967), Echo (RFC 9175 §2).
 """
@@ -52,13 +53,22 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import struct
 from collections import deque
 from functools import partial
 
 from lwm2m.coap.cache import ExpiringCache
 from lwm2m.coap.codes import Code, Type
 from lwm2m.coap.config import DEFAULT, EndpointConfig
+from lwm2m.coap.endpoint_records import (
+    DatagramClientExchange,
+    DatagramObservation,
+    DatagramServerExchange,
+    PeerState,
+    Received,
+    Retransmissions,
+    Transmission,
+    empty_message,
+)
 from lwm2m.coap.errors import BadOptionError, MessageFormatError
 from lwm2m.coap.events import (
     Event,
@@ -70,116 +80,18 @@ from lwm2m.coap.events import (
     RequestReceived,
 )
 from lwm2m.coap.exchange import ExchangeLayer, StaleHandleError
-from lwm2m.coap.exchange_records import ClientExchange, ClientState, Observation, ServerExchange
+from lwm2m.coap.exchange_records import ClientState
 from lwm2m.coap.message import Message
 from lwm2m.coap.observe import is_fresh
 from lwm2m.coap.options import EMPTY_OPTIONS, Options
-from lwm2m.coap.timers import Timer
 
 __all__ = ["Endpoint", "StaleHandleError"]
 
-_EMPTY_HEADER = struct.Struct("!BBH")
 
-
-def _empty(type_: Type, message_id: int) -> bytes:
-    return _EMPTY_HEADER.pack(0x40 | type_ << 4, 0, message_id)
-
-
-class _PeerState:
-    """Per-peer message IDs, NSTART accounting and server-side observers (created lazily)."""
-
-    __slots__ = ("next_mid", "observations", "outstanding", "queue")
-
-    def __init__(self, first_mid: int) -> None:
-        self.next_mid = first_mid
-        self.outstanding = 0
-        self.queue: deque[_Transmission] | None = None
-        self.observations: dict[bytes, _Observation] | None = None
-
-
-class _Transmission:
-    """One CON message until it is ACKed, RST or given up (RFC 7252 §4.2)."""
-
-    __slots__ = (
-        "data",
-        "done",
-        "message_id",
-        "owner",
-        "peer",
-        "peer_state",
-        "retries",
-        "started",
-        "timeout",
-        "timer",
-    )
-
-    def __init__(
-        self,
-        peer: Peer,
-        peer_state: _PeerState,
-        message_id: int,
-        data: bytes,
-        owner: _ClientExchange | _Observation | None,
-    ) -> None:
-        self.peer = peer
-        self.peer_state = peer_state
-        self.message_id = message_id
-        self.data = data
-        self.owner = owner
-        self.retries = 0
-        self.timeout = 0.0
-        self.timer: Timer | None = None
-        self.started = False
-        self.done = False
-
-
-class _ClientExchange(ClientExchange):
-    """A request of ours over datagrams: CON or NON, its transmission, Observe freshness.
-
-    The fields are set by :meth:`Endpoint._new_exchange`: no ``__init__`` of its own saves a
-    call per request on the server's hot path.
-    """
-
-    __slots__ = ("confirmable", "obs_seq", "obs_time", "tx")
-
-    confirmable: bool
-    tx: _Transmission | None
-    obs_seq: int
-    obs_time: float
-
-
-class _Received:
-    """Deduplication entry for one received message ID: the reply to replay, if any."""
-
-    __slots__ = ("exchange", "reply")
-
-    def __init__(self) -> None:
-        self.reply: bytes | None = None
-        self.exchange: _ServerExchange | None = None
-
-
-class _ServerExchange(ServerExchange):
-    """An incoming request over datagrams, with its deduplication entry (set free on answer);
-    the fields are set by :meth:`Endpoint._on_request`."""
-
-    __slots__ = ("acked", "entry", "timer")
-
-    entry: _Received
-    acked: bool
-    timer: Timer | None
-
-
-class _Observation(Observation):
-    """An observer over datagrams: its CON notification in transit, its last NON one (to
-    match an RST to it); the fields are set by :meth:`Endpoint._new_observation`."""
-
-    __slots__ = ("last_mid", "tx")
-
-    last_mid: int
-    tx: _Transmission | None
-
-
-class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Event]):
+class Endpoint(
+    Retransmissions,
+    ExchangeLayer[DatagramClientExchange, DatagramServerExchange, DatagramObservation, Event],
+):
     """One CoAP endpoint (one local address); see the module docstring for the protocol."""
 
     def __init__(self, config: EndpointConfig = DEFAULT, rng: random.Random | None = None):
@@ -194,9 +106,9 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
         self._out: list[tuple[bytes, Peer]] = []
         self._events: deque[Event] = deque()
         self._emit = self._events.append
-        self._peers: dict[Peer, _PeerState] = {}
-        self._by_mid: dict[tuple[Peer, int], _Transmission] = {}
-        self._dedup: ExpiringCache[ExchangeKey, _Received] = ExpiringCache(config.dedup_capacity)
+        self._peers: dict[Peer, PeerState] = {}
+        self._by_mid: dict[tuple[Peer, int], Transmission] = {}
+        self._dedup: ExpiringCache[ExchangeKey, Received] = ExpiringCache(config.dedup_capacity)
 
     # -- driving -----------------------------------------------------------------------------
 
@@ -214,7 +126,7 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
         type_, code = message.type, message.code
         if code is Code.EMPTY:
             if type_ is Type.CON:  # CoAP ping
-                self._out.append((_empty(Type.RST, message.message_id), peer))
+                self._out.append((empty_message(Type.RST, message.message_id), peer))
             elif type_ is Type.ACK:
                 self._on_ack(peer, message, now)
             elif type_ is Type.RST:
@@ -233,7 +145,7 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
             if type_ is Type.CON and entry.reply is not None:
                 self._out.append((entry.reply, peer))
             return
-        entry = _Received()
+        entry = Received()
         lifetime = self._exchange_lifetime if type_ is Type.CON else self._non_lifetime
         self._dedup.put(key, entry, now + lifetime)
         if code.is_request:
@@ -363,7 +275,7 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
         ):
             data = Message(Type.ACK, Code.BAD_OPTION, error.message_id, error.token).encode()
         else:
-            data = _empty(Type.RST, error.message_id)
+            data = empty_message(Type.RST, error.message_id)
         self._out.append((data, peer))
 
     def _on_ack(self, peer: Peer, message: Message, now: float) -> None:
@@ -372,10 +284,12 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
             return
         owner = tx.owner
         piggybacked = message.code is not Code.EMPTY
-        if piggybacked and (not isinstance(owner, _ClientExchange) or message.token != owner.token):
+        if piggybacked and (
+            not isinstance(owner, DatagramClientExchange) or message.token != owner.token
+        ):
             return  # not a response to what we sent: ignore (RFC 7252 §5.3.2)
         self._end_transmission(tx, now)
-        if not isinstance(owner, _ClientExchange):
+        if not isinstance(owner, DatagramClientExchange):
             return
         owner.tx = None
         if owner.code is Code.EMPTY:
@@ -391,7 +305,7 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
         if tx is not None:
             self._end_transmission(tx, now)
             owner = tx.owner
-            if isinstance(owner, _ClientExchange):
+            if isinstance(owner, DatagramClientExchange):
                 owner.tx = None
                 if owner.code is Code.EMPTY:
                     self._close_exchange(owner, now)
@@ -408,7 +322,7 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
                     self._drop_observation(obs, FailureReason.RESET, now)
                     return
 
-    def _on_response(self, peer: Peer, entry: _Received, message: Message, now: float) -> None:
+    def _on_response(self, peer: Peer, entry: Received, message: Message, now: float) -> None:
         """A separate response or notification (CON or NON)."""
         ex = self._by_token.get((peer, message.token))
         if ex is None:  # nobody asked (or we forgot an observation): reject
@@ -422,8 +336,8 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
             ex.tx = None
         self._on_exchange_response(ex, message, now)
 
-    def _on_request(self, key: ExchangeKey, entry: _Received, request: Message, now: float) -> None:
-        ex = _ServerExchange(key, request)
+    def _on_request(self, key: ExchangeKey, entry: Received, request: Message, now: float) -> None:
+        ex = DatagramServerExchange(key, request)
         ex.entry = entry
         ex.acked = request.type is not Type.CON
         ex.timer = None
@@ -445,7 +359,7 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
         return (peer, token) in self._by_token
 
     def _send_step(
-        self, ex: _ClientExchange, options: Options, payload: bytes, token: bytes, now: float
+        self, ex: DatagramClientExchange, options: Options, payload: bytes, token: bytes, now: float
     ) -> None:
         peer_state = self._peer(ex.peer)
         mid = self._next_mid(peer_state)
@@ -458,21 +372,23 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
             self._out.append((data, ex.peer))
             self._arm(ex, now)
 
-    def _stop_step(self, ex: _ClientExchange, now: float) -> None:
+    def _stop_step(self, ex: DatagramClientExchange, now: float) -> None:
         if ex.tx is not None:
             self._end_transmission(ex.tx, now)
             ex.tx = None
         self._timers.cancel(ex.timer)
         ex.timer = None
 
-    def _fresh(self, ex: _ClientExchange, observe: int, now: float) -> bool:
+    def _fresh(self, ex: DatagramClientExchange, observe: int, now: float) -> bool:
         """Datagrams reorder: RFC 7641 §3.4 decides which notification is newer."""
         if not is_fresh(ex.obs_seq, ex.obs_time, observe, now):
             return False
         ex.obs_seq, ex.obs_time = observe, now
         return True
 
-    def _observers(self, peer: Peer, create: bool = False) -> dict[bytes, _Observation] | None:
+    def _observers(
+        self, peer: Peer, create: bool = False
+    ) -> dict[bytes, DatagramObservation] | None:
         if not create:
             peer_state = self._peers.get(peer)
             return None if peer_state is None else peer_state.observations
@@ -481,43 +397,51 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
             peer_state.observations = {}
         return peer_state.observations
 
-    def _new_observation(self, key: ObservationKey, request: Message) -> _Observation:
-        obs = _Observation(key, request)
+    def _new_observation(self, key: ObservationKey, request: Message) -> DatagramObservation:
+        obs = DatagramObservation(key, request)
         obs.last_mid = -1
         obs.tx = None
         return obs
 
     def _drop_observation(
-        self, obs: _Observation, reason: FailureReason | None, now: float
+        self, obs: DatagramObservation, reason: FailureReason | None, now: float
     ) -> None:
         if obs.tx is not None:
             obs.tx.owner = None  # a last CON notification may still be retransmitted
             obs.tx = None
         super()._drop_observation(obs, reason, now)
 
-    def _take(self, exchange: ExchangeKey, now: float) -> _ServerExchange:
+    def _give_up(self, tx: Transmission, now: float) -> None:
+        owner = tx.owner
+        if isinstance(owner, DatagramClientExchange):
+            owner.tx = None
+            self._fail(owner, FailureReason.TIMEOUT, now)
+        elif owner is not None:
+            self._drop_observation(owner, FailureReason.TIMEOUT, now)
+
+    def _take(self, exchange: ExchangeKey, now: float) -> DatagramServerExchange:
         ex = self._server(exchange, now)
         ex.entry.exchange = None
         self._timers.cancel(ex.timer)
         return ex
 
-    def _reject_critical(self, ex: _ServerExchange, option: int, now: float) -> None:
+    def _reject_critical(self, ex: DatagramServerExchange, option: int, now: float) -> None:
         if ex.request.type is Type.CON:
             self._reply(ex, Code.BAD_OPTION, EMPTY_OPTIONS, now)
         else:  # RFC 7252 §5.4.1: reject the NON
             self._reply_empty(ex.entry, ex.key.peer, Type.RST, ex.key.message_id)
 
-    def _reply(self, ex: _ServerExchange, code: Code, options: Options, now: float) -> None:
+    def _reply(self, ex: DatagramServerExchange, code: Code, options: Options, now: float) -> None:
         self._send_response(ex, code, options, b"", observation=None, now=now)
 
     def _send_response(
         self,
-        ex: _ServerExchange,
+        ex: DatagramServerExchange,
         code: Code,
         options: Options,
         payload: bytes,
         *,
-        observation: _Observation | None,
+        observation: DatagramObservation | None,
         now: float,
     ) -> None:
         """Piggybacked on the ACK while the request is not acknowledged, else separate."""
@@ -547,21 +471,21 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
 
     # -- server internals --------------------------------------------------------------------
 
-    def _server(self, exchange: ExchangeKey, now: float) -> _ServerExchange:
+    def _server(self, exchange: ExchangeKey, now: float) -> DatagramServerExchange:
         entry = self._dedup.get(exchange, now)
         ex = entry.exchange if entry is not None else None
         if ex is None:
             raise StaleHandleError(f"{exchange} is answered or expired")
         return ex
 
-    def _ack_early(self, ex: _ServerExchange) -> None:
+    def _ack_early(self, ex: DatagramServerExchange) -> None:
         if not ex.acked:
             ex.acked = True
             self._timers.cancel(ex.timer)
             ex.timer = None
             self._reply_empty(ex.entry, ex.key.peer, Type.ACK, ex.key.message_id)
 
-    def _on_empty_ack_due(self, ex: _ServerExchange, now: float) -> None:
+    def _on_empty_ack_due(self, ex: DatagramServerExchange, now: float) -> None:
         ex.timer = None
         if ex.entry.exchange is ex:
             self._ack_early(ex)
@@ -591,8 +515,8 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
             peer, request, code, options, payload, szx=szx, offset=offset, now=now
         )
 
-    def _reply_empty(self, entry: _Received, peer: Peer, type_: Type, message_id: int) -> None:
-        entry.reply = _empty(type_, message_id)
+    def _reply_empty(self, entry: Received, peer: Peer, type_: Type, message_id: int) -> None:
+        entry.reply = empty_message(type_, message_id)
         self._out.append((entry.reply, peer))
 
     # -- client internals --------------------------------------------------------------------
@@ -606,10 +530,10 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
         *,
         confirmable: bool,
         token: bytes | None = None,
-    ) -> _ClientExchange:
+    ) -> DatagramClientExchange:
         if token is None:
             token = self._new_token(peer)
-        ex = _ClientExchange(
+        ex = DatagramClientExchange(
             next(self._handles),
             peer,
             code,
@@ -624,79 +548,3 @@ class Endpoint(ExchangeLayer[_ClientExchange, _ServerExchange, _Observation, Eve
         ex.obs_time = -math.inf  # the first notification number is always fresh
         self._open(ex)
         return ex
-
-    # -- transmissions -----------------------------------------------------------------------
-
-    def _peer(self, peer: Peer) -> _PeerState:
-        state = self._peers.get(peer)
-        if state is None:
-            state = self._peers[peer] = _PeerState(self._rng.getrandbits(16))
-        return state
-
-    @staticmethod
-    def _next_mid(peer_state: _PeerState) -> int:
-        mid = peer_state.next_mid
-        peer_state.next_mid = (mid + 1) & 0xFFFF
-        return mid
-
-    def _transmit(
-        self,
-        peer_state: _PeerState,
-        peer: Peer,
-        mid: int,
-        data: bytes,
-        *,
-        owner: _ClientExchange | _Observation | None,
-        now: float,
-    ) -> _Transmission:
-        tx = _Transmission(peer, peer_state, mid, data, owner)
-        self._by_mid[peer, mid] = tx
-        if peer_state.outstanding < self.config.nstart:
-            self._start(tx, now)
-        else:
-            if peer_state.queue is None:
-                peer_state.queue = deque()
-            peer_state.queue.append(tx)
-        return tx
-
-    def _start(self, tx: _Transmission, now: float) -> None:
-        config = self.config
-        tx.started = True
-        tx.peer_state.outstanding += 1
-        tx.timeout = self._rng.uniform(
-            config.ack_timeout, config.ack_timeout * config.ack_random_factor
-        )
-        tx.timer = self._timers.schedule(now + tx.timeout, partial(self._on_ack_timeout, tx))
-        self._out.append((tx.data, tx.peer))
-
-    def _on_ack_timeout(self, tx: _Transmission, now: float) -> None:
-        if tx.retries < self.config.max_retransmit:
-            tx.retries += 1
-            tx.timeout *= 2
-            tx.timer = self._timers.schedule(now + tx.timeout, partial(self._on_ack_timeout, tx))
-            self._out.append((tx.data, tx.peer))
-            return
-        tx.timer = None
-        self._end_transmission(tx, now)
-        owner = tx.owner
-        if isinstance(owner, _ClientExchange):
-            owner.tx = None
-            self._fail(owner, FailureReason.TIMEOUT, now)
-        elif owner is not None:
-            self._drop_observation(owner, FailureReason.TIMEOUT, now)
-
-    def _end_transmission(self, tx: _Transmission, now: float) -> None:
-        if tx.done:
-            return
-        tx.done = True
-        self._by_mid.pop((tx.peer, tx.message_id), None)
-        self._timers.cancel(tx.timer)
-        if not tx.started:
-            return  # still queued: skipped when its turn comes
-        peer_state = tx.peer_state
-        peer_state.outstanding -= 1
-        queue = peer_state.queue
-        while queue and peer_state.outstanding < self.config.nstart:
-            waiting = queue.popleft()
-            if not waiting.done:
-                self._start(waiting, now)

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from lwm2m.coap.codes import Code, Type
 from lwm2m.coap.config import DEFAULT, EndpointConfig
-from lwm2m.coap.endpoint import Endpoint, _Observation
+from lwm2m.coap.endpoint import Endpoint
+from lwm2m.coap.endpoint_records import DatagramObservation
 from lwm2m.coap.events import (
     Event,
     ExchangeKey,
@@ -276,7 +277,7 @@ class OscoreEndpoint(Endpoint):
         )
 
     def _notification_options(
-        self, obs: _Observation, code: Code, options: Options, now: float
+        self, obs: DatagramObservation, code: Code, options: Options, now: float
     ) -> Options:
         if options.oscore is not None and options.observe is None:
             # A protected error notification (outer 2.05, no Observe) ends the observation.
