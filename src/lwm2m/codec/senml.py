@@ -4,7 +4,9 @@ The representations carry the same records and differ only in how fields are lab
 opaque data travels, which :class:`Labels` captures.  Everything else lives here once: base name
 and base time resolution (RFC 8428 §4.5), typing values against the object model, building nodes,
 and the compact ``bn`` layout encoders emit.  The legacy LwM2M 1.0 JSON format (11543) is the
-same record model under other labels and reuses all of it.
+same record model under other labels and reuses all of it.  How fields map to typed values
+(:class:`Labels`, the converters) is :mod:`lwm2m.codec.senml_values`; this module resolves,
+checks and lays out the records.
 
 Decoding is the hot path (a server decodes every notification), so it works on the raw
 dicts a parser returns, typing each value once against a per-object plan.
@@ -14,114 +16,70 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import TypeAlias
 
 from lwm2m.codec.base import Codec
 from lwm2m.codec.errors import DecodeError, EncodeError
+from lwm2m.codec.senml_values import (
+    CONVERSION_ERRORS,
+    Label,
+    Labels,
+    Plan,
+    kind_name,
+    number,
+    typed_value,
+    untyped_value,
+    wire_value,
+)
 from lwm2m.codec.values import checked_type
 from lwm2m.model import (
     ModelRegistry,
     MultipleResource,
     Node,
-    ObjectLink,
-    ObjectModel,
     Path,
     PathError,
-    ResourceModel,
-    ResourceType,
     TimestampedValues,
     Value,
     node_to_values,
     nodes,
 )
-from lwm2m.model.values import INT64_MAX, INT64_MIN, UINT64_MAX
+from lwm2m.model.values import INT64_MAX, INT64_MIN
+
+__all__ = [  # with what the formats import from senml_values, so their imports stay
+    "CONVERSION_ERRORS",
+    "RELATIVE_TIME_LIMIT",
+    "Clock",
+    "Label",
+    "Labels",
+    "Leaf",
+    "Record",
+    "SenmlCodec",
+    "batch_records",
+    "build_node",
+    "check_timestamp",
+    "check_value",
+    "finite_number",
+    "layout_records",
+    "leaves_to_batches",
+    "leaves_to_values",
+    "multiplicity_problem",
+    "name_to_path",
+    "node_records",
+    "resolve",
+    "resolve_names",
+    "time_number",
+    "to_items",
+    "typed_value",
+    "value_records",
+]
 
 RELATIVE_TIME_LIMIT = 2**28
 """Resolved times below this are relative to now (RFC 8428 §4.5.3); encoders refuse them."""
 
 Clock = Callable[[], float]
-Label = str | int
 Leaf: TypeAlias = nodes.Leaf
 """A resolved record: full path, absolute time (None: "now", no time given) and typed value."""
-Plan = tuple[int, Label, type | None, Callable[[object], Value], ResourceModel]
-"""How to read a resource's records: depth its paths must have (0 for an executable resource,
-which no record fits), value label, the raw type that already is the typed value (no call
-needed), converter, and the model for messages."""
-_PLANS_MAX = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Labels:
-    """How one representation spells each record field.
-
-    ``bn``/``bt`` are None where records never carry them (LwM2M 1.0 JSON keeps them outside
-    the record array).  ``vd`` may equal ``vs``: 1.0 JSON sends opaque as base64 in ``sv`` and
-    only the model tells the two apart.
-    """
-
-    format: str
-    bn: Label | None
-    bt: Label | None
-    n: Label
-    t: Label
-    v: Label
-    vs: Label
-    vb: Label
-    vd: Label
-    vlo: Label
-    opaque_in: Callable[[object], bytes]
-    opaque_out: Callable[[bytes], object]
-    by_type: dict[ResourceType, Label] = field(init=False, repr=False, compare=False)
-    value_labels: frozenset[Label] = field(init=False, repr=False, compare=False)
-    plans: dict[int, tuple[ObjectModel, dict[int, Plan]]] = field(
-        init=False, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        by_type: dict[ResourceType, Label] = {
-            ResourceType.STRING: self.vs,
-            ResourceType.CORELNK: self.vs,
-            ResourceType.INTEGER: self.v,
-            ResourceType.UNSIGNED_INTEGER: self.v,
-            ResourceType.FLOAT: self.v,
-            ResourceType.TIME: self.v,
-            ResourceType.BOOLEAN: self.vb,
-            ResourceType.OPAQUE: self.vd,
-            ResourceType.OBJLNK: self.vlo,
-        }
-        object.__setattr__(self, "by_type", by_type)
-        values = frozenset((self.v, self.vs, self.vb, self.vd, self.vlo))
-        object.__setattr__(self, "value_labels", values)
-        object.__setattr__(self, "plans", {})
-
-    def plans_for(self, model: ObjectModel) -> dict[int, Plan]:
-        """How to read each resource's records: resource ID -> :data:`Plan`.
-
-        Memoised per object model by identity (the entry holds the model, so its id stays
-        unique): hashing the ResourceType enum per record costs more than reading the record.
-        Object models are treated as immutable once registered.
-        """
-        entry = self.plans.get(id(model))
-        if entry is not None and entry[0] is model:
-            return entry[1]
-        if len(self.plans) >= _PLANS_MAX:
-            self.plans.clear()
-        plans = {
-            rid: (
-                0 if resource.type is ResourceType.NONE else 4 if resource.multiple else 3,
-                self.by_type.get(resource.type, self.v),  # never read for NONE
-                _SAME.get(resource.type),
-                self.opaque_in
-                if resource.type is ResourceType.OPAQUE
-                else CONVERTERS[resource.type],
-                resource,
-            )
-            for rid, resource in model.resources.items()
-        }
-        self.plans[id(model)] = (model, plans)
-        return plans
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,109 +91,6 @@ class Record:
     n: str | None = None
     t: float | None = None
     value: Value | None = None
-
-
-# --- values ---------------------------------------------------------------------------------
-
-
-def _kind(raw: object) -> str:
-    return type(raw).__name__
-
-
-def _as_str(raw: object) -> Value:
-    if type(raw) is str:
-        return raw
-    raise TypeError(f"expected a string, got {_kind(raw)}")
-
-
-def _integral(raw: object) -> int:
-    if type(raw) is int:
-        return raw
-    if type(raw) is float and raw.is_integer():
-        return int(raw)
-    if isinstance(raw, datetime):  # CBOR tag 0/1 (RFC 8949 §3.4.1), for time resources
-        return _integral(raw.timestamp())
-    raise TypeError(f"expected an integer, got {_kind(raw)} {raw!r:.40}")
-
-
-def _as_int(raw: object) -> Value:
-    if type(raw) is int and INT64_MIN <= raw <= INT64_MAX:
-        return raw
-    value = _integral(raw)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError(f"integer {value} does not fit in 64 bits")
-    return value
-
-
-def _as_any_int(raw: object) -> Value:
-    """An integer with no model: signed or unsigned, so anything from -2^63 to 2^64-1."""
-    if type(raw) is int and INT64_MIN <= raw <= UINT64_MAX:
-        return raw
-    raise ValueError(f"integer {raw!r:.40} does not fit in 64 bits")
-
-
-def _as_uint(raw: object) -> Value:
-    value = _integral(raw)
-    if not 0 <= value <= UINT64_MAX:
-        raise ValueError(f"unsigned integer {value} is outside 0..2^64-1")
-    return value
-
-
-def _as_float(raw: object) -> Value:
-    if type(raw) is float:
-        return raw
-    if type(raw) is int:
-        return float(raw)  # OverflowError past 1.8e308: the caller reports it
-    raise TypeError(f"expected a number, got {_kind(raw)}")
-
-
-def _as_bool(raw: object) -> Value:
-    if type(raw) is bool:
-        return raw
-    raise TypeError(f"expected a boolean, got {_kind(raw)}")
-
-
-def _as_objlnk(raw: object) -> Value:
-    if type(raw) is str:
-        return ObjectLink.parse(raw)
-    raise TypeError(f"expected an object link 'o:i', got {_kind(raw)}")
-
-
-def _as_nothing(raw: object) -> Value:
-    raise TypeError("an executable resource carries no value")
-
-
-CONVERTERS: dict[ResourceType, Callable[[object], Value]] = {
-    ResourceType.STRING: _as_str,
-    ResourceType.CORELNK: _as_str,
-    ResourceType.INTEGER: _as_int,
-    ResourceType.TIME: _as_int,
-    ResourceType.UNSIGNED_INTEGER: _as_uint,
-    ResourceType.FLOAT: _as_float,
-    ResourceType.BOOLEAN: _as_bool,
-    ResourceType.OBJLNK: _as_objlnk,
-    ResourceType.NONE: _as_nothing,
-}
-"""Raw parsed value -> typed value per resource type (opaque is per format); raise on mismatch."""
-
-_SAME: dict[ResourceType, type] = {
-    ResourceType.STRING: str,
-    ResourceType.CORELNK: str,
-    ResourceType.FLOAT: float,
-    ResourceType.BOOLEAN: bool,
-}
-"""Types whose raw values need no conversion (integers do: their range is checked)."""
-
-CONVERSION_ERRORS = (TypeError, ValueError, OverflowError)
-
-
-def typed_value(
-    raw: object, resource: ResourceModel, opaque_in: Callable[[object], bytes]
-) -> Value:
-    """The model's value for ``raw``; raises one of CONVERSION_ERRORS when it does not fit."""
-    if resource.type is ResourceType.OPAQUE:
-        return opaque_in(raw)
-    return CONVERTERS[resource.type](raw)
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -283,24 +138,6 @@ def time_number(seconds: float, what: str) -> float:
     raise DecodeError(f"{what} {seconds:g} is outside the int64 seconds a time can hold")
 
 
-def _untyped(item: Mapping[object, object], labels: Labels) -> tuple[Label, Value]:
-    """The value of a record whose resource has no model: the SenML field says the type."""
-    found = [label for label in labels.value_labels if label in item]
-    if len(found) != 1:
-        raise ValueError("no value" if not found else f"several values {sorted(map(str, found))}")
-    label = found[0]
-    raw = item[label]
-    if label == labels.v:
-        return label, _as_any_int(raw) if type(raw) is int else _as_float(raw)
-    if label == labels.vs:  # before vd: 1.0 JSON's "sv" is text unless the model says opaque
-        return label, _as_str(raw)
-    if label == labels.vd:
-        return label, labels.opaque_in(raw)
-    if label == labels.vlo:
-        return label, _as_objlnk(raw)
-    return label, _as_bool(raw)
-
-
 def _check_fields(item: Mapping[object, object], labels: Labels, expected: Label) -> None:
     """Reject what the fast path skipped: a second value or a must-understand field."""
     for key in item:
@@ -330,7 +167,7 @@ def resolve(
     SenML type where there is no model).
     """
     if type(items) is not list:
-        raise DecodeError(f"a {labels.format} pack is an array of records, got {_kind(items)}")
+        raise DecodeError(f"a {labels.format} pack is an array of records, got {kind_name(items)}")
     bn_label, bt_label, n_label, t_label = labels.bn, labels.bt, labels.n, labels.t
     plans_for = labels.plans_for
     base, base_t = base_name, base_time
@@ -339,7 +176,7 @@ def resolve(
     leaves: list[Leaf] = []
     for index, item in enumerate(items):
         if type(item) is not dict:
-            raise DecodeError(f"record {index} is not a map but {_kind(item)}")
+            raise DecodeError(f"record {index} is not a map but {kind_name(item)}")
         raw = item.get(n_label)
         if len(item) == 2 and type(raw) is str:
             # The usual {name, value} record: no base fields or time to look for.
@@ -385,7 +222,7 @@ def resolve(
         plan = plans.get(ids[2])
         try:
             if plan is None:
-                label, value = _untyped(item, labels)
+                label, value = untyped_value(item, labels)
             else:
                 depth, label, same, convert, resource = plan
                 if len(ids) != depth:
@@ -412,12 +249,12 @@ def resolve(
 def resolve_names(items: object, labels: Labels) -> list[Path]:
     """Paths of a Read-/Observe-Composite body: records with names and no values (Core 6.3.x)."""
     if type(items) is not list:
-        raise DecodeError(f"a {labels.format} pack is an array of records, got {_kind(items)}")
+        raise DecodeError(f"a {labels.format} pack is an array of records, got {kind_name(items)}")
     base = ""
     paths: list[Path] = []
     for index, item in enumerate(items):
         if type(item) is not dict:
-            raise DecodeError(f"record {index} is not a map but {_kind(item)}")
+            raise DecodeError(f"record {index} is not a map but {kind_name(item)}")
         raw_base = item.get(labels.bn)
         if raw_base is not None:
             if type(raw_base) is not str:
@@ -568,11 +405,6 @@ def layout_records(
     return records
 
 
-def number(value: float) -> int | float:
-    """Integral times print without a fraction, as in the spec examples."""
-    return int(value) if isinstance(value, int) or value.is_integer() else value
-
-
 def to_items(records: Iterable[Record], labels: Labels) -> list[dict[Label, object]]:
     """Records as the dicts a JSON or CBOR writer serialises, in spec field order."""
     items: list[dict[Label, object]] = []
@@ -592,19 +424,6 @@ def to_items(records: Iterable[Record], labels: Labels) -> list[dict[Label, obje
             item[label] = raw
         items.append(item)
     return items
-
-
-def wire_value(value: Value, labels: Labels) -> tuple[Label, object]:
-    """The field and raw value a typed value travels as; the Python type decides."""
-    if isinstance(value, bool):
-        return labels.vb, value
-    if isinstance(value, (int, float)):
-        return labels.v, value
-    if isinstance(value, str):
-        return labels.vs, value
-    if isinstance(value, bytes):
-        return labels.vd, labels.opaque_out(value)
-    return labels.vlo, str(value)
 
 
 # --- the codec ------------------------------------------------------------------------------
