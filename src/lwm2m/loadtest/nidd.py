@@ -14,7 +14,8 @@ SCEF (untimed); registrations (at most ``window`` Registers unanswered, each tim
 to the 2.01 reaching the UE); observations of ``/3/0/9`` through the REST API (untimed: they
 set up the next phase); ``duration`` seconds of NON notifications (at most ``window`` between
 the UE's MO and the server's answer to their callback, each timed so).  The server process's
-CPU time (``/proc/PID/stat``) per message, and its VmRSS growth per registered device.
+CPU time (``/proc/PID/stat``) per message, and its VmRSS growth per device from before the
+devices were given to it until they are registered.
 
 ``--udp`` runs the same with ``lwm2m server`` over UDP: the same devices, one socket each, in
 the same fleet process (no network), timed the same way (a notification is CON there, its ACK
@@ -104,7 +105,7 @@ class NiddBenchReport:
             f"{self.clients:,} devices over {self.transport}, load average {self.load_average:.2f}",
             row("registrations", self.registrations),
             row("notifications", self.notifications),
-            f"server RSS per registered device {per_device:,.0f} B",
+            f"server RSS per device (configured and registered) {per_device:,.0f} B",
         ]
 
 
@@ -185,9 +186,9 @@ def run_nidd_bench(
         _pin(fleet.pid, cpus, False)
         api = f"http://127.0.0.1:{http_port}"
         load_average = os.getloadavg()[0]
+        rss_before = _rss(server.pid)  # before the devices: their NIDD state counts too
         if not udp:
             asyncio.run(_configure(api, t8_url, clients))
-        rss_before = _rss(server.pid)
         registrations = _timed(server.pid, ours, ("register",), 60 + clients / 50)
         rss_registered = _rss(server.pid)
         asyncio.run(_observe(api, clients))
@@ -248,7 +249,7 @@ async def _configure(api: str, t8_url: str, clients: int) -> None:
             listed = (await http.get("/api/nidd/devices")).json()
             if sum(device["status"] == "active" for device in listed) == clients:
                 return
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5 + clients / 5000)  # a listing of 10,000 costs ~0.2 s
         raise RuntimeError("the devices were not all configured at the SCEF in time")
 
 

@@ -37,7 +37,8 @@ UE_DETACHED_SGSN (1), MAX_DETECTION_TIME_EXPIRED_MME (2), …_SGSN (3), UE_PURGE
 UE_PURGED_SGSN (5)); this network's core is an MME."""
 MOBILE_REACHABLE_MARGIN = 240
 """Without a maximumDetectionTime the MME's mobile reachable timer decides: T3412 + 4 min."""
-MAX_RESOURCES = 10_000
+MAX_RESOURCES = 50_000
+"""Subscriptions (or transactions) per API: a fleet of 10,000 UEs holds two subscriptions each."""
 R = TypeVar("R")
 GROUP_FIELDS = (
     "addedExternalIds",

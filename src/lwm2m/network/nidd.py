@@ -20,7 +20,7 @@ from lwm2m.network.ue import Reach
 NIDD_ROOT = "/3gpp-nidd/v1"
 PDN_OPTIONS = ("WAIT_FOR_UE", "INDICATE_ERROR")
 """SEND_TRIGGER (a device trigger when MT data finds no PDN connection) is not offered."""
-MAX_CONFIGURATIONS = 10_000
+MAX_CONFIGURATIONS = 20_000
 
 
 @dataclass(frozen=True, slots=True)

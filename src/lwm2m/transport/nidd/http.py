@@ -20,6 +20,9 @@ import httpx
 
 CONNECTIONS = 32
 """Kept-alive connections to one host: enough for a burst of downlink deliveries."""
+POOL_WAIT = 300.0
+"""Seconds a request may wait for one of the connections (a fleet's configurations, 3 requests
+a device, queue there): ``timeout`` bounds the peer's answer, not our own queue."""
 _JSON = {"content-type": "application/json"}
 
 
@@ -61,7 +64,9 @@ class JsonHttp:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections),
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                timeout=aiohttp.ClientTimeout(
+                    connect=POOL_WAIT, sock_connect=self._timeout, sock_read=self._timeout
+                ),
                 auto_decompress=False,
             )
         data = None
