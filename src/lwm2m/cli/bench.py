@@ -4,6 +4,8 @@ Prints registrations/s, notifications/s, reads/s with latencies and the server's
 registered client (:mod:`lwm2m.loadtest.runner` says how each is measured), or ``--json``.
 ``--flood N`` adds a phase: the fleet's reads while new devices flood the server with
 Registers at N times the registration rate just measured (:mod:`lwm2m.loadtest.flood`).
+``--target coap://HOST:PORT`` and ``--workers N`` register the fleet with a server in other
+processes instead (:mod:`lwm2m.loadtest.external`).
 
 While it runs, stderr shows the phase, its rate and the devices registered
 (:mod:`lwm2m.loadtest.progress`).  Ctrl-C stops the fleet and the server, says where the bench
@@ -21,6 +23,7 @@ from typing import BinaryIO
 from lwm2m.cli.payload import InputError
 from lwm2m.loadtest import TARGETS, BenchConfig, BenchError, BenchReport, Load, run_bench
 from lwm2m.loadtest.campaign import run_campaign_bench
+from lwm2m.loadtest.external import ExternalConfig, run_external_bench
 from lwm2m.loadtest.flood import FLOOD_READ_P99, FloodReport
 from lwm2m.loadtest.nidd import run_nidd_bench
 from lwm2m.server import LwM2MServer
@@ -77,6 +80,20 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="instead: light devices in a `lwm2m network` process against `lwm2m server --nidd`"
         " over T8 (nidd), or the same devices over UDP (udp) (lwm2m.loadtest.nidd)",
     )
+    cmd.add_argument(
+        "--target",
+        metavar="coap://HOST:PORT",
+        help="instead: only register the fleet with this running LwM2M server (any: Leshan,"
+        " Wakaama, ours elsewhere); the phases that need our server's API are skipped",
+    )
+    cmd.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: register the fleet with `lwm2m server --workers N --store ...` run here"
+        " (needs --store redis://...), reporting the CPU of its processes (0: no)",
+    )
     cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     cmd.set_defaults(handler=run_bench_command)
 
@@ -89,6 +106,9 @@ def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryI
         nidd = run_nidd_bench(args.clients, args.duration, udp=args.nidd == "udp")
         text = json.dumps(nidd.to_json(), indent=2) if args.json else "\n".join(nidd.lines())
         stdout.write(text.encode() + b"\n")
+        return
+    if args.target is not None or args.workers:
+        _external_bench(args, stdout)
         return
     try:
         config = BenchConfig(
@@ -108,6 +128,22 @@ def run_bench_command(args: argparse.Namespace, stdin: BinaryIO, stdout: BinaryI
     except BenchError as exc:
         raise InputError(str(exc)) from None
     text = json.dumps(report.to_json(), indent=2) if args.json else "\n".join(_lines(report))
+    stdout.write(text.encode() + b"\n")
+
+
+def _external_bench(args: argparse.Namespace, stdout: BinaryIO) -> None:
+    try:
+        config = ExternalConfig(
+            args.clients,
+            target=args.target,
+            workers=args.workers,
+            store=args.store,
+            durability=args.durability,
+        )
+        report = run_external_bench(config, progress=sys.stderr)
+    except (ValueError, BenchError) as exc:
+        raise InputError(str(exc)) from None
+    text = json.dumps(report.to_json(), indent=2) if args.json else "\n".join(report.lines())
     stdout.write(text.encode() + b"\n")
 
 

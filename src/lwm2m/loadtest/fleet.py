@@ -6,8 +6,9 @@ epoll waits on all of them and on the pipe to the process that runs the server. 
 pipe move the shard between phases:
 
 ``("register",)``  Register every device, at most ``register_window`` unanswered at once,
-                    retransmitting after 2 s (4 tries); answers ``("registered", retransmissions)``
-                    once every device is registered or given up on.
+                    retransmitting after 2 s (4 tries); answers ``("registered",
+                    retransmissions, given_up, latencies)`` once every device is registered or
+                    given up on (latencies: seconds from a device's first Register to its ACK).
 ``("notify",)``     Send NON notifications from every observed device, round after round,
                     while the fleet's notifications in flight (shared counters, :class:`Flow`)
                     stay under ``Flow.window``; ``("quiet",)`` ends it: ``("notified", sent)``.
@@ -78,6 +79,7 @@ class ShardSpec:
     register_window: int
     max_seconds: float
     lifetime: int = 86400
+    local_host: str | None = None  # every device on this address; None: 127.77.x.y (loopback)
 
 
 def open_sockets(addresses: Iterable[str], server: tuple[str, int]) -> list[socket.socket]:
@@ -101,7 +103,7 @@ def open_sockets(addresses: Iterable[str], server: tuple[str, int]) -> list[sock
 def run_shard(conn: Connection, spec: ShardSpec, flow: Flow) -> None:
     """The shard process's main function."""
     raise_fd_limit()
-    addresses = (device_address(spec.first + i) for i in range(spec.count))
+    addresses = (spec.local_host or device_address(spec.first + i) for i in range(spec.count))
     try:
         sockets = open_sockets(addresses, spec.server)
     except OSError as exc:
@@ -131,6 +133,8 @@ class _Shard:
         self.retries: deque[tuple[float, int, int]] = deque()  # (when, device, tries so far)
         self.retransmissions = 0
         self.failed = 0
+        self.first_sent = [0.0] * spec.count  # when each device's first Register went out
+        self.latencies: list[float] = []
         # Next device to notify from; at the end, so that the first pass starts a round: a
         # notification is fresh only after the round its observation was answered in.
         self.cursor = spec.count
@@ -158,7 +162,10 @@ class _Shard:
                 i = by_fd[fd]
                 sock = sockets[i]
                 try:
+                    registered = fleet.registered
                     reply = fleet.receive(i, sock.recv(2048))
+                    if fleet.registered != registered:
+                        self.latencies.append(time.monotonic() - self.first_sent[i])
                     if reply is not None:
                         sock.send(reply)
                 except OSError:  # nothing after all, or ICMP from a server that went away
@@ -198,10 +205,11 @@ class _Shard:
         while self.next_register < fleet.count and (
             self.next_register - fleet.registered - self.failed < window
         ):
+            self.first_sent[self.next_register] = now
             self._send_register(self.next_register, now, 1)
             self.next_register += 1
         if fleet.registered + self.failed == fleet.count:
-            self.conn.send(("registered", self.retransmissions))
+            self.conn.send(("registered", self.retransmissions, self.failed, self.latencies))
             self.phase = "idle"
             retries.clear()
         return min(0.05, max(0.0, retries[0][0] - now)) if retries else 0.05

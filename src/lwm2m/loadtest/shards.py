@@ -51,10 +51,16 @@ class Shards:
         self.fleet_cpus: list[int] | None = None
 
     def start(
-        self, server: tuple[str, int], clients: int, register_window: int, lifetime: float
+        self,
+        server: tuple[str, int],
+        clients: int,
+        register_window: int,
+        lifetime: float,
+        local_host: str | None = None,
     ) -> None:
         """``clients`` devices over :attr:`count` processes, registering with ``server``; a
-        shard left behind ends itself after ``lifetime`` seconds."""
+        shard left behind ends itself after ``lifetime`` seconds.  ``local_host``: the address
+        of every device (a server off this machine), else 127.77.x.y."""
         context = multiprocessing.get_context("spawn")
         loop = asyncio.get_running_loop()
         shards = self.count
@@ -68,6 +74,7 @@ class Shards:
                 server,
                 register_window=max(1, register_window // shards),
                 max_seconds=lifetime,
+                local_host=local_host,
             )
             first += count
             ours, theirs = context.Pipe()
