@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -104,3 +105,54 @@ def test_ctrl_c_stops_the_fleet_and_the_server_and_exits_130_without_a_traceback
         time.sleep(0.1)
     else:
         raise AssertionError("processes of the bench outlived it")
+
+
+def test_target_registers_the_fleet_with_a_running_server_and_names_the_skipped_phases() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "lwm2m.cli.main", "server", "--host", "127.0.0.1"),
+            *("--coap-port", str(port), "--coaps-port", "0", "--tcp-port", "0"),
+            *("--tls-port", "0", "--http-host", "127.0.0.1", "--http-port", "0"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().startswith(b"LwM2M server on ")
+        done = subprocess.run(
+            [*BENCH, "--clients", "30", "--target", f"coap://127.0.0.1:{port}", "--json"],
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert report["target"] == f"coap://127.0.0.1:{port}"
+    assert (report["phasesRun"], report["phasesSkipped"]) == (
+        ["registrations"],
+        ["observations", "notifications", "reads"],
+    )
+    registrations = report["registrations"]
+    assert (registrations["count"], registrations["failed"]) == (30, 0)
+    assert 0 < registrations["latencyMs"]["p50"] <= registrations["latencyMs"]["p99"]
+    assert report["serverProcesses"] == 0  # another process's CPU is not ours to measure
+
+
+@pytest.mark.parametrize("store", [[], ["--db", "bench.sqlite"]])
+def test_workers_are_refused_without_a_redis_store(store: list[str]) -> None:
+    done = subprocess.run(
+        [*BENCH, "--clients", "10", "--workers", "2", *store],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.decode().startswith("lwm2m bench: --workers needs --store redis://")
+    assert done.stdout == b""

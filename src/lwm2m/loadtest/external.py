@@ -108,8 +108,8 @@ class ExternalReport:
             + ", ".join(SKIPPED)
             + " (issued through our server's Python API, which a server in other processes"
             " does not offer)",
-            "CPU µs: server CPU per registration, summed over the "
-            f"{self.server_processes} server processes; lost: devices given up on after 4"
+            "CPU µs: server CPU per registration, summed over the server's processes ("
+            f"{self.server_processes}); lost: devices given up on after 4"
             " Registers; retried: Registers sent again"
             if self.server_processes
             else "lost: devices given up on after 4 Registers; retried: Registers sent again",
