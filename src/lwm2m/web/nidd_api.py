@@ -37,11 +37,16 @@ _PROBLEM_TYPE = (b"content-type", b"application/problem+json")
 
 
 def nidd_routes(server: LwM2MServer) -> list[BaseRoute]:
-    def devices() -> list[dict[str, object]]:
+    def nidd() -> None:
+        """404 without NIDD (without listing every device, as a PUT of one did)."""
         try:
-            listed = server.nidd_devices()
+            server.nidd  # noqa: B018  (the property raises without NIDD)
         except RuntimeError:
             raise HTTPException(404, "this server has no NIDD (lwm2m server --nidd URL)") from None
+
+    def devices() -> list[dict[str, object]]:
+        nidd()
+        listed = server.nidd_devices()
         endpoints = {
             str(r.address): r.endpoint
             for r in server.registrations.all()
@@ -67,14 +72,14 @@ def nidd_routes(server: LwM2MServer) -> list[BaseRoute]:
 
     async def put_device(request: Request) -> Response:
         peer = peer_of(request)
-        devices()  # 404 without NIDD
+        nidd()
         created = server.add_nidd_device(peer)
         logger.info("NIDD device %s %s", peer, "added" if created else "kept")
         return JSONResponse(server.nidd.describe(peer), 201 if created else 200)
 
     async def delete_device(request: Request) -> Response:
         peer = peer_of(request)
-        devices()
+        nidd()
         if not await server.remove_nidd_device(peer):
             raise HTTPException(404, f"{peer} is not a NIDD device of this server")
         logger.info("NIDD device %s removed", peer)
