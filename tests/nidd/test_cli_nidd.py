@@ -86,7 +86,8 @@ def test_register_read_write_execute_and_deregister_through_the_commands(
     http_port = _free_port()
     web = f"http://127.0.0.1:{http_port}"
     server = subprocess.Popen(
-        [*LWM2M, "server", "--coap-port", str(_free_port(socket.SOCK_DGRAM)),
+        [*LWM2M, "server", "--host", "127.0.0.1",
+         "--coap-port", str(_free_port(socket.SOCK_DGRAM)),
          "--http-port", str(http_port), "--db", ":memory:",
          "--coaps-port", "0", "--tcp-port", "0", "--tls-port", "0",
          "--nidd", t8_url, "--nidd-callback-url", f"{web}/t8"],
