@@ -364,6 +364,13 @@ class CampaignRunner:
         timeout = self._time_left(engine, device)
         match command.action:
             case Action.CHECK:
+                if server.registrations.get(endpoint) is None:
+                    # Rebooting into new firmware, or not back yet after a server restart: a
+                    # device that registers within the attempt's time is checked, not failed.
+                    try:
+                        await server.wait_registered(endpoint, timeout=timeout)
+                    except TimeoutError:
+                        return Signal.FAILED, f"check: not registered within {timeout:.0f} s"
                 values = await self._read(endpoint, CHECKED, timeout)
                 registration = server.registrations.get(endpoint)
                 snapshot = Snapshot(*(values.get(path) for path in CHECKED))
